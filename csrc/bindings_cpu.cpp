@@ -1,0 +1,76 @@
+// Python bindings of the CPU kernels (module hyperkit._C). Addresses come in as
+// integers from hyperkit's Python layer, which has validated every array; the GIL
+// is released while a kernel runs.
+#include <omp.h>
+#include <pybind11/pybind11.h>
+
+#include "dispatch.h"
+#include "kernels.h"
+
+namespace py = pybind11;
+using namespace hyperkit;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "hyperkit CPU kernels (OpenMP). Internal: use the hyperkit package.";
+  const auto nogil = py::call_guard<py::gil_scoped_release>();
+
+  m.def(
+      "lcn",
+      [](const std::string& dtype, uintptr_t in, uintptr_t out, int64_t planes, int64_t h,
+         int64_t w, int radius, double sigma, double eps) {
+        return dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          return cpu::lcn<T>(ptr<const T>(in), ptr<T>(out), planes, h, w, radius, sigma, eps);
+        });
+      },
+      nogil, "Returns True when an output is not finite.");
+
+  m.def(
+      "minmax_pool2d",
+      [](const std::string& dtype, uintptr_t x, uintptr_t out_max, uintptr_t out_min,
+         uintptr_t idx_max, uintptr_t idx_min, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, int64_t sh, int64_t sw) {
+        return dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          return cpu::minmax_pool2d<T>(ptr<const T>(x), ptr<T>(out_max), ptr<T>(out_min),
+                                       ptr<int64_t>(idx_max), ptr<int64_t>(idx_min), planes, h, w,
+                                       kh, kw, sh, sw);
+        });
+      },
+      nogil, "Returns True when the input holds a NaN.");
+
+  m.def(
+      "minmax_pool2d_backward",
+      [](const std::string& dtype, uintptr_t grad_max, uintptr_t grad_min, uintptr_t idx_max,
+         uintptr_t idx_min, uintptr_t grad_in, int64_t planes, int64_t plane_size, int64_t outs) {
+        dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          cpu::minmax_pool2d_backward<T>(ptr<const T>(grad_max), ptr<const T>(grad_min),
+                                         ptr<const int64_t>(idx_max), ptr<const int64_t>(idx_min),
+                                         ptr<T>(grad_in), planes, plane_size, outs);
+        });
+      },
+      nogil);
+
+  m.def(
+      "gather_patches",
+      [](const std::string& dtype, uintptr_t images, uintptr_t heights, uintptr_t widths,
+         int64_t channels, int64_t ph, int64_t pw, int64_t grid_u, int64_t grid_v, uintptr_t ys,
+         uintptr_t xs, int64_t first, int64_t count, uintptr_t out) {
+        dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          cpu::gather_patches<T>(ptr<const T* const>(images), ptr<const int64_t>(heights),
+                                 ptr<const int64_t>(widths), channels, ph, pw, grid_u, grid_v,
+                                 ptr<const int64_t>(ys), ptr<const int64_t>(xs), first, count,
+                                 ptr<T>(out));
+        });
+      },
+      nogil);
+
+  m.def("get_num_threads", []() { return omp_get_max_threads(); },
+        "OpenMP threads the kernels use (OMP_NUM_THREADS by default).");
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1");
+    omp_set_num_threads(n);
+  });
+}

@@ -1,0 +1,47 @@
+// hyperkit kernels: plain functions over raw pointers and sizes.
+//
+// Every array is dense and row-major (C-contiguous); the Python layer validates
+// dtypes, shapes and contiguity before calling in, so these functions trust their
+// arguments. "plane" means one independent H x W image; leading dimensions are
+// flattened into a plane count.
+#pragma once
+#include <cstdint>
+
+namespace hyperkit {
+namespace cpu {
+
+// Local contrast normalization (eq. 4 of the paper, BRISQUE's MSCN transform):
+//   out = (in - mu) / (sigma + eps), mu and sigma^2 the Gaussian-weighted local mean
+//   and variance over a (2r+1)^2 window, borders replicating the edge pixel.
+// Returns true when an output is not finite (the input held NaN or Inf).
+template <typename T>
+bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width,
+         int radius, double sigma, double eps);
+
+// Fused min+max pooling without padding, output (planes, OH, OW) with
+// OH = (H - kh) / sh + 1. Indices are flat positions h * W + w within the plane,
+// the first in row-major order on ties; idx pointers may be null (not wanted).
+// Returns true when the input holds a NaN.
+template <typename T>
+bool minmax_pool2d(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
+                   int64_t planes, int64_t height, int64_t width,
+                   int64_t kh, int64_t kw, int64_t sh, int64_t sw);
+
+// Backward of minmax_pool2d: grad_in (planes, H * W) is overwritten with the
+// scatter-add of grad_max / grad_min (planes, outs) at the saved indices.
+template <typename T>
+void minmax_pool2d_backward(const T* grad_max, const T* grad_min,
+                            const int64_t* idx_max, const int64_t* idx_min, T* grad_in,
+                            int64_t planes, int64_t plane_size, int64_t outs);
+
+// Patch gathering over a grid. images[n] points at image n, (channels, heights[n],
+// widths[n]); ys (N, U) and xs (N, V) hold the top-left corner of every grid row and
+// column. Global patch p = (n * U + u) * V + v; patches first .. first+count-1 are
+// written to out (count, channels, ph, pw).
+template <typename T>
+void gather_patches(const T* const* images, const int64_t* heights, const int64_t* widths,
+                    int64_t channels, int64_t ph, int64_t pw, int64_t grid_u, int64_t grid_v,
+                    const int64_t* ys, const int64_t* xs, int64_t first, int64_t count, T* out);
+
+}  // namespace cpu
+}  // namespace hyperkit

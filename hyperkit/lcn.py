@@ -1,0 +1,95 @@
+"""Local contrast normalization (eq. 4 of the paper; Mittal et al. 2012, BRISQUE).
+
+    I_hat(i, j) = (I(i, j) - mu(i, j)) / (sigma(i, j) + eps)
+    mu          = sum_{k,l=-r..r} w_kl I(i+k, j+l)
+    sigma       = sqrt(sum_{k,l} w_kl (I(i+k, j+l) - mu(i, j))^2)
+
+w is a circularly symmetric Gaussian with standard deviation ``sigma`` pixels,
+truncated to a (2r+1) x (2r+1) window and normalized to sum 1. The defaults are
+BRISQUE's: r = 3 (the window spans 3 standard deviations each side: 7 / 6 * 3 = 3.5),
+sigma = 7/6, and C = 1 on the 0-255 scale, which is eps = 1/255 for images in [0, 1].
+Borders replicate the edge pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import _arrays, _ext
+
+
+def _check_params(radius: Any, sigma: Any, eps: Any) -> tuple[int, float, float]:
+    r = _arrays.positive_int(radius, "radius", minimum=0)
+    for name, v in (("sigma", sigma), ("eps", eps)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be finite and > 0, got {v}")
+    return r, float(sigma), float(eps)
+
+
+def _run(x: Any, radius: int, sigma: float, eps: float) -> Any:
+    """Runs the kernel on a C-contiguous float array, returns a new array."""
+    out = _arrays.empty(x, x.shape)
+    h, w = x.shape[-2], x.shape[-1]
+    planes = math.prod(x.shape[:-2])
+    bad = _ext.launch(x, "lcn", _arrays.dtype_name(x), _arrays.address(x),
+                      _arrays.address(out), planes, h, w, radius, sigma, eps)
+    if bad:
+        raise ValueError("images contain NaN or Inf values; LCN needs finite pixels")
+    return out
+
+
+@torch.library.custom_op("hyperkit::lcn", mutates_args=(), device_types="cpu")
+def _lcn_op(images: Tensor, radius: int, sigma: float, eps: float) -> Tensor:
+    return _run(images.contiguous(), radius, sigma, eps)
+
+
+@_lcn_op.register_fake
+def _(images: Tensor, radius: int, sigma: float, eps: float) -> Tensor:
+    return torch.empty_like(images, memory_format=torch.contiguous_format)
+
+
+def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255) -> Any:
+    """Local contrast normalization of every H x W plane (eq. 4).
+
+    Args:
+        images: float32 or float64 array of shape (..., H, W), pixel values scaled to
+            [0, 1]; every leading index is an independent plane (so an RGB image
+            (3, H, W) is normalized per channel). numpy, torch (CPU/CUDA) or cupy.
+        radius: window radius r in pixels; the window is (2r+1) x (2r+1).
+        sigma: standard deviation of the Gaussian weights, in pixels.
+        eps: added to the local deviation; 1/255 is BRISQUE's C = 1 for [0, 1] images.
+
+    Returns:
+        Array of the same type, shape, dtype and device: unitless normalized values.
+
+    Raises:
+        TypeError: images is not a float32/float64 array, or a parameter has the wrong type.
+        ValueError: images has fewer than 2 dimensions, an empty dimension, NaN or Inf.
+    """
+    k = _arrays.kind(images, "images")
+    _arrays.check_float(images, "images")
+    _arrays.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
+    r, s, e = _check_params(radius, sigma, eps)
+    if k == "torch":
+        return torch.ops.hyperkit.lcn(images, r, s, e)
+    return _run(_arrays.contiguous(images), r, s, e)
+
+
+class LocalContrastNorm(nn.Module):
+    """Module form of :func:`lcn`: (..., H, W) -> (..., H, W)."""
+
+    def __init__(self, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255) -> None:
+        super().__init__()
+        self.radius, self.sigma, self.eps = _check_params(radius, sigma, eps)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return lcn(images, self.radius, self.sigma, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"radius={self.radius}, sigma={self.sigma:.4g}, eps={self.eps:.4g}"

@@ -1,0 +1,160 @@
+"""Fused min+max pooling (the MaxPool / MinPool pair of Kang et al.'s stage 1, Table 5).
+
+One read of the input gives both the window maximum and the window minimum. The
+torch op ``hyperkit::minmax_pool2d`` is registered with torch.library (fake kernel
+for torch.compile, autograd through ``hyperkit::minmax_pool2d_backward``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import _arrays, _ext
+
+
+def _out_size(size: int, k: int, s: int) -> int:
+    return (size - k) // s + 1
+
+
+def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
+    """Runs the kernel on a C-contiguous (N, C, H, W) float array."""
+    n, c, h, w = x.shape
+    shape = (n, c, _out_size(h, kh, sh), _out_size(w, kw, sw))
+    mx, mn = _arrays.empty(x, shape), _arrays.empty(x, shape)
+    imx = _arrays.empty(x, shape, "int64") if with_indices else None
+    imn = _arrays.empty(x, shape, "int64") if with_indices else None
+    nan = _ext.launch(
+        x, "minmax_pool2d", _arrays.dtype_name(x), _arrays.address(x),
+        _arrays.address(mx), _arrays.address(mn),
+        _arrays.address(imx) if with_indices else 0,
+        _arrays.address(imn) if with_indices else 0,
+        n * c, h, w, kh, kw, sh, sw)
+    if nan:
+        raise ValueError("x contains NaN; min+max pooling has no winner for NaN windows")
+    return mx, mn, imx, imn
+
+
+@torch.library.custom_op("hyperkit::minmax_pool2d", mutates_args=(), device_types="cpu")
+def _minmax_op(x: Tensor, kernel_size: list[int], stride: list[int]
+               ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return _forward(x.contiguous(), *kernel_size, *stride, with_indices=True)
+
+
+@_minmax_op.register_fake
+def _(x: Tensor, kernel_size: list[int], stride: list[int]):
+    n, c, h, w = x.shape
+    shape = (n, c, _out_size(h, kernel_size[0], stride[0]),
+             _out_size(w, kernel_size[1], stride[1]))
+    vals = [x.new_empty(shape) for _ in range(2)]
+    idx = [x.new_empty(shape, dtype=torch.int64) for _ in range(2)]
+    return vals[0], vals[1], idx[0], idx[1]
+
+
+def _backward_kernel(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx_min: Tensor,
+                     height: int, width: int) -> Tensor:
+    gmx, gmn = grad_max.contiguous(), grad_min.contiguous()
+    imx, imn = idx_max.contiguous(), idx_min.contiguous()
+    n, c = gmx.shape[:2]
+    grad_in = torch.empty((n, c, height, width), dtype=gmx.dtype, device=gmx.device)
+    outs = gmx.shape[2] * gmx.shape[3]
+    _ext.launch(gmx, "minmax_pool2d_backward", _arrays.dtype_name(gmx), gmx.data_ptr(),
+                gmn.data_ptr(), imx.data_ptr(), imn.data_ptr(), grad_in.data_ptr(),
+                n * c, height * width, outs)
+    return grad_in
+
+
+@torch.library.custom_op("hyperkit::minmax_pool2d_backward", mutates_args=(),
+                         device_types="cpu")
+def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx_min: Tensor,
+                        height: int, width: int) -> Tensor:
+    return _backward_kernel(grad_max, grad_min, idx_max, idx_min, height, width)
+
+
+@_minmax_backward_op.register_fake
+def _(grad_max, grad_min, idx_max, idx_min, height, width):
+    n, c = grad_max.shape[:2]
+    return grad_max.new_empty((n, c, height, width))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x = inputs[0]
+    _, _, idx_max, idx_min = output
+    ctx.save_for_backward(idx_max, idx_min)
+    ctx.height, ctx.width = x.shape[2], x.shape[3]
+    ctx.mark_non_differentiable(idx_max, idx_min)
+
+
+def _backward(ctx, grad_max, grad_min, _gi1, _gi2):
+    idx_max, idx_min = ctx.saved_tensors
+    grad = torch.ops.hyperkit.minmax_pool2d_backward(
+        grad_max, grad_min, idx_max, idx_min, ctx.height, ctx.width)
+    return grad, None, None
+
+
+_minmax_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _window(x_shape, kernel_size: Any, stride: Any) -> tuple[int, int, int, int]:
+    h, w = x_shape[2], x_shape[3]
+    if kernel_size is None:
+        if stride is not None:
+            raise ValueError("stride needs a kernel_size (kernel_size=None is global pooling)")
+        return h, w, h, w
+    kh, kw = _arrays.pair(kernel_size, "kernel_size")
+    sh, sw = (kh, kw) if stride is None else _arrays.pair(stride, "stride")
+    if kh > h or kw > w:
+        raise ValueError(f"kernel_size {(kh, kw)} is larger than the input's H x W {(h, w)}")
+    return kh, kw, sh, sw
+
+
+def minmax_pool2d(x: Any, kernel_size: Any = None, stride: Any = None) -> tuple[Any, Any]:
+    """Window maximum and minimum of (N, C, H, W) in one pass.
+
+    Args:
+        x: float32/float64 array (N, C, H, W): numpy, torch (CPU/CUDA) or cupy.
+        kernel_size: window (kh, kw) or an int; None pools globally over H x W
+            (output (N, C, 1, 1)), Kang et al.'s 26x26 case.
+        stride: (sh, sw) or an int; None means kernel_size (non-overlapping windows).
+
+    Returns:
+        (max, min), each (N, C, OH, OW) with OH = (H - kh) // sh + 1 as in
+        torch's max_pool2d (no padding), same type, dtype and device as x. For torch
+        tensors the op is differentiable: each output's gradient goes to the single
+        input position that won, the first in row-major order on ties.
+
+    Raises:
+        TypeError / ValueError: wrong type, dtype, rank, empty dimension, NaN, or a
+        window larger than the input.
+    """
+    k = _arrays.kind(x, "x")
+    _arrays.check_float(x, "x")
+    _arrays.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
+    kh, kw, sh, sw = _window(x.shape, kernel_size, stride)
+    if k == "torch":
+        mx, mn, _, _ = torch.ops.hyperkit.minmax_pool2d(x, [kh, kw], [sh, sw])
+        return mx, mn
+    mx, mn, _, _ = _forward(_arrays.contiguous(x), kh, kw, sh, sw, with_indices=False)
+    return mx, mn
+
+
+class MinMaxPool2d(nn.Module):
+    """Module form of :func:`minmax_pool2d`: (N, C, H, W) -> ((N, C, OH, OW), (N, C, OH, OW)).
+
+    With ``concat=True`` the output is one tensor (N, 2C, OH, OW) holding the minima
+    then the maxima, the 'Concat(MinPool, MaxPool)' layer of Table 5.
+    """
+
+    def __init__(self, kernel_size: Any = None, stride: Any = None, concat: bool = False) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.concat = kernel_size, stride, concat
+
+    def forward(self, x: Tensor):
+        mx, mn = minmax_pool2d(x, self.kernel_size, self.stride)
+        return torch.cat([mn, mx], dim=1) if self.concat else (mx, mn)
+
+    def extra_repr(self) -> str:
+        k = "global" if self.kernel_size is None else self.kernel_size
+        return f"kernel_size={k}, stride={self.stride}, concat={self.concat}"
