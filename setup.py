@@ -25,12 +25,20 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
-    """Configure and build the whole CMake project once; it installs every module."""
+    """Configure and build the whole CMake project once; it writes every module.
 
-    def build_extension(self, ext: Extension) -> None:
+    hyperkit._C is always built. hyperkit._C_cuda only when CMake builds it (a CUDA
+    compiler was found, or HYPERKIT_CUDA=on); otherwise it is dropped from the list
+    so that setuptools does not look for it.
+    """
+
+    def build_extensions(self) -> None:
+        self._cmake(Path(self.get_ext_fullpath(self.extensions[0].name)).parent.resolve())
+        self.extensions = [e for e in self.extensions if Path(self.get_ext_fullpath(e.name)).exists()]
+
+    def _cmake(self, out_dir: Path) -> None:
         import pybind11
 
-        out_dir = Path(self.get_ext_fullpath(ext.name)).parent.resolve()
         build_temp = Path(self.build_temp).resolve() / "cmake"
         build_temp.mkdir(parents=True, exist_ok=True)
         cfg = os.environ.get("HYPERKIT_BUILD_TYPE", "Release")
@@ -57,6 +65,6 @@ class CMakeBuild(build_ext):
 
 
 setup(
-    ext_modules=[CMakeExtension("hyperkit._C")],
+    ext_modules=[CMakeExtension("hyperkit._C"), CMakeExtension("hyperkit._C_cuda")],
     cmdclass={"build_ext": CMakeBuild},
 )

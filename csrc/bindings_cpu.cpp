@@ -42,12 +42,14 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "minmax_pool2d_backward",
       [](const std::string& dtype, uintptr_t grad_max, uintptr_t grad_min, uintptr_t idx_max,
-         uintptr_t idx_min, uintptr_t grad_in, int64_t planes, int64_t plane_size, int64_t outs) {
+         uintptr_t idx_min, uintptr_t grad_in, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, int64_t sh, int64_t sw) {
+        const int64_t outs = ((h - kh) / sh + 1) * ((w - kw) / sw + 1);
         dispatch_float(dtype, [&](auto t) {
           using T = decltype(t);
           cpu::minmax_pool2d_backward<T>(ptr<const T>(grad_max), ptr<const T>(grad_min),
                                          ptr<const int64_t>(idx_max), ptr<const int64_t>(idx_min),
-                                         ptr<T>(grad_in), planes, plane_size, outs);
+                                         ptr<T>(grad_in), planes, h * w, outs);
         });
       },
       nogil);

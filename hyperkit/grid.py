@@ -121,7 +121,8 @@ def _gather(ims: Sequence[Any], ph: int, pw: int, u: int, v: int, first: int, co
     return out
 
 
-@torch.library.custom_op("hyperkit::gather_patches", mutates_args=(), device_types="cpu")
+@torch.library.custom_op("hyperkit::gather_patches", mutates_args=(),
+                         device_types=("cpu", "cuda"))
 def _gather_op(images: list[Tensor], patch: list[int], grid: list[int], first: int,
                count: int) -> Tensor:
     ims = [im.contiguous() for im in images]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _arrays
+from ._ext import cuda_available
 from .grid import _check_images, gather_range, grid_shape
 from .lcn import lcn as _lcn
 
@@ -145,8 +146,11 @@ def build_hyperimage(
         raise ValueError("give grid or stride, not both")
     u, v = _arrays.pair(grid, "grid")
 
+    # With CUDA kernels, each image goes to the GPU once and its patches never leave it.
+    prep_dev = dev if dev.type == "cuda" and cuda_available() else torch.device("cpu")
+
     def prepare(i: int) -> Tensor:
-        t = _fit(as_image_tensor(raw[i], f"images[{i}]"), max_size)
+        t = _fit(as_image_tensor(raw[i], f"images[{i}]").to(prep_dev), max_size)
         return _lcn(t) if lcn else t.contiguous()
 
     per_image = u * v

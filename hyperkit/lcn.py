@@ -44,7 +44,8 @@ def _run(x: Any, radius: int, sigma: float, eps: float) -> Any:
     return out
 
 
-@torch.library.custom_op("hyperkit::lcn", mutates_args=(), device_types="cpu")
+@torch.library.custom_op("hyperkit::lcn", mutates_args=(),
+                         device_types=("cpu", "cuda"))
 def _lcn_op(images: Tensor, radius: int, sigma: float, eps: float) -> Tensor:
     return _run(images.contiguous(), radius, sigma, eps)
 

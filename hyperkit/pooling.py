@@ -37,7 +37,8 @@ def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
     return mx, mn, imx, imn
 
 
-@torch.library.custom_op("hyperkit::minmax_pool2d", mutates_args=(), device_types="cpu")
+@torch.library.custom_op("hyperkit::minmax_pool2d", mutates_args=(),
+                         device_types=("cpu", "cuda"))
 def _minmax_op(x: Tensor, kernel_size: list[int], stride: list[int]
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return _forward(x.contiguous(), *kernel_size, *stride, with_indices=True)
@@ -53,44 +54,41 @@ def _(x: Tensor, kernel_size: list[int], stride: list[int]):
     return vals[0], vals[1], idx[0], idx[1]
 
 
-def _backward_kernel(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx_min: Tensor,
-                     height: int, width: int) -> Tensor:
+@torch.library.custom_op("hyperkit::minmax_pool2d_backward", mutates_args=(),
+                         device_types=("cpu", "cuda"))
+def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx_min: Tensor,
+                        height: int, width: int, kernel_size: list[int], stride: list[int]
+                        ) -> Tensor:
     gmx, gmn = grad_max.contiguous(), grad_min.contiguous()
     imx, imn = idx_max.contiguous(), idx_min.contiguous()
     n, c = gmx.shape[:2]
     grad_in = torch.empty((n, c, height, width), dtype=gmx.dtype, device=gmx.device)
-    outs = gmx.shape[2] * gmx.shape[3]
     _ext.launch(gmx, "minmax_pool2d_backward", _arrays.dtype_name(gmx), gmx.data_ptr(),
                 gmn.data_ptr(), imx.data_ptr(), imn.data_ptr(), grad_in.data_ptr(),
-                n * c, height * width, outs)
+                n * c, height, width, *kernel_size, *stride)
     return grad_in
 
 
-@torch.library.custom_op("hyperkit::minmax_pool2d_backward", mutates_args=(),
-                         device_types="cpu")
-def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx_min: Tensor,
-                        height: int, width: int) -> Tensor:
-    return _backward_kernel(grad_max, grad_min, idx_max, idx_min, height, width)
-
-
 @_minmax_backward_op.register_fake
-def _(grad_max, grad_min, idx_max, idx_min, height, width):
+def _(grad_max, grad_min, idx_max, idx_min, height, width, kernel_size, stride):
     n, c = grad_max.shape[:2]
     return grad_max.new_empty((n, c, height, width))
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x = inputs[0]
+    x, kernel_size, stride = inputs
     _, _, idx_max, idx_min = output
     ctx.save_for_backward(idx_max, idx_min)
     ctx.height, ctx.width = x.shape[2], x.shape[3]
+    ctx.kernel_size, ctx.stride = kernel_size, stride
     ctx.mark_non_differentiable(idx_max, idx_min)
 
 
 def _backward(ctx, grad_max, grad_min, _gi1, _gi2):
     idx_max, idx_min = ctx.saved_tensors
     grad = torch.ops.hyperkit.minmax_pool2d_backward(
-        grad_max, grad_min, idx_max, idx_min, ctx.height, ctx.width)
+        grad_max, grad_min, idx_max, idx_min, ctx.height, ctx.width, ctx.kernel_size,
+        ctx.stride)
     return grad, None, None
 
 

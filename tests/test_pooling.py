@@ -1,0 +1,155 @@
+"""Fused min+max pooling against numpy window reductions, plus its autograd."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
+
+import hyperkit
+from hyperkit import _C
+
+
+def reference(x, k=None, s=None):
+    """(max, min, argmax, argmin) with flat input indices, first winner on ties."""
+    x = np.asarray(x, dtype=np.float64)
+    n, c, h, w = x.shape
+    kh, kw = (h, w) if k is None else k
+    sh, sw = (kh, kw) if s is None else s
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    flat = win.reshape(*win.shape[:4], kh * kw)
+    oh, ow = win.shape[2:4]
+    base = (np.arange(oh)[:, None] * sh * w + np.arange(ow)[None, :] * sw)
+    def to_input(a):
+        return base + (a // kw) * w + a % kw
+    return (flat.max(-1), flat.min(-1), to_input(flat.argmax(-1)), to_input(flat.argmin(-1)))
+
+
+@st.composite
+def cases(draw):
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    h, w = draw(st.integers(1, 30)), draw(st.integers(1, 30))
+    if draw(st.booleans()):
+        return (n, c, h, w), None, None
+    kh, kw = draw(st.integers(1, h)), draw(st.integers(1, w))
+    s = draw(st.none() | st.tuples(st.integers(1, 4), st.integers(1, 4)))
+    return (n, c, h, w), (kh, kw), s
+
+
+@given(case=cases(), dtype=st.sampled_from([np.float32, np.float64]),
+       ties=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_forward_matches_reference(case, dtype, ties, seed):
+    shape, k, s = case
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)).astype(dtype)
+    mx, mn = hyperkit.minmax_pool2d(x, k, s)
+    rmx, rmn, _, _ = reference(x, k, s)
+    assert mx.dtype == dtype and mx.shape == rmx.shape
+    np.testing.assert_array_equal(mx, rmx.astype(dtype))
+    np.testing.assert_array_equal(mn, rmn.astype(dtype))
+
+
+@given(case=cases(), ties=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_gradient_goes_to_the_first_winner(case, ties, seed):
+    shape, k, s = case
+    rng = np.random.default_rng(seed)
+    xn = (rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)).astype(np.float64)
+    x = torch.tensor(xn, requires_grad=True)
+    mx, mn = hyperkit.minmax_pool2d(x, k, s)
+    gmx, gmn = torch.randn_like(mx), torch.randn_like(mn)
+    (mx * gmx + mn * gmn).sum().backward()
+    _, _, amx, amn = reference(xn, k, s)
+    expect = np.zeros(shape).reshape(shape[0], shape[1], -1)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            np.add.at(expect[i, j], amx[i, j].ravel(), gmx[i, j].numpy().ravel())
+            np.add.at(expect[i, j], amn[i, j].ravel(), gmn[i, j].numpy().ravel())
+    np.testing.assert_allclose(x.grad.numpy(), expect.reshape(shape), atol=1e-12)
+
+
+def test_kang_global_case():
+    x = torch.randn(8, 50, 26, 26)
+    mx, mn = hyperkit.minmax_pool2d(x)
+    assert mx.shape == (8, 50, 1, 1)
+    assert torch.equal(mx[..., 0, 0], x.amax((2, 3)))
+    assert torch.equal(mn[..., 0, 0], x.amin((2, 3)))
+    cat = hyperkit.MinMaxPool2d(concat=True)(x)
+    assert torch.equal(cat, torch.cat([mn, mx], 1))
+
+
+def test_matches_max_pool2d():
+    x = torch.randn(2, 3, 33, 29)
+    mx, mn = hyperkit.minmax_pool2d(x, (3, 5), (2, 3))
+    assert torch.equal(mx, torch.nn.functional.max_pool2d(x, (3, 5), (2, 3)))
+    assert torch.equal(mn, -torch.nn.functional.max_pool2d(-x, (3, 5), (2, 3)))
+
+
+@pytest.mark.parametrize("k, s", [(None, None), ((3, 3), (2, 2)), ((2, 4), None)])
+def test_opcheck_and_gradcheck(k, s):
+    # distinct, well-separated values so finite differences never change a winner
+    x = (torch.randperm(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).double() / 10).requires_grad_()
+    kk = [9, 10] if k is None else list(k)
+    ss = kk if s is None else list(s)
+    torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, ss))
+    assert torch.autograd.gradcheck(lambda t: hyperkit.minmax_pool2d(t, k, s), (x,))
+
+
+def test_torch_compile():
+    def f(t):
+        mx, mn = hyperkit.minmax_pool2d(t, 2)
+        return (mx - mn).sum()
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    compiled(x).backward()
+    g1 = x.grad.clone()
+    x.grad = None
+    f(x).backward()
+    assert torch.equal(g1, x.grad)
+
+
+def test_non_contiguous_and_numpy():
+    base = np.random.default_rng(4).standard_normal((3, 2, 12, 14)).astype(np.float32)
+    x = base.transpose(1, 0, 3, 2)
+    mx, mn = hyperkit.minmax_pool2d(x, 3, 1)
+    rmx, rmn, _, _ = reference(x, (3, 3), (1, 1))
+    np.testing.assert_array_equal(mx, rmx.astype(np.float32))
+    tmx, _ = hyperkit.minmax_pool2d(torch.from_numpy(base).transpose(2, 3), 3, 1)
+    assert isinstance(tmx, torch.Tensor)
+    np.testing.assert_array_equal(
+        tmx.numpy(), reference(base.transpose(0, 1, 3, 2), (3, 3), (1, 1))[0].astype(np.float32))
+
+
+def test_thread_count_does_not_change_results():
+    x = torch.randn(7, 5, 26, 26, dtype=torch.float64, requires_grad=True)
+    outs = []
+    before = _C.get_num_threads()
+    try:
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            x.grad = None
+            mx, mn = hyperkit.minmax_pool2d(x, 4, 2)
+            (mx.sum() + 2 * mn.sum()).backward()
+            outs.append((mx.detach(), mn.detach(), x.grad.clone()))
+    finally:
+        _C.set_num_threads(before)
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "x, kw, exc, words",
+    [
+        (np.zeros((1, 1, 4, 4), np.int32), {}, TypeError, "float32 or float64"),
+        (np.zeros((4, 4)), {}, ValueError, "4 dimensions"),
+        (np.zeros((1, 0, 4, 4)), {}, ValueError, "empty"),
+        (np.zeros((1, 1, 4, 4)), {"kernel_size": 5}, ValueError, "larger than the input"),
+        (np.zeros((1, 1, 4, 4)), {"kernel_size": 0}, ValueError, "kernel_size"),
+        (np.zeros((1, 1, 4, 4)), {"stride": 2}, ValueError, "stride needs a kernel_size"),
+        (np.full((1, 1, 4, 4), np.nan), {}, ValueError, "NaN"),
+        (np.full((1, 1, 4, 4), np.nan), {"kernel_size": 2}, ValueError, "NaN"),
+    ],
+)
+def test_bad_input(x, kw, exc, words):
+    with pytest.raises(exc, match=words):
+        hyperkit.minmax_pool2d(x, **kw)
