@@ -94,7 +94,13 @@ def empty(like: Any, shape: Sequence[int], dtype: str | None = None) -> Any:
     """An uninitialized C-contiguous array of like's kind and device."""
     dt = dtype or dtype_name(like)
     if isinstance(like, torch.Tensor):
-        return torch.empty(tuple(shape), dtype=getattr(torch, dt), device=like.device)
+        if like.is_cuda:
+            return torch.empty(tuple(shape), dtype=getattr(torch, dt), device=like.device)
+        # numpy asks Linux for transparent huge pages on large arrays; torch's CPU
+        # allocator does not by default. Fresh outputs are first-touched by the
+        # kernel, and with 4 KiB pages those page faults cost more than the kernel
+        # (measured: 70 MB of patches, 20 ms of faults vs 3.5 ms of copying).
+        return torch.from_numpy(np.empty(tuple(shape), dtype=dt))
     if isinstance(like, np.ndarray):
         return np.empty(tuple(shape), dtype=dt)
     with like.device:

@@ -24,12 +24,13 @@ def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
     n, c, h, w = x.shape
     shape = (n, c, _out_size(h, kh, sh), _out_size(w, kw, sw))
     mx, mn = _arrays.empty(x, shape), _arrays.empty(x, shape)
-    imx = _arrays.empty(x, shape, "int64") if with_indices else None
-    imn = _arrays.empty(x, shape, "int64") if with_indices else None
+    # Without indices the op returns empty index arrays: inference skips their cost.
+    idx_shape = shape if with_indices else (0,)
+    imx, imn = _arrays.empty(x, idx_shape, "int64"), _arrays.empty(x, idx_shape, "int64")
     nan = _ext.launch(
         x, "minmax_pool2d", _arrays.dtype_name(x), _arrays.address(x),
         _arrays.address(mx), _arrays.address(mn),
-        _arrays.address(imx) if with_indices else 0,
+        _arrays.address(imx) if with_indices else 0,  # 0: the kernel skips indices
         _arrays.address(imn) if with_indices else 0,
         n * c, h, w, kh, kw, sh, sw)
     if nan:
@@ -39,18 +40,18 @@ def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
 
 @torch.library.custom_op("hyperkit::minmax_pool2d", mutates_args=(),
                          device_types=("cpu", "cuda"))
-def _minmax_op(x: Tensor, kernel_size: list[int], stride: list[int]
+def _minmax_op(x: Tensor, kernel_size: list[int], stride: list[int], with_indices: bool
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    return _forward(x.contiguous(), *kernel_size, *stride, with_indices=True)
+    return _forward(x.contiguous(), *kernel_size, *stride, with_indices=with_indices)
 
 
 @_minmax_op.register_fake
-def _(x: Tensor, kernel_size: list[int], stride: list[int]):
+def _(x: Tensor, kernel_size: list[int], stride: list[int], with_indices: bool):
     n, c, h, w = x.shape
     shape = (n, c, _out_size(h, kernel_size[0], stride[0]),
              _out_size(w, kernel_size[1], stride[1]))
     vals = [x.new_empty(shape) for _ in range(2)]
-    idx = [x.new_empty(shape, dtype=torch.int64) for _ in range(2)]
+    idx = [x.new_empty(shape if with_indices else (0,), dtype=torch.int64) for _ in range(2)]
     return vals[0], vals[1], idx[0], idx[1]
 
 
@@ -76,7 +77,7 @@ def _(grad_max, grad_min, idx_max, idx_min, height, width, kernel_size, stride):
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    x, kernel_size, stride = inputs
+    x, kernel_size, stride, _ = inputs
     _, _, idx_max, idx_min = output
     ctx.save_for_backward(idx_max, idx_min)
     ctx.height, ctx.width = x.shape[2], x.shape[3]
@@ -89,7 +90,7 @@ def _backward(ctx, grad_max, grad_min, _gi1, _gi2):
     grad = torch.ops.hyperkit.minmax_pool2d_backward(
         grad_max, grad_min, idx_max, idx_min, ctx.height, ctx.width, ctx.kernel_size,
         ctx.stride)
-    return grad, None, None
+    return grad, None, None, None
 
 
 _minmax_op.register_autograd(_backward, setup_context=_setup_context)
@@ -132,7 +133,9 @@ def minmax_pool2d(x: Any, kernel_size: Any = None, stride: Any = None) -> tuple[
     _arrays.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
     kh, kw, sh, sw = _window(x.shape, kernel_size, stride)
     if k == "torch":
-        mx, mn, _, _ = torch.ops.hyperkit.minmax_pool2d(x, [kh, kw], [sh, sw])
+        # indices (for backward) only when autograd will need them
+        need = x.requires_grad and torch.is_grad_enabled()
+        mx, mn, _, _ = torch.ops.hyperkit.minmax_pool2d(x, [kh, kw], [sh, sw], need)
         return mx, mn
     mx, mn, _, _ = _forward(_arrays.contiguous(x), kh, kw, sh, sw, with_indices=False)
     return mx, mn

@@ -63,7 +63,7 @@ def test_minmax_forward_backward(dtype, shape, k, s, ties):
 def test_minmax_opcheck_gradcheck(k):
     x = (torch.randperm(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).double() / 10).cuda().requires_grad_()
     kk = [9, 10] if k is None else list(k)
-    torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, kk))
+    torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, kk, True))
     assert torch.autograd.gradcheck(lambda t: hyperkit.minmax_pool2d(t, k), (x,))
 
 

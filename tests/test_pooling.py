@@ -91,7 +91,8 @@ def test_opcheck_and_gradcheck(k, s):
     x = (torch.randperm(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).double() / 10).requires_grad_()
     kk = [9, 10] if k is None else list(k)
     ss = kk if s is None else list(s)
-    torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, ss))
+    for need in (True, False):
+        torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, ss, need))
     assert torch.autograd.gradcheck(lambda t: hyperkit.minmax_pool2d(t, k, s), (x,))
 
 

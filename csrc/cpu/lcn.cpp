@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels.h"
@@ -40,6 +41,67 @@ std::vector<double> gaussian_taps(int radius, double sigma) {
 constexpr int64_t kRowBlock = 8;
 }  // namespace
 
+// One output row: vertical sums of 2r+1 input rows into s1/s2 (padded by r each
+// side), then the horizontal pass fused with the normalization. NT > 0 fixes the
+// tap count at compile time, so the default radius 3 keeps every sum in registers
+// with fully unrolled tap loops; NT == 0 takes the tap count at run time.
+template <int NT, typename T>
+int lcn_row(const T* const* rows, const T* center, T* o, int64_t width, int radius,
+            const double* g, double eps, double* s1, double* s2, double* m, double* e2) {
+  const int ntaps = NT > 0 ? NT : 2 * radius + 1;
+  const double ref = static_cast<double>(center[width / 2]);
+  double* a = s1 + radius;
+  double* b = s2 + radius;
+#pragma omp simd
+  for (int64_t x = 0; x < width; ++x) {
+    double acc1 = 0.0, acc2 = 0.0;
+    for (int k = 0; k < ntaps; ++k) {
+      const double v = static_cast<double>(rows[k][x]) - ref;
+      acc1 += g[k] * v;
+      acc2 += g[k] * v * v;
+    }
+    a[x] = acc1;
+    b[x] = acc2;
+  }
+  // Replicated border: the vertical sum of a replicated column is the replicated
+  // vertical sum.
+  for (int j = 1; j <= radius; ++j) {
+    a[-j] = a[0];
+    b[-j] = b[0];
+    a[width - 1 + j] = a[width - 1];
+    b[width - 1 + j] = b[width - 1];
+  }
+  // Horizontal pass, tap-major so that every loop is a plain vector loop.
+#pragma omp simd
+  for (int64_t x = 0; x < width; ++x) {
+    m[x] = g[0] * s1[x];
+    e2[x] = g[0] * s2[x];
+  }
+  for (int l = 1; l < ntaps; ++l) {
+    const double gl = g[l];
+#pragma omp simd
+    for (int64_t x = 0; x < width; ++x) {
+      m[x] += gl * s1[x + l];
+      e2[x] += gl * s2[x + l];
+    }
+  }
+  // The sums needed double; the final sqrt and division only need T's own
+  // precision, and in float they cost a fraction of double's.
+#pragma omp simd
+  for (int64_t x = 0; x < width; ++x) {
+    const double var = e2[x] - m[x] * m[x];
+    const T sd = std::sqrt(static_cast<T>(var > 0.0 ? var : 0.0));
+    o[x] = static_cast<T>(static_cast<double>(center[x]) - ref - m[x]) /
+           (sd + static_cast<T>(eps));
+  }
+  // 0 * x is NaN exactly when x is NaN or Inf; kept out of the loop above so that
+  // it vectorizes.
+  T probe = 0;
+#pragma omp simd reduction(+ : probe)
+  for (int64_t x = 0; x < width; ++x) probe += o[x] * T(0);
+  return probe != probe;
+}
+
 template <typename T>
 bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width, int radius,
          double sigma, double eps) {
@@ -52,9 +114,13 @@ bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width, int
 
 #pragma omp parallel reduction(| : bad)
   {
-    // Vertical sums of (I - ref) and (I - ref)^2, padded by `radius` on each side
-    // so the horizontal pass needs no bounds checks.
-    std::vector<double> buf1(width + 2 * radius), buf2(width + 2 * radius);
+    // Per-thread scratch: vertical sums of (I - ref) and (I - ref)^2, padded by
+    // `radius` each side, and the local mean and second moment of one row.
+    std::vector<double> scratch(4 * (width + 2 * radius));
+    double* s1 = scratch.data();
+    double* s2 = s1 + width + 2 * radius;
+    double* m = s2 + width + 2 * radius;
+    double* e2 = m + width + 2 * radius;
     std::vector<const T*> rows(ntaps);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
@@ -68,54 +134,11 @@ bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width, int
           const int64_t y = std::clamp<int64_t>(i + k - radius, 0, height - 1);
           rows[k] = src + y * width;
         }
-        const double ref = static_cast<double>(src[i * width + width / 2]);
-        double* s1 = buf1.data() + radius;
-        double* s2 = buf2.data() + radius;
-        {
-          const T* r0 = rows[0];
-          const double g0 = g[0];
-#pragma omp simd
-          for (int64_t x = 0; x < width; ++x) {
-            const double v = static_cast<double>(r0[x]) - ref;
-            s1[x] = g0 * v;
-            s2[x] = g0 * v * v;
-          }
-        }
-        for (int k = 1; k < ntaps; ++k) {
-          const T* rk = rows[k];
-          const double gk = g[k];
-#pragma omp simd
-          for (int64_t x = 0; x < width; ++x) {
-            const double v = static_cast<double>(rk[x]) - ref;
-            s1[x] += gk * v;
-            s2[x] += gk * v * v;
-          }
-        }
-        // Replicated border: the vertical sum of a replicated column is the
-        // replicated vertical sum.
-        for (int j = 1; j <= radius; ++j) {
-          s1[-j] = s1[0];
-          s2[-j] = s2[0];
-          s1[width - 1 + j] = s1[width - 1];
-          s2[width - 1 + j] = s2[width - 1];
-        }
         const T* center = src + i * width;
         T* o = dst + i * width;
-        const double* b1 = buf1.data();
-        const double* b2 = buf2.data();
-#pragma omp simd reduction(| : bad)
-        for (int64_t x = 0; x < width; ++x) {
-          double m = 0.0, e2 = 0.0;
-          for (int l = 0; l < ntaps; ++l) {
-            m += g[l] * b1[x + l];
-            e2 += g[l] * b2[x + l];
-          }
-          const double var = std::max(e2 - m * m, 0.0);
-          const double v = static_cast<double>(center[x]) - ref;
-          const double r = (v - m) / (std::sqrt(var) + eps);
-          o[x] = static_cast<T>(r);
-          bad |= !std::isfinite(r);
-        }
+        bad |= radius == 3
+                   ? lcn_row<7>(rows.data(), center, o, width, radius, g, eps, s1, s2, m, e2)
+                   : lcn_row<0>(rows.data(), center, o, width, radius, g, eps, s1, s2, m, e2);
       }
     }
   }

@@ -6,6 +6,7 @@
 // window once, keeping the first winner in row-major order (strict comparisons).
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels.h"
@@ -14,28 +15,43 @@ namespace hyperkit {
 namespace cpu {
 
 namespace {
+// Global pooling of one plane. Blocks of kBlock values are reduced with vector
+// instructions; the first block that raises the running max (or lowers the min)
+// is remembered, so the first winning position is then found by scanning that one
+// block only. Strict comparisons keep the earliest block on ties.
+constexpr int64_t kBlock = 32;
+
 template <typename T>
-int64_t first_equal(const T* x, int64_t n, T value) {
-  for (int64_t i = 0; i < n; ++i)
+int64_t first_equal(const T* x, int64_t begin, int64_t end, T value) {
+  for (int64_t i = begin; i < end; ++i)
     if (x[i] == value) return i;
-  return 0;  // unreachable for a NaN-free plane
+  return begin;  // unreachable for a NaN-free plane
 }
 
 template <typename T>
 bool global_plane(const T* x, int64_t n, T* mx_out, T* mn_out, int64_t* imx, int64_t* imn) {
   T mx = x[0], mn = x[0];
+  int64_t bmx = 0, bmn = 0;  // first block holding the running max / min
   int nan = 0;
-#pragma omp simd reduction(max : mx) reduction(min : mn) reduction(| : nan)
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = x[i];
-    mx = v > mx ? v : mx;
-    mn = v < mn ? v : mn;
-    nan |= (v != v);
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    T lmx = x[b], lmn = x[b];
+    int lnan = 0;
+#pragma omp simd reduction(max : lmx) reduction(min : lmn) reduction(| : lnan)
+    for (int64_t i = b; i < e; ++i) {
+      const T v = x[i];
+      lmx = v > lmx ? v : lmx;
+      lmn = v < lmn ? v : lmn;
+      lnan |= (v != v);
+    }
+    if (lmx > mx) { mx = lmx; bmx = b; }
+    if (lmn < mn) { mn = lmn; bmn = b; }
+    nan |= lnan;
   }
   *mx_out = mx;
   *mn_out = mn;
-  if (imx) *imx = first_equal(x, n, mx);
-  if (imn) *imn = first_equal(x, n, mn);
+  if (imx) *imx = first_equal(x, bmx, std::min(n, bmx + kBlock), mx);
+  if (imn) *imn = first_equal(x, bmn, std::min(n, bmn + kBlock), mn);
   return nan != 0;
 }
 
