@@ -125,8 +125,14 @@ def _gather(ims: Sequence[Any], ph: int, pw: int, u: int, v: int, first: int, co
                          device_types=("cpu", "cuda"))
 def _gather_op(images: list[Tensor], patch: list[int], grid: list[int], first: int,
                count: int) -> Tensor:
+    ph, pw = _arrays.pair(list(patch), "patch")
+    u, v = _arrays.pair(list(grid), "grid")
+    _check_images(images, ph, pw)
+    if first < 0 or count < 0 or first + count > len(images) * u * v:
+        raise ValueError(f"patches {first}..{first + count - 1} are outside the "
+                         f"{len(images)} x {u} x {v} grid")
     ims = [im.contiguous() for im in images]
-    return _gather(ims, patch[0], patch[1], grid[0], grid[1], first, count)
+    return _gather(ims, ph, pw, u, v, first, count)
 
 
 @_gather_op.register_fake

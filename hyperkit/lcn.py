@@ -47,7 +47,9 @@ def _run(x: Any, radius: int, sigma: float, eps: float) -> Any:
 @torch.library.custom_op("hyperkit::lcn", mutates_args=(),
                          device_types=("cpu", "cuda"))
 def _lcn_op(images: Tensor, radius: int, sigma: float, eps: float) -> Tensor:
-    return _run(images.contiguous(), radius, sigma, eps)
+    _arrays.check_float(images, "images")
+    _arrays.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
+    return _run(images.contiguous(), *_check_params(radius, sigma, eps))
 
 
 @_lcn_op.register_fake

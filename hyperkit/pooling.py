@@ -42,7 +42,10 @@ def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
                          device_types=("cpu", "cuda"))
 def _minmax_op(x: Tensor, kernel_size: list[int], stride: list[int], with_indices: bool
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    return _forward(x.contiguous(), *kernel_size, *stride, with_indices=with_indices)
+    _arrays.check_float(x, "x")
+    _arrays.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
+    kh, kw, sh, sw = _window(x.shape, list(kernel_size), list(stride))
+    return _forward(x.contiguous(), kh, kw, sh, sw, with_indices=with_indices)
 
 
 @_minmax_op.register_fake
@@ -62,12 +65,28 @@ def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx
                         ) -> Tensor:
     gmx, gmn = grad_max.contiguous(), grad_min.contiguous()
     imx, imn = idx_max.contiguous(), idx_min.contiguous()
+    _check_backward_args(gmx, gmn, imx, imn, height * width)
     n, c = gmx.shape[:2]
     grad_in = torch.empty((n, c, height, width), dtype=gmx.dtype, device=gmx.device)
     _ext.launch(gmx, "minmax_pool2d_backward", _arrays.dtype_name(gmx), gmx.data_ptr(),
                 gmn.data_ptr(), imx.data_ptr(), imn.data_ptr(), grad_in.data_ptr(),
                 n * c, height, width, *kernel_size, *stride)
     return grad_in
+
+
+def _check_backward_args(gmx: Tensor, gmn: Tensor, imx: Tensor, imn: Tensor, size: int) -> None:
+    """The kernel writes at the saved indices: refuse anything that could overrun."""
+    if imx.numel() == 0 and gmx.numel() != 0:
+        raise RuntimeError("minmax_pool2d ran with with_indices=False, so it has no gradient; "
+                           "call it with with_indices=True to differentiate it")
+    if not (gmx.shape == gmn.shape == imx.shape == imn.shape) or gmx.dim() != 4:
+        raise ValueError("grad_max, grad_min, idx_max and idx_min must share one (N, C, OH, OW) "
+                         f"shape, got {[tuple(t.shape) for t in (gmx, gmn, imx, imn)]}")
+    if imx.dtype != torch.int64 or imn.dtype != torch.int64:
+        raise TypeError("idx_max and idx_min must be int64")
+    for name, idx in (("idx_max", imx), ("idx_min", imn)):
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
+            raise ValueError(f"{name} holds positions outside the {size}-element input plane")
 
 
 @_minmax_backward_op.register_fake

@@ -91,8 +91,9 @@ def test_opcheck_and_gradcheck(k, s):
     x = (torch.randperm(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).double() / 10).requires_grad_()
     kk = [9, 10] if k is None else list(k)
     ss = kk if s is None else list(s)
-    for need in (True, False):
-        torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, ss, need))
+    torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, ss, True))
+    # without indices the op is inference-only
+    torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x.detach(), kk, ss, False))
     assert torch.autograd.gradcheck(lambda t: hyperkit.minmax_pool2d(t, k, s), (x,))
 
 
@@ -136,6 +137,21 @@ def test_thread_count_does_not_change_results():
         _C.set_num_threads(before)
     for a, b in zip(*outs):
         assert torch.equal(a, b)
+
+
+def test_raw_ops_refuse_what_could_crash():
+    x = torch.randn(1, 2, 6, 6, requires_grad=True)
+    mx, mn, imx, imn = torch.ops.hyperkit.minmax_pool2d(x, [2, 2], [2, 2], False)
+    with pytest.raises(RuntimeError, match="no gradient"):
+        mx.sum().backward()
+    g = torch.ones(1, 2, 3, 3)
+    bad = torch.full((1, 2, 3, 3), 99, dtype=torch.int64)
+    with pytest.raises(ValueError, match="outside"):
+        torch.ops.hyperkit.minmax_pool2d_backward(g, g, bad, bad, 6, 6, [2, 2], [2, 2])
+    with pytest.raises(ValueError, match="larger than the input"):
+        torch.ops.hyperkit.minmax_pool2d(x, [7, 7], [1, 1], True)
+    with pytest.raises(ValueError, match="outside"):
+        torch.ops.hyperkit.gather_patches([torch.rand(1, 8, 8)], [4, 4], [2, 2], 2, 5)
 
 
 @pytest.mark.parametrize(
