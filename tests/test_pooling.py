@@ -170,3 +170,11 @@ def test_raw_ops_refuse_what_could_crash():
 def test_bad_input(x, kw, exc, words):
     with pytest.raises(exc, match=words):
         hyperkit.minmax_pool2d(x, **kw)
+
+
+@pytest.mark.parametrize("k", [None, 2])
+def test_inf_is_a_valid_value(k):
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    x[0, 0, 1, 1], x[0, 1, 2, 2] = np.inf, -np.inf
+    mx, mn = hyperkit.minmax_pool2d(x, k)
+    assert mx[0, 0].max() == np.inf and mn[0, 1].min() == -np.inf

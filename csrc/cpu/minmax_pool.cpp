@@ -28,8 +28,31 @@ int64_t first_equal(const T* x, int64_t begin, int64_t end, T value) {
   return begin;  // unreachable for a NaN-free plane
 }
 
+// Values only (inference): one vector reduction over the whole plane. NaN is
+// detected through a float probe (v - v is NaN for NaN and for +-Inf), which costs
+// one vector add instead of compare-to-mask conversions; a probe hit is confirmed
+// by an exact scan, so an Inf (a valid input) is never reported as NaN.
+template <typename T>
+bool global_plane_values(const T* x, int64_t n, T* mx_out, T* mn_out) {
+  T mx = x[0], mn = x[0], probe = 0;
+#pragma omp simd reduction(max : mx) reduction(min : mn) reduction(+ : probe)
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i];
+    mx = v > mx ? v : mx;
+    mn = v < mn ? v : mn;
+    probe += v - v;
+  }
+  *mx_out = mx;
+  *mn_out = mn;
+  if (probe == probe) return false;
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] != x[i]) return true;
+  return false;
+}
+
 template <typename T>
 bool global_plane(const T* x, int64_t n, T* mx_out, T* mn_out, int64_t* imx, int64_t* imn) {
+  if (!imx && !imn) return global_plane_values(x, n, mx_out, mn_out);
   T mx = x[0], mn = x[0];
   int64_t bmx = 0, bmn = 0;  // first block holding the running max / min
   int nan = 0;
