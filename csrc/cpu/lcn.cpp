@@ -14,28 +14,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
+#include "gaussian.h"
 #include "kernels.h"
 
 namespace hyperkit {
 namespace cpu {
 
 namespace {
-std::vector<double> gaussian_taps(int radius, double sigma) {
-  std::vector<double> g(2 * radius + 1);
-  double sum = 0.0;
-  for (int k = -radius; k <= radius; ++k) {
-    g[k + radius] = std::exp(-0.5 * k * k / (sigma * sigma));
-    sum += g[k + radius];
-  }
-  // The 2-D window is the outer product g g^T, so normalizing g to sum 1 gives a
-  // 2-D window of unit volume, as eq. 4 requires.
-  for (double& v : g) v /= sum;
-  return g;
-}
-
 // Rows per work item: enough to amortize scheduling, small enough that one image
 // still splits across threads.
 constexpr int64_t kRowBlock = 8;

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "flag.cuh"
+#include "gaussian.h"
 
 namespace hyperkit {
 namespace cuda {
@@ -80,10 +81,8 @@ bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width, int
   if (radius > kMaxRadius)
     throw std::invalid_argument("the CUDA LCN kernel supports radius <= 16");
   Taps taps{};
-  double sum = 0.0;
-  for (int k = -radius; k <= radius; ++k)
-    sum += taps.w[k + radius] = std::exp(-0.5 * k * k / (sigma * sigma));
-  for (int k = 0; k <= 2 * radius; ++k) taps.w[k] /= sum;
+  const std::vector<double> g = gaussian_taps(radius, sigma);
+  std::copy(g.begin(), g.end(), taps.w);
   Flag flag(stream);
   const int64_t ty = (height + kTileY - 1) / kTileY, tx = (width + kTileX - 1) / kTileX;
   const int sw = kTileX + 2 * radius, sh = kTileY + 2 * radius;
