@@ -10,12 +10,14 @@ from .grid import gather_patches, grid_positions, grid_shape
 from .hyperimage import as_image_tensor, build_hyperimage
 from .lcn import LocalContrastNorm, lcn
 from .pooling import MinMaxPool2d, minmax_pool2d
+from .twostage import TwoStage, load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LocalContrastNorm",
     "MinMaxPool2d",
+    "TwoStage",
     "as_image_tensor",
     "build_hyperimage",
     "cuda_available",
@@ -23,5 +25,6 @@ __all__ = [
     "grid_positions",
     "grid_shape",
     "lcn",
+    "load_model",
     "minmax_pool2d",
 ]

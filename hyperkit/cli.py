@@ -1,4 +1,4 @@
-"""Command line: ``hyperkit info`` and ``hyperkit demo``."""
+"""Command line: ``hyperkit info | demo | synthetic | predict``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,68 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
+def _synthetic(args: argparse.Namespace) -> None:
+    """Table 1: trains both methods and writes results.json, results.md and plots."""
+    from hyperkit import train
+    from hyperkit.experiments import run_synthetic
+
+    train.init_distributed()  # under torchrun: DDP across the ranks
+    from dataclasses import replace
+
+    from hyperkit.experiments import SETTINGS
+
+    setting = "quick" if args.quick else "full"
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise SystemExit("hyperkit synthetic: error: --seeds must be >= 1")
+        setting = replace(SETTINGS[setting], seeds=args.seeds)
+    out = args.out or f"runs/synthetic-exp{args.experiment}-{'quick' if args.quick else 'full'}"
+    try:
+        run_synthetic(args.experiment, setting, out, device=args.device, resume=args.resume,
+                      progress=not args.no_progress)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"hyperkit synthetic: error: {e}") from None
+
+
+def _read_image(path: str) -> np.ndarray:
+    """An image file as a numpy array: .npy, or anything Pillow reads (PNG, JPEG, BMP...)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist")
+    if p.suffix.lower() == ".npy":
+        try:
+            return np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise ValueError(f"{path} is not a readable .npy array: {e}") from e
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+            return np.asarray(im.convert("L") if im.mode not in ("L", "RGB") else im)
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path} is not a readable image: {e}") from e
+
+
+def _predict(args: argparse.Namespace) -> None:
+    """Prints one score per image file with a model from ``hyperkit synthetic --out``."""
+    import hyperkit
+
+    try:
+        model = hyperkit.load_model(args.model)
+        for path in args.images:
+            img = _read_image(path)
+            if model.channels == 1 and img.ndim == 3 and img.shape[2] == 3:
+                img = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+                img = img / 255.0 if np.asarray(_read_image(path)).dtype == np.uint8 else img
+            score = model.predict([img], method=args.method)[0]
+            print(f"{path}\t{score:.4f}")
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        raise SystemExit(f"hyperkit predict: error: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hyperkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +120,23 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", help="save the hyper-images to this .npy file")
     demo.set_defaults(fn=_demo)
+    syn = sub.add_parser("synthetic", help="train and evaluate the synthetic task (Table 1)")
+    syn.add_argument("--experiment", type=int, choices=(1, 2), default=1,
+                     help="1: random data set; 2: only patch positions vary (default 1)")
+    syn.add_argument("--quick", action="store_true",
+                     help="small setting, minutes on 2 CPU cores (default: full setting)")
+    syn.add_argument("--out", help="output folder (default runs/synthetic-exp<E>-<setting>)")
+    syn.add_argument("--seeds", type=int, help="number of seeds (default: the setting's)")
+    syn.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    syn.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run in --out from its checkpoints")
+    syn.add_argument("--no-progress", action="store_true", help="no progress bars")
+    syn.set_defaults(fn=_synthetic)
+    pred = sub.add_parser("predict", help="score image files with a trained model")
+    pred.add_argument("model", help="a run folder from 'hyperkit synthetic --out' or a model folder")
+    pred.add_argument("images", nargs="+", help="image files (PNG, JPEG, ... or .npy)")
+    pred.add_argument("--method", choices=("two_stage", "patch_average"), default="two_stage")
+    pred.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
     if getattr(args, "images", 1) < 1:
         parser.error("--images must be >= 1")

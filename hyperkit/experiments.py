@@ -1,0 +1,232 @@
+"""Table 1 of the paper: the synthetic experiments, run end to end.
+
+Experiment 1: one random data set (1 to 5 patches per image). Experiment 2: five
+data sets, one per patch count, each with one background and one set of patch
+contents shared by all images, only the positions varying. For every data set and
+seed: a 60/20/20 split (seeded), stage 1 on the training images' 10 x 10 grids of
+16 x 16 patches, stage 2 on their 10 x 10 x 400 hyper-images, and both methods
+(two-stage, patch averaging) scored on the same test images.
+
+No LCN here: the score depends on absolute differences between patches and the
+background (eq. 3), which local contrast normalization would remove.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import synthetic, train
+from .metrics import correlations
+from .twostage import train_two_stage
+
+GRID = (10, 10)  # Table 4: synthetic stage 2 takes Input(10, 10, 400)
+DATA_SEED = 2017  # data sets are fixed; seeds vary the split and the initial weights
+PAPER = {
+    1: {"patch_average": {"srocc": 0.9132, "plcc": 0.8982},
+        "two_stage": {"srocc": 0.9611, "plcc": 0.9586}},
+    # Experiment 2 reports the mean of SROCC and PLCC for 1..5 patches.
+    2: {"patch_average": [0.665, 0.7, 0.544, 0.5, 0.439],
+        "two_stage": [0.886, 0.811, 0.738, 0.744, 0.718]},
+}
+METHOD_NAMES = {"patch_average": "Patch-averaging", "two_stage": "Proposed (two-stage)"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Size of a synthetic run. Stage-1 epochs are capped below the paper's 80: each
+    epoch already sees every training patch, and 2 CPU cores are the budget."""
+
+    name: str
+    images: int  # experiment 1 data set
+    images_per_count: int  # experiment 2, each of the five data sets
+    seeds: int
+    stage1_epochs: int
+    stage1_patience: int
+    stage2_epochs: int
+    stage2_patience: int
+    stage1_batch: int = 128
+    stage2_batch: int = 32
+
+    def configs(self, seed: int) -> tuple[train.TrainConfig, train.TrainConfig]:
+        c1 = train.stage1_config(epochs=self.stage1_epochs, patience=self.stage1_patience,
+                                 plateau_patience=max(2, self.stage1_patience // 2),
+                                 batch_size=self.stage1_batch, seed=seed)
+        c2 = train.stage2_config(epochs=self.stage2_epochs, patience=self.stage2_patience,
+                                 plateau_patience=max(2, self.stage2_patience // 2),
+                                 batch_size=self.stage2_batch, seed=seed)
+        return c1, c2
+
+
+SETTINGS = {
+    "quick": Setting("quick", images=500, images_per_count=300, seeds=1, stage1_epochs=6,
+                     stage1_patience=4, stage2_epochs=40, stage2_patience=10),
+    "full": Setting("full", images=2000, images_per_count=1000, seeds=3, stage1_epochs=15,
+                    stage1_patience=5, stage2_epochs=200, stage2_patience=40),
+}
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _tasks(experiment: int, setting: Setting) -> list[tuple[int | None, int]]:
+    counts = [None] if experiment == 1 else list(range(1, synthetic.MAX_PATCHES + 1))
+    return [(c, s) for c in counts for s in range(setting.seeds)]
+
+
+def _dataset(experiment: int, setting: Setting, count: int | None) -> synthetic.SyntheticSet:
+    if experiment == 1:
+        return synthetic.generate(setting.images, DATA_SEED)
+    return synthetic.generate(setting.images_per_count, DATA_SEED + count, count=count,
+                              fixed_content=True)
+
+
+def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | Path = "runs",
+                  *, device: Any = "auto", resume: bool = False,
+                  log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    """Runs experiment 1 or 2 and writes results.json, results.md and PNG plots to ``out``.
+
+    Every (count, seed) run keeps its checkpoints under out/<run>/work and its trained
+    model under out/<run>/model; a finished run writes out/<run>/metrics.json and is
+    skipped by ``resume``. An existing ``out`` is never overwritten without ``resume``.
+
+    Returns:
+        the results dictionary also written to results.json.
+    """
+    if experiment not in (1, 2):
+        raise ValueError(f"experiment must be 1 or 2, got {experiment!r}")
+    st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
+    if not isinstance(st, Setting):
+        raise ValueError(f"setting must be one of {', '.join(SETTINGS)} or a Setting, "
+                         f"got {setting!r}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} already holds results; pass --resume to continue that "
+                              "run, or choose another --out (nothing is overwritten)")
+    rank0 = train.dist_rank() == 0
+    if train.dist_world() > 1:
+        torch.distributed.barrier()  # every rank checked before rank 0 writes
+    dev = train.resolve_device(device)
+    t_start = time.perf_counter()
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_text(out / "config.json", json.dumps(
+            {"experiment": experiment, "setting": asdict(st), "grid": GRID,
+             "data_seed": DATA_SEED, "device": str(dev), "world_size": train.dist_world(),
+             "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+             "cpu_threads": torch.get_num_threads()}, indent=2))
+    runs, models, examples = [], [], {}
+    for count, seed in _tasks(experiment, st):
+        rel = f"seed{seed}" if count is None else f"count{count}/seed{seed}"
+        rdir = out / rel
+        data = _dataset(experiment, st, count)
+        examples.setdefault(count, data)
+        done = rdir / "metrics.json"
+        if done.is_file():
+            log(f"[{rel}] finished earlier; reusing {done}")
+            runs.append(json.loads(done.read_text()))
+            models.append(f"{rel}/model")
+            continue
+        log(f"[{rel}] {len(data)} images, {'1-5' if count is None else count} patch(es), "
+            f"seed {seed}")
+        t0 = time.perf_counter()
+        tr, va, te = synthetic.split(len(data), seed)
+        c1, c2 = st.configs(seed)
+        model, fits = train_two_stage(
+            data.images[tr], data.scores[tr], data.images[va], data.scores[va],
+            stage1_arch="synthetic_stage1", stage2_arch="synthetic_stage2",
+            patch=(synthetic.PATCH, synthetic.PATCH), grid=GRID, lcn=False,
+            stage1_config=c1, stage2_config=c2, workdir=rdir / "work", resume=resume,
+            device=dev, log=lambda s, r=rel: log(f"[{r}] {s}"), progress=progress)
+        preds = {m: model.predict(data.images[te], method=m) for m in METHOD_NAMES}
+        run = {"run": rel, "count": count, "seed": seed, "train": len(tr), "val": len(va),
+               "test": len(te), "seconds": time.perf_counter() - t0,
+               "stage1": {"best_val_mae": fits["stage1"].best_val,
+                          "best_epoch": fits["stage1"].best_epoch,
+                          "epochs": fits["stage1"].epochs_run},
+               "stage2": {"best_val_mae": fits["stage2"].best_val,
+                          "best_epoch": fits["stage2"].best_epoch,
+                          "epochs": fits["stage2"].epochs_run},
+               **{m: correlations(p, data.scores[te]) for m, p in preds.items()}}
+        if rank0:
+            model.save(rdir / "model")
+            np.savez(rdir / "predictions.npz", index=te, true=data.scores[te], **preds)
+            _atomic_text(done, json.dumps(run, indent=2))
+        log(f"[{rel}] two-stage SROCC {run['two_stage']['srocc']:.4f} PLCC "
+            f"{run['two_stage']['plcc']:.4f} | patch-averaging SROCC "
+            f"{run['patch_average']['srocc']:.4f} PLCC {run['patch_average']['plcc']:.4f} "
+            f"({run['seconds']:.0f} s)")
+        runs.append(run)
+        models.append(f"{rel}/model")
+    results = {"experiment": experiment, "setting": asdict(st), "device": str(dev),
+               "runs": runs, "summary": summarize(experiment, runs),
+               "paper": PAPER[experiment], "models": models,
+               "seconds": time.perf_counter() - t_start}
+    if rank0:
+        _atomic_text(out / "results.json", json.dumps(results, indent=2))
+        _atomic_text(out / "results.md", table(results))
+        from .plots import plot_examples, plot_predictions
+        plot_predictions(out, runs, experiment, out / "pred_vs_true.png")
+        plot_examples(examples, out / "examples.png")
+        log(f"wrote {out / 'results.json'}, results.md, pred_vs_true.png, examples.png")
+    return results
+
+
+def summarize(experiment: int, runs: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of each metric, per method (and count)."""
+    summary: dict = {}
+    for count in sorted({r["count"] for r in runs}, key=lambda c: c or 0):
+        group = [r for r in runs if r["count"] == count]
+        key = "all" if count is None else str(count)
+        summary[key] = {}
+        for m in METHOD_NAMES:
+            vals = {k: np.array([r[m][k] for r in group]) for k in ("srocc", "plcc", "krocc")}
+            vals["mean_srocc_plcc"] = (vals["srocc"] + vals["plcc"]) / 2
+            summary[key][m] = {k: {"mean": float(v.mean()), "std": float(v.std()),
+                                   "n": len(v)} for k, v in vals.items()}
+    return summary
+
+
+def _pm(s: dict) -> str:
+    return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}"
+
+
+def table(results: dict) -> str:
+    """A Markdown table laid out like Table 1, with the paper's figures beside ours."""
+    e, s = results["experiment"], results["summary"]
+    n = max(v["two_stage"]["srocc"]["n"] for v in s.values())
+    head = (f"# Synthetic experiment {e} ({results['setting']['name']} setting, {n} seed(s), "
+            f"mean ± std over seeds)\n\n")
+    if e == 1:
+        rows = ["| Approach | SROCC | PLCC | KROCC | paper SROCC | paper PLCC |",
+                "|---|---|---|---|---|---|"]
+        for m, label in METHOD_NAMES.items():
+            r, p = s["all"][m], PAPER[1][m]
+            rows.append(f"| {label} | {_pm(r['srocc'])} | {_pm(r['plcc'])} | "
+                        f"{_pm(r['krocc'])} | {p['srocc']} | {p['plcc']} |")
+    else:
+        counts = sorted(s, key=int)
+        rows = ["| Approach | " + " | ".join(f"{c} patch(es)" for c in counts) + " |",
+                "|---|" + "---|" * len(counts)]
+        for m, label in METHOD_NAMES.items():
+            rows.append(f"| {label}: mean of SROCC and PLCC | " + " | ".join(
+                _pm(s[c][m]["mean_srocc_plcc"]) for c in counts) + " |")
+            rows.append(f"| {label}: paper | " + " | ".join(
+                str(PAPER[2][m][int(c) - 1]) for c in counts) + " |")
+        for m, label in METHOD_NAMES.items():
+            for k in ("srocc", "plcc", "krocc"):
+                rows.append(f"| {label}: {k.upper()} | " + " | ".join(
+                    _pm(s[c][m][k]) for c in counts) + " |")
+    return head + "\n".join(rows) + "\n"
+

@@ -1,0 +1,62 @@
+"""PNG figures of the synthetic experiments (matplotlib, Agg backend, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .synthetic import SyntheticSet
+
+_LABELS = {"patch_average": "Patch-averaging", "two_stage": "Two-stage (hyper-image)"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_predictions(out: Path, runs: list[dict], experiment: int, path: Path) -> None:
+    """Predicted against true score on the test images of each data set's first seed,
+    one panel per method (experiment 2: one colour per patch count)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharex=True, sharey=True)
+    firsts = [r for r in runs if r["seed"] == min(x["seed"] for x in runs)]
+    for ax, method in zip(axes, _LABELS):
+        for r in firsts:
+            p = np.load(Path(out) / r["run"] / "predictions.npz")
+            label = None if experiment == 1 else f"{r['count']} patch(es)"
+            ax.scatter(p["true"], p[method], s=6, alpha=0.6, label=label)
+        lo = min(float(np.load(Path(out) / r["run"] / "predictions.npz")["true"].min())
+                 for r in firsts)
+        ax.plot([lo, 5], [lo, 5], "k--", lw=0.8)
+        ax.set_title(_LABELS[method])
+        ax.set_xlabel("true score (eq. 3)")
+        if experiment == 2:
+            ax.legend(fontsize=7, markerscale=2)
+    axes[0].set_ylabel("predicted score")
+    fig.suptitle(f"Synthetic experiment {experiment}: test images")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_examples(sets: dict, path: Path, per_set: int = 6) -> None:
+    """A few generated images of each data set with their scores."""
+    plt = _pyplot()
+    items = list(sets.items())
+    fig, axes = plt.subplots(len(items), per_set, figsize=(1.9 * per_set, 2.1 * len(items)),
+                             squeeze=False)
+    for row, (count, data) in zip(axes, items):
+        data: SyntheticSet
+        for j, ax in enumerate(row):
+            ax.imshow(data.images[j], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{data.counts[j]} p, score {data.scores[j]:.2f}", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,145 @@
+"""Architecture strings (Table 4 notation) and every preset of Tables 4 and 5."""
+
+import pytest
+import torch
+from torch import nn
+
+from hyperkit import arch
+
+
+def kinds(spec):
+    return [l.kind for l in arch.parse(spec)]
+
+
+def test_parse_repeats_and_paper_typography():
+    a = "Input(10,10,400) - 2xC(16) - MP(2) - FC(400, 'tanh') - Drop(0.5) - FC(1,'linear')"
+    b = "Input(10, 10, 400) – 2 × C(16) – MP(2) – FC(400, `tanh') – Drop(0.5) – FC(1, ‘linear’)"
+    c = "$Input(10,10,400) - 2 \\times C(16) - MP(2) - FC(400,\"tanh\") - Drop(0.5) - FC(1,'linear')$"
+    assert arch.parse(a) == arch.parse(b) == arch.parse(c)
+    assert kinds(a) == ["Input", "C", "C", "MP", "FC", "Drop", "FC"]
+    assert arch.parse(a)[4].args == (400, "tanh")
+    assert arch.parse(a)[5].args == (0.5,)
+
+
+def test_parse_grouped_repeat():
+    spec = "Input(64,64,3) - 2 * (C(8) - C(8, 5, 2) - MP(2)) - FC(4)"
+    assert kinds(spec) == ["Input"] + ["C", "C", "MP"] * 2 + ["FC"]
+    assert arch.parse(spec)[2].args == (8, 5, 2)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("", "non-empty"),
+    ("C(16) - FC(1)", "start with Input"),
+    ("Input(8,8) - Conv(16)", "unknown layer 'Conv'"),
+    ("Input(8,8) - C(16", "expected"),
+    ("Input(8,8) - C()", "C takes 1 to 3"),
+    ("Input(8,8) - MP(2,2)", "MP takes 1 to 1"),
+    ("Input(8,8) - C(4) FC(1)", "unexpected"),
+    ("Input(8,8) - C(4) - Input(8,8)", "one Input"),
+    ("Input(8,8) - C(4) - #", "unexpected '#"),
+])
+def test_parse_errors(spec, match):
+    with pytest.raises(ValueError, match=match):
+        arch.parse(spec)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("Input(4,4) - MP(2) - MP(2) - MP(2)", r"MP\(2\) on a 1x1"),
+    ("Input(8,8) - C(4,4)", "odd size"),
+    ("Input(8,8) - FC(4) - C(4)", "C after FC"),
+    ("Input(8,8) - FC(4, 'softplus')", "unknown activation"),
+    ("Input(8,8) - Drop(1.5)", r"Drop rate"),
+])
+def test_build_errors(spec, match):
+    with pytest.raises(ValueError, match=match):
+        arch.SpecNet(spec)
+
+
+def test_same_convolution_and_stride_shapes():
+    net = arch.SpecNet("Input(384,512,3) - C(32,7,2) - MP(2) - C(64,7,1) - FC(2)")
+    x = torch.zeros(1, 3, 384, 512)
+    assert net.body[0].padding == (3, 3)
+    assert net.body[:3](x).shape == (1, 32, 96, 128)  # ceil(384/2)/2, ceil(512/2)/2
+    assert net(x).shape == (1, 2)
+
+
+def test_features_are_relu_activated_last_hidden_layer():
+    torch.manual_seed(0)
+    net = arch.SpecNet("Input(6,6) - C(4) - FC(7) - Drop(0.5) - FC(5,'tanh') - FC(1,'linear')")
+    net.eval()
+    x = torch.randn(3, 1, 6, 6)
+    f = net.features(x)
+    assert f.shape == (3, 5) and net.feature_dim == 5
+    # the tanh layer is hidden here; features are its output and forward applies the head
+    assert torch.allclose(net(x), net.head(f).squeeze(1))
+    relu_net = arch.SpecNet("Input(6,6) - C(4) - FC(7) - FC(1,'linear')").eval()
+    assert (relu_net.features(x) >= 0).all() and relu_net.features(x).shape == (3, 7)
+
+
+def test_wrong_input_shape_is_named():
+    net = arch.build("synthetic_stage1")
+    with pytest.raises(ValueError, match=r"input must be \(N, 1, 16, 16\)"):
+        net(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="input must be"):
+        net.features(torch.zeros(1, 16, 16))
+
+
+def test_unknown_preset_and_bad_type():
+    with pytest.raises(ValueError, match="unknown preset 'tid_stage3'"):
+        arch.build("tid_stage3")
+    with pytest.raises(TypeError, match="arch must be"):
+        arch.build(3)
+
+
+# (preset, (C, H, W), feature dim D, output shape per item)
+PRESETS = [
+    ("synthetic_stage1", (1, 16, 16), 400, ()),
+    ("synthetic_stage2", (400, 10, 10), 400, ()),
+    ("live_stage1", (1, 32, 32), 800, ()),
+    ("tid_stage1", (3, 32, 32), 800, ()),
+    ("live_stage2", (800, 24, 23), 500, ()),
+    ("tid_stage2", (800, 23, 31), 500, ()),
+    ("tid_shallow_e2e", (3, 384, 512), 400, ()),
+    ("tid_deep_e2e", (3, 384, 512), 400, ()),
+    ("forgery_channel", (3, 64, 64), 500, (500,)),
+    ("forgery_stage2", (500, 15, 15), 800, ()),
+    ("forgery_e2e", (3, 256, 384), 500, ()),
+]
+
+
+def test_every_preset_is_covered():
+    assert sorted(p[0] for p in PRESETS) == arch.preset_names()
+
+
+@pytest.mark.parametrize("name, shape, dim, out", PRESETS, ids=[p[0] for p in PRESETS])
+def test_preset_forward(name, shape, dim, out):
+    torch.manual_seed(0)
+    net = arch.build(name).eval()
+    assert arch.input_shape(net) == shape
+    x = torch.rand(2, *shape)
+    with torch.no_grad():
+        y, f = net(x), net.features(x)
+    assert y.shape == (2, *out) and torch.isfinite(y).all()
+    assert f.shape == (2, dim)
+    if "stage1" in name or name == "forgery_channel":  # hyper-image features: ReLU output
+        assert (f >= 0).all()
+    if name in ("forgery_e2e", "forgery_stage2"):
+        assert ((y > 0) & (y < 1)).all()  # sigmoid output
+
+
+def test_stage1_presets_chain_into_stage2_presets():
+    """The stage-2 input depth D is the stage-1 feature dimension (Table 4)."""
+    pairs = [("synthetic_stage1", "synthetic_stage2"), ("live_stage1", "live_stage2"),
+             ("tid_stage1", "tid_stage2"), ("forgery_channel", "forgery_stage2")]
+    for s1, s2 in pairs:
+        d = arch.build(s1).eval().features(torch.rand(1, *arch.input_shape(arch.build(s1))))
+        assert d.shape[1] == arch.input_shape(arch.build(s2))[0]
+
+
+def test_initialization_is_he_for_relu_layers():
+    torch.manual_seed(0)
+    net = arch.SpecNet("Input(32,32,64) - C(64) - FC(1,'linear')")
+    conv = net.body[0]
+    assert isinstance(conv, nn.Conv2d) and (conv.bias == 0).all()
+    std = conv.weight.std().item()
+    assert abs(std - (2 / (64 * 9)) ** 0.5) < 0.1 * std
