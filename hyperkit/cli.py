@@ -60,10 +60,13 @@ def _synthetic(args: argparse.Namespace) -> None:
     from hyperkit.experiments import SETTINGS
 
     setting = "quick" if args.quick else "full"
-    if args.seeds is not None:
-        if args.seeds < 1:
-            raise SystemExit("hyperkit synthetic: error: --seeds must be >= 1")
-        setting = replace(SETTINGS[setting], seeds=args.seeds)
+    overrides = {k: getattr(args, k) for k in ("seeds", "images") if getattr(args, k)}
+    if any(v < 1 for v in overrides.values()) or args.images is not None and args.images < 10:
+        raise SystemExit("hyperkit synthetic: error: --seeds must be >= 1 and --images >= 10")
+    if "images" in overrides:
+        overrides["images_per_count"] = overrides["images"]
+    if overrides:
+        setting = replace(SETTINGS[setting], **overrides)
     out = args.out or f"runs/synthetic-exp{args.experiment}-{'quick' if args.quick else 'full'}"
     try:
         run_synthetic(args.experiment, setting, out, device=args.device, resume=args.resume,
@@ -72,8 +75,9 @@ def _synthetic(args: argparse.Namespace) -> None:
         raise SystemExit(f"hyperkit synthetic: error: {e}") from None
 
 
-def _read_image(path: str) -> np.ndarray:
-    """An image file as a numpy array: .npy, or anything Pillow reads (PNG, JPEG, BMP...)."""
+def _read_image(path: str, gray: bool) -> np.ndarray:
+    """An image file as a numpy array: .npy, or anything Pillow reads (PNG, JPEG, BMP...),
+    converted to one channel (ITU-R 601 luma) when ``gray`` and to RGB otherwise."""
     from pathlib import Path
 
     p = Path(path)
@@ -89,7 +93,7 @@ def _read_image(path: str) -> np.ndarray:
     try:
         with Image.open(p) as im:
             im.load()
-            return np.asarray(im.convert("L") if im.mode not in ("L", "RGB") else im)
+            return np.asarray(im.convert("L" if gray else "RGB"))
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path} is not a readable image: {e}") from e
 
@@ -101,10 +105,7 @@ def _predict(args: argparse.Namespace) -> None:
     try:
         model = hyperkit.load_model(args.model)
         for path in args.images:
-            img = _read_image(path)
-            if model.channels == 1 and img.ndim == 3 and img.shape[2] == 3:
-                img = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-                img = img / 255.0 if np.asarray(_read_image(path)).dtype == np.uint8 else img
+            img = _read_image(path, gray=model.channels == 1)
             score = model.predict([img], method=args.method)[0]
             print(f"{path}\t{score:.4f}")
     except (FileNotFoundError, ValueError, TypeError) as e:
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
                      help="small setting, minutes on 2 CPU cores (default: full setting)")
     syn.add_argument("--out", help="output folder (default runs/synthetic-exp<E>-<setting>)")
     syn.add_argument("--seeds", type=int, help="number of seeds (default: the setting's)")
+    syn.add_argument("--images", type=int,
+                     help="images per data set (default: the setting's, see the README)")
     syn.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     syn.add_argument("--resume", action="store_true",
                      help="continue an interrupted run in --out from its checkpoints")
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     pred.add_argument("--method", choices=("two_stage", "patch_average"), default="two_stage")
     pred.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
-    if getattr(args, "images", 1) < 1:
+    if args.command == "demo" and args.images < 1:
         parser.error("--images must be >= 1")
     args.fn(args)
 

@@ -30,7 +30,10 @@ def as_image_tensor(image: Any, name: str = "image") -> Tensor:
     k = _arrays.kind(image, name)
     if k == "numpy":
         _arrays.check_rank(image, name, min_ndim=2, max_ndim=3, layout="(H, W) or (H, W, C)")
-        t = torch.from_numpy(np.ascontiguousarray(image))
+        arr = np.ascontiguousarray(image)
+        if not arr.flags.writeable:  # read-only (memory maps, PIL): torch wants writable
+            arr = arr.copy()
+        t = torch.from_numpy(arr)
         t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
     elif k == "torch":
         _arrays.check_rank(image, name, min_ndim=2, max_ndim=3, layout="(H, W) or (C, H, W)")

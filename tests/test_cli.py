@@ -1,5 +1,7 @@
 """The command line and the Kang stage-1 model."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -31,3 +33,60 @@ def test_info_and_bad_arguments(capsys):
     assert f"CUDA kernels usable: {hyperkit.cuda_available()}" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["demo", "--images", "0"])
+
+
+@pytest.mark.parametrize("command", ["synthetic", "predict", "demo"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "usage: hyperkit " + command in capsys.readouterr().out
+
+
+def test_synthetic_end_to_end_then_predict(tmp_path, capsys):
+    from PIL import Image
+
+    from hyperkit import synthetic
+
+    out = tmp_path / "run"
+    main(["synthetic", "--quick", "--images", "20", "--out", str(out), "--no-progress",
+          "--device", "cpu"])
+    res = json.loads((out / "results.json").read_text())
+    assert res["experiment"] == 1 and res["setting"]["images"] == 20
+    assert set(res["summary"]["all"]) == {"two_stage", "patch_average"}
+    for f in ("results.md", "pred_vs_true.png", "examples.png", "config.json",
+              "seed0/metrics.json", "seed0/model/model.json"):
+        assert (out / f).is_file(), f
+    assert (out / "pred_vs_true.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| Proposed (two-stage) |" in (out / "results.md").read_text()
+    before = (out / "results.json").read_bytes()
+
+    d = synthetic.generate(2, 9)
+    png, npy = tmp_path / "a.png", tmp_path / "b.npy"
+    Image.fromarray((d.images[0] * 255).round().astype(np.uint8)).save(png)
+    np.save(npy, d.images[1])
+    capsys.readouterr()
+    main(["predict", str(out), str(png), str(npy)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    model = hyperkit.load_model(out)
+    expect = model.predict([(d.images[0] * 255).round().astype(np.uint8), d.images[1]])
+    assert [float(l.split("\t")[1]) for l in lines] == pytest.approx(expect, abs=1e-4)
+
+    # an existing run is never overwritten; --resume reuses finished runs
+    with pytest.raises(SystemExit, match="already holds results"):
+        main(["synthetic", "--quick", "--images", "20", "--out", str(out)])
+    assert (out / "results.json").read_bytes() == before
+    main(["synthetic", "--quick", "--images", "20", "--out", str(out), "--resume",
+          "--no-progress"])
+    assert "finished earlier" in capsys.readouterr().out
+    assert json.loads((out / "results.json").read_text())["runs"] == res["runs"]
+
+
+def test_predict_errors(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["predict", str(tmp_path / "none"), "x.png"])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(SystemExit, match="no trained model"):
+        main(["predict", str(tmp_path), str(bad)])
+    with pytest.raises(SystemExit, match="--images"):
+        main(["synthetic", "--images", "3"])
