@@ -115,6 +115,8 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         raise FileExistsError(f"{out} already holds results; pass --resume to continue that "
                               "run, or choose another --out (nothing is overwritten)")
     rank0 = train.dist_rank() == 0
+    if not rank0:  # one copy of every line under torchrun
+        log = lambda _s: None  # noqa: E731
     if train.dist_world() > 1:
         torch.distributed.barrier()  # every rank checked before rank 0 writes
     dev = train.resolve_device(device)
