@@ -113,6 +113,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hyperkit`` command (``argv`` defaults to sys.argv[1:])."""
     parser = argparse.ArgumentParser(prog="hyperkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="build and device information").set_defaults(fn=_info)

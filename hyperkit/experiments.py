@@ -57,6 +57,7 @@ class Setting:
     stage2_batch: int = 32
 
     def configs(self, seed: int) -> tuple[train.TrainConfig, train.TrainConfig]:
+        """Stage-1 and stage-2 training configurations of this setting for ``seed``."""
         c1 = train.stage1_config(epochs=self.stage1_epochs, patience=self.stage1_patience,
                                  plateau_patience=max(2, self.stage1_patience // 2),
                                  batch_size=self.stage1_batch, seed=seed)

@@ -63,6 +63,7 @@ class TwoStage(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where stage 1's weights are."""
         return next(self.stage1.parameters()).device
 
     def _images(self, images: Any) -> list[Any]:
