@@ -26,7 +26,7 @@ import torch
 
 from . import synthetic, train
 from .metrics import correlations
-from .twostage import train_two_stage
+from .twostage import train_stage1, train_two_stage
 
 GRID = (10, 10)  # Table 4: synthetic stage 2 takes Input(10, 10, 400)
 DATA_SEED = 2017  # data sets are fixed; seeds vary the split and the initial weights
@@ -83,7 +83,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 def _tasks(experiment: int, setting: Setting) -> list[tuple[int | None, int]]:
     counts = [None] if experiment == 1 else list(range(1, synthetic.MAX_PATCHES + 1))
-    return [(c, s) for c in counts for s in range(setting.seeds)]
+    return [(c, s) for s in range(setting.seeds) for c in counts]
 
 
 def _dataset(experiment: int, setting: Setting, count: int | None) -> synthetic.SyntheticSet:
@@ -130,6 +130,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
              "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
              "cpu_threads": torch.get_num_threads()}, indent=2))
     runs, models, examples = [], [], {}
+    shared: dict[int, tuple] = {}  # experiment 2: seed -> (stage 1, its FitResult)
     for count, seed in _tasks(experiment, st):
         rel = f"seed{seed}" if count is None else f"count{count}/seed{seed}"
         rdir = out / rel
@@ -146,12 +147,17 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         t0 = time.perf_counter()
         tr, va, te = synthetic.split(len(data), seed)
         c1, c2 = st.configs(seed)
+        if experiment == 2 and seed not in shared:
+            shared[seed] = _experiment1_stage1(st, seed, out / f"stage1/seed{seed}", dev,
+                                               resume, log, progress)
+        s1, fit1 = shared.get(seed, (None, None))
         model, fits = train_two_stage(
             data.images[tr], data.scores[tr], data.images[va], data.scores[va],
             stage1_arch="synthetic_stage1", stage2_arch="synthetic_stage2",
             patch=(synthetic.PATCH, synthetic.PATCH), grid=GRID, lcn=False,
             stage1_config=c1, stage2_config=c2, workdir=rdir / "work", resume=resume,
-            device=dev, log=lambda s, r=rel: log(f"[{r}] {s}"), progress=progress)
+            stage1=s1, device=dev, log=lambda s, r=rel: log(f"[{r}] {s}"), progress=progress)
+        fits["stage1"] = fits["stage1"] or fit1
         preds = {m: model.predict(data.images[te], method=m) for m in METHOD_NAMES}
         run = {"run": rel, "count": count, "seed": seed, "train": len(tr), "val": len(va),
                "test": len(te), "seconds": time.perf_counter() - t0,
@@ -184,6 +190,29 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         plot_examples(examples, out / "examples.png")
         log(f"wrote {out / 'results.json'}, results.md, pred_vs_true.png, examples.png")
     return results
+
+
+def _experiment1_stage1(st: Setting, seed: int, workdir: Path, dev: torch.device,
+                        resume: bool, log: Callable[[str], None], progress: bool) -> tuple:
+    """Experiment 2's stage 1: trained on experiment 1's random data set (same split,
+    seed and protocol, so the same network as experiment 1's run of that seed).
+
+    In experiment 2 every image has the same patch contents and the label depends only
+    on where the patches are, which a single patch cannot see: a stage 1 trained there
+    learns no features (we measured constant stage-2 outputs). The paper's remark that
+    patch averaging "assigns nearly identical scores to all 1K images" fits a stage 1
+    that responds to patch contents, as one trained on varied data does.
+    """
+    data = _dataset(1, st, None)
+    tr, va, _ = synthetic.split(len(data), seed)
+    c1, _ = st.configs(seed)
+    log(f"[stage1/seed{seed}] stage 1 on experiment 1's data ({len(data)} images), shared "
+        "by the five data sets")
+    return train_stage1(data.images[tr], data.scores[tr], data.images[va], data.scores[va],
+                        stage1_arch="synthetic_stage1", patch=(synthetic.PATCH, synthetic.PATCH),
+                        grid=GRID, lcn=False, config=c1, workdir=workdir, resume=resume,
+                        device=dev, log=lambda s: log(f"[stage1/seed{seed}] {s}"),
+                        progress=progress)
 
 
 def summarize(experiment: int, runs: list[dict]) -> dict:

@@ -197,14 +197,53 @@ def _cache(name: str, make: Any, workdir: Path, cache: str) -> Any:
     return np.load(path, mmap_mode="r")
 
 
+def train_stage1(train_images: Any, train_scores: Any, val_images: Any, val_scores: Any, *,
+                 stage1_arch: str, patch: Sequence[int], grid: Sequence[int], lcn: bool,
+                 config: train.TrainConfig, workdir: str | Path, resume: bool = False,
+                 device: Any = "auto", log: Any = print, progress: bool = True
+                 ) -> tuple[nn.Module, train.FitResult]:
+    """Trains a stage-1 network on the grid patches of the training images, each patch
+    labelled with its image's score; checkpoint workdir/stage1.ckpt.
+
+    Returns:
+        (the network with its best-validation weights, its FitResult).
+    """
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    s1 = arch.build(stage1_arch)
+    c, ph, pw = arch.input_shape(s1)
+    if (ph, pw) != tuple(patch):
+        raise ValueError(f"stage 1 {stage1_arch!r} takes {ph}x{pw} patches, not {tuple(patch)}")
+    probe = TwoStage(s1, None, stage1_arch=stage1_arch, stage2_arch="", patch=patch, grid=grid,
+                     lcn=lcn)
+    tr_ims, va_ims = probe._images(train_images), probe._images(val_images)
+    ytr, yva = _labels(train_scores, tr_ims, "train"), _labels(val_scores, va_ims, "val")
+    per = int(np.prod(grid))
+    r1 = train.fit(s1, (grid_patches(tr_ims, patch, grid, lcn), np.repeat(ytr, per)),
+                   (grid_patches(va_ims, patch, grid, lcn), np.repeat(yva, per)),
+                   config, checkpoint=wd / "stage1.ckpt", resume=resume, device=device,
+                   log=log, name="stage1", progress=progress)
+    return s1, r1
+
+
+def _labels(scores: Any, images: list, name: str) -> np.ndarray:
+    y = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if len(y) != len(images):
+        raise ValueError(f"{len(images)} {name} images for {len(y)} scores")
+    return y
+
+
 def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_scores: Any,
                     *, stage1_arch: str, stage2_arch: str, patch: Sequence[int],
-                    grid: Sequence[int], lcn: bool, stage1_config: train.TrainConfig,
+                    grid: Sequence[int], lcn: bool, stage1_config: train.TrainConfig | None,
                     stage2_config: train.TrainConfig, workdir: str | Path,
-                    resume: bool = False, device: Any = "auto", log: Any = print,
-                    cache: str = "mmap", progress: bool = True
-                    ) -> tuple[TwoStage, dict[str, train.FitResult]]:
-    """Trains stage 1 on labelled patches, then stage 2 on cached hyper-images.
+                    stage1: nn.Module | None = None, resume: bool = False,
+                    device: Any = "auto", log: Any = print, cache: str = "mmap",
+                    progress: bool = True
+                    ) -> tuple[TwoStage, dict[str, train.FitResult | None]]:
+    """Trains stage 1 on labelled patches (:func:`train_stage1`), then stage 2 on cached
+    hyper-images.
 
     Args:
         train_images, val_images: images in any form :meth:`TwoStage.predict` takes.
@@ -214,35 +253,31 @@ def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_s
         stage1_config, stage2_config: :class:`hyperkit.train.TrainConfig` each; their
             seeds also seed the networks' initial weights.
         workdir: checkpoints (stage1.ckpt, stage2.ckpt) and the hyper-image cache.
+        stage1: an already trained stage 1 (of ``stage1_arch``) to reuse as it is;
+            stage1_config is then unused and the 'stage1' result is None.
         resume: continue the checkpoints in workdir instead of refusing to touch them.
         cache: 'mmap' (hyper_train.npy / hyper_val.npy in workdir) or 'memory'.
 
     Returns:
-        (model on the training device, {'stage1': FitResult, 'stage2': FitResult}).
+        (model on the training device, {'stage1': FitResult or None, 'stage2': FitResult}).
     """
     if cache not in ("mmap", "memory"):
         raise ValueError(f"cache must be 'mmap' or 'memory', got {cache!r}")
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     dev = train.resolve_device(device)
-    ytr = np.asarray(train_scores, dtype=np.float32).reshape(-1)
-    yva = np.asarray(val_scores, dtype=np.float32).reshape(-1)
-    torch.manual_seed(stage1_config.seed)
-    s1 = arch.build(stage1_arch)
-    c, ph, pw = arch.input_shape(s1)
-    if (ph, pw) != tuple(patch):
-        raise ValueError(f"stage 1 {stage1_arch!r} takes {ph}x{pw} patches, not {tuple(patch)}")
-    model = TwoStage(s1, None, stage1_arch=stage1_arch, stage2_arch=stage2_arch, patch=patch,
-                     grid=grid, lcn=lcn)
+    r1 = None
+    if stage1 is None:
+        if stage1_config is None:
+            raise ValueError("stage1_config is needed unless a trained stage1 is given")
+        stage1, r1 = train_stage1(train_images, train_scores, val_images, val_scores,
+                                  stage1_arch=stage1_arch, patch=patch, grid=grid, lcn=lcn,
+                                  config=stage1_config, workdir=wd, resume=resume, device=dev,
+                                  log=log, progress=progress)
+    model = TwoStage(stage1.to(dev), None, stage1_arch=stage1_arch, stage2_arch=stage2_arch,
+                     patch=patch, grid=grid, lcn=lcn)
     tr_ims, va_ims = model._images(train_images), model._images(val_images)
-    if len(tr_ims) != len(ytr) or len(va_ims) != len(yva):
-        raise ValueError(f"{len(tr_ims)} train images for {len(ytr)} scores, {len(va_ims)} "
-                         f"val images for {len(yva)} scores")
-    per = int(np.prod(grid))
-    r1 = train.fit(s1, (grid_patches(tr_ims, patch, grid, lcn), np.repeat(ytr, per)),
-                   (grid_patches(va_ims, patch, grid, lcn), np.repeat(yva, per)),
-                   stage1_config, checkpoint=wd / "stage1.ckpt", resume=resume, device=dev,
-                   log=log, name="stage1", progress=progress)
+    ytr, yva = _labels(train_scores, tr_ims, "train"), _labels(val_scores, va_ims, "val")
     htr = _cache("hyper_train", lambda: model.hyperimages(tr_ims), wd, cache)
     hva = _cache("hyper_val", lambda: model.hyperimages(va_ims), wd, cache)
     torch.manual_seed(stage2_config.seed)
