@@ -90,3 +90,14 @@ def test_predict_errors(tmp_path):
         main(["predict", str(tmp_path), str(bad)])
     with pytest.raises(SystemExit, match="--images"):
         main(["synthetic", "--images", "3"])
+
+
+def test_synthetic_experiment2_tiny(tmp_path):
+    out = tmp_path / "e2"
+    main(["synthetic", "--experiment", "2", "--quick", "--images", "10", "--out", str(out),
+          "--no-progress"])
+    res = json.loads((out / "results.json").read_text())
+    assert sorted(res["summary"]) == ["1", "2", "3", "4", "5"]
+    assert (out / "stage1" / "seed0" / "stage1.ckpt").is_file()  # one stage 1, shared
+    assert not list(out.glob("count*/seed0/work/stage1.ckpt"))
+    assert "mean of SROCC and PLCC" in (out / "results.md").read_text()

@@ -133,3 +133,18 @@ def test_mismatched_architectures(tmp_path):
         train_two_stage(list(d.images[:6]), d.scores[:6], list(d.images[6:]), d.scores[6:],
                         stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(4, 4),
                         workdir=tmp_path / "b", **kw)
+
+
+def test_reusing_a_trained_stage1_leaves_it_untouched(trained, tmp_path):
+    model, _, d, _ = trained
+    before = {k: v.clone() for k, v in model.stage1.state_dict().items()}
+    cfg = train.TrainConfig(epochs=1, batch_size=64, seed=3)
+    again, fits = train_two_stage(
+        list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32],
+        stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3), lcn=False,
+        stage1_config=None, stage2_config=cfg, workdir=tmp_path, stage1=model.stage1,
+        log=None, progress=False)
+    assert fits["stage1"] is None and fits["stage2"].epochs_run == 1
+    assert not (tmp_path / "stage1.ckpt").exists()
+    for k, v in again.stage1.state_dict().items():
+        assert torch.equal(v, before[k])
