@@ -68,8 +68,8 @@ class Setting:
 
 
 SETTINGS = {
-    "quick": Setting("quick", images=500, images_per_count=300, seeds=1, stage1_epochs=6,
-                     stage1_patience=4, stage2_epochs=40, stage2_patience=10),
+    "quick": Setting("quick", images=1000, images_per_count=500, seeds=1, stage1_epochs=8,
+                     stage1_patience=4, stage2_epochs=100, stage2_patience=20),
     "full": Setting("full", images=2000, images_per_count=1000, seeds=3, stage1_epochs=15,
                     stage1_patience=5, stage2_epochs=200, stage2_patience=40),
 }
