@@ -51,23 +51,22 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _synthetic(args: argparse.Namespace) -> None:
     """Table 1: trains both methods and writes results.json, results.md and plots."""
-    from hyperkit import train
-    from hyperkit.experiments import run_synthetic
-
-    train.init_distributed()  # under torchrun: DDP across the ranks
     from dataclasses import replace
 
-    from hyperkit.experiments import SETTINGS
+    from hyperkit import train
+    from hyperkit.experiments import SETTINGS, run_synthetic
 
-    setting = "quick" if args.quick else "full"
-    overrides = {k: getattr(args, k) for k in ("seeds", "images") if getattr(args, k)}
-    if any(v < 1 for v in overrides.values()) or args.images is not None and args.images < 10:
+    if (args.seeds is not None and args.seeds < 1) or (args.images is not None
+                                                       and args.images < 10):
         raise SystemExit("hyperkit synthetic: error: --seeds must be >= 1 and --images >= 10")
-    if "images" in overrides:
-        overrides["images_per_count"] = overrides["images"]
-    if overrides:
-        setting = replace(SETTINGS[setting], **overrides)
-    out = args.out or f"runs/synthetic-exp{args.experiment}-{'quick' if args.quick else 'full'}"
+    name = "quick" if args.quick else "full"
+    setting = SETTINGS[name]
+    if args.seeds is not None:
+        setting = replace(setting, seeds=args.seeds)
+    if args.images is not None:
+        setting = replace(setting, images=args.images, images_per_count=args.images)
+    train.init_distributed()  # under torchrun: DDP across the ranks
+    out = args.out or f"runs/synthetic-exp{args.experiment}-{name}"
     try:
         run_synthetic(args.experiment, setting, out, device=args.device, resume=args.resume,
                       progress=not args.no_progress)

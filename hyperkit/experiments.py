@@ -129,13 +129,16 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
              "data_seed": DATA_SEED, "device": str(dev), "world_size": train.dist_world(),
              "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
              "cpu_threads": torch.get_num_threads()}, indent=2))
-    runs, models, examples = [], [], {}
+    runs, models = [], []
+    sets: dict[int | None, synthetic.SyntheticSet] = {}  # count -> data set, made once
     shared: dict[int, tuple] = {}  # experiment 2: seed -> (stage 1, its FitResult)
+    exp1_data: synthetic.SyntheticSet | None = None  # experiment 2's stage-1 data
     for count, seed in _tasks(experiment, st):
         rel = f"seed{seed}" if count is None else f"count{count}/seed{seed}"
         rdir = out / rel
-        data = _dataset(experiment, st, count)
-        examples.setdefault(count, data)
+        if count not in sets:
+            sets[count] = _dataset(experiment, st, count)
+        data = sets[count]
         done = rdir / "metrics.json"
         if done.is_file():
             log(f"[{rel}] finished earlier; reusing {done}")
@@ -148,8 +151,10 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         tr, va, te = synthetic.split(len(data), seed)
         c1, c2 = st.configs(seed)
         if experiment == 2 and seed not in shared:
-            shared[seed] = _experiment1_stage1(st, seed, out / f"stage1/seed{seed}", dev,
-                                               resume, log, progress)
+            if exp1_data is None:
+                exp1_data = _dataset(1, st, None)
+            shared[seed] = _experiment1_stage1(exp1_data, st, seed, out / f"stage1/seed{seed}",
+                                               dev, resume, log, progress)
         s1, fit1 = shared.get(seed, (None, None))
         model, fits = train_two_stage(
             data.images[tr], data.scores[tr], data.images[va], data.scores[va],
@@ -187,13 +192,14 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         _atomic_text(out / "results.md", table(results))
         from .plots import plot_examples, plot_predictions
         plot_predictions(out, runs, experiment, out / "pred_vs_true.png")
-        plot_examples(examples, out / "examples.png")
+        plot_examples(sets, out / "examples.png")
         log(f"wrote {out / 'results.json'}, results.md, pred_vs_true.png, examples.png")
     return results
 
 
-def _experiment1_stage1(st: Setting, seed: int, workdir: Path, dev: torch.device,
-                        resume: bool, log: Callable[[str], None], progress: bool) -> tuple:
+def _experiment1_stage1(data: synthetic.SyntheticSet, st: Setting, seed: int, workdir: Path,
+                        dev: torch.device, resume: bool, log: Callable[[str], None],
+                        progress: bool) -> tuple:
     """Experiment 2's stage 1: trained on experiment 1's random data set (same split,
     seed and protocol, so the same network as experiment 1's run of that seed).
 
@@ -203,7 +209,6 @@ def _experiment1_stage1(st: Setting, seed: int, workdir: Path, dev: torch.device
     patch averaging "assigns nearly identical scores to all 1K images" fits a stage 1
     that responds to patch contents, as one trained on varied data does.
     """
-    data = _dataset(1, st, None)
     tr, va, _ = synthetic.split(len(data), seed)
     c1, _ = st.configs(seed)
     log(f"[stage1/seed{seed}] stage 1 on experiment 1's data ({len(data)} images), shared "

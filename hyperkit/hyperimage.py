@@ -193,6 +193,17 @@ def _image_hw(image: Any) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
+def image_channels(image: Any, name: str = "image") -> int:
+    """Channel count of one image in any accepted layout, from its shape alone
+    (numpy (H, W) / (H, W, C), torch or cupy (H, W) / (C, H, W))."""
+    k = _arrays.kind(image, name)
+    layout = "(H, W) or (H, W, C)" if k == "numpy" else "(H, W) or (C, H, W)"
+    _arrays.check_rank(image, name, min_ndim=2, max_ndim=3, layout=layout)
+    if image.ndim == 2:
+        return 1
+    return image.shape[2] if k == "numpy" else image.shape[0]
+
+
 def _fitted_hw(h: int, w: int, max_size: tuple[int, int]) -> tuple[int, int]:
     scale = min(max_size[0] / h, max_size[1] / w)
     if scale >= 1:

@@ -25,14 +25,14 @@ def plot_predictions(out: Path, runs: list[dict], experiment: int, path: Path) -
     one panel per method (experiment 2: one colour per patch count)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharex=True, sharey=True)
-    firsts = [r for r in runs if r["seed"] == min(x["seed"] for x in runs)]
+    first_seed = min(r["seed"] for r in runs)
+    preds = {r["run"]: (r, dict(np.load(Path(out) / r["run"] / "predictions.npz")))
+             for r in runs if r["seed"] == first_seed}
+    lo = min(float(p["true"].min()) for _, p in preds.values())
     for ax, method in zip(axes, _LABELS):
-        for r in firsts:
-            p = np.load(Path(out) / r["run"] / "predictions.npz")
+        for r, p in preds.values():
             label = None if experiment == 1 else f"{r['count']} patch(es)"
             ax.scatter(p["true"], p[method], s=6, alpha=0.6, label=label)
-        lo = min(float(np.load(Path(out) / r["run"] / "predictions.npz")["true"].min())
-                 for r in firsts)
         ax.plot([lo, 5], [lo, 5], "k--", lw=0.8)
         ax.set_title(_LABELS[method])
         ax.set_xlabel("true score (eq. 3)")

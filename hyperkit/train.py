@@ -165,8 +165,11 @@ def predict(model: Callable[[Tensor], Tensor], x: Any, batch_size: int = 512,
             device: Any = None) -> np.ndarray:
     """Model outputs for inputs (N, ...) in batches, in eval mode, as float64 numpy."""
     x = _as_tensor(x, "inputs")
-    dev = resolve_device(device) if device is not None else next(
-        (p.device for p in getattr(model, "parameters", lambda: iter(()))()), torch.device("cpu"))
+    if device is not None:
+        dev = resolve_device(device)
+    else:  # where the model's weights are (CPU for a callable without parameters)
+        params = model.parameters() if isinstance(model, nn.Module) else iter(())
+        dev = next((p.device for p in params), torch.device("cpu"))
     was = getattr(model, "training", False)
     if isinstance(model, nn.Module):
         model.eval()

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from . import arch, train
 from .grid import gather_patches
-from .hyperimage import as_image_list, as_image_tensor, build_hyperimage
+from .hyperimage import as_image_list, as_image_tensor, build_hyperimage, image_channels
 from .lcn import lcn as _lcn
 
 FORMAT = "hyperkit-two-stage"
@@ -76,8 +76,8 @@ class TwoStage(nn.Module):
             ims = [images[i] for i in range(images.shape[0])]  # torch (N, H, W)
         else:
             ims = as_image_list(images)
-        for i, im in enumerate(ims):
-            c = as_image_tensor(im, f"images[{i}]").shape[0]
+        for i, im in enumerate(ims):  # from shapes: the pixels are converted later, once
+            c = image_channels(im, f"images[{i}]")
             if c != self.channels:
                 raise ValueError(f"images[{i}] has {c} channel(s); this model takes "
                                  f"{self.channels}")
