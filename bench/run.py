@@ -1,4 +1,5 @@
-"""Runs the kernel benchmarks and writes bench/RESULTS.md (ratios from one run).
+"""Runs the kernel benchmarks and writes their section of bench/RESULTS.md (ratios from
+one run).
 
     pip install -e ".[bench]" && python bench/run.py
 """
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from results import write_section
 
 HERE = Path(__file__).parent
 
@@ -48,7 +51,7 @@ def main() -> None:
         groups.setdefault(b["group"], {})[b["param"]] = b["stats"]["median"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=HERE).stdout.strip() or "unknown"
-    lines = ["# Kernel benchmarks", "",
+    lines = ["## Kernel benchmarks", "",
              f"Measured {datetime.date.today()} at commit {commit} with `python bench/run.py`.",
              f"Machine: {machine()}.", "",
              "Median time per call; ratio = alternative's median / hyperkit's median "
@@ -56,11 +59,11 @@ def main() -> None:
              ""]
     for group, times in groups.items():
         ours = times["hyperkit"]
-        lines += [f"## {group}", "", "| implementation | median ms | ratio |", "|---|---|---|"]
+        lines += [f"### {group}", "", "| implementation | median ms | ratio |", "|---|---|---|"]
         for name, t in sorted(times.items(), key=lambda kv: kv[1]):
             lines.append(f"| {name} | {t * 1e3:.2f} | {t / ours:.2f} |")
         lines.append("")
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    write_section("kernels", "\n".join(lines))
     print("\n".join(lines))
 
 

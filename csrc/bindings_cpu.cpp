@@ -57,14 +57,13 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "gather_patches",
       [](const std::string& dtype, uintptr_t images, uintptr_t heights, uintptr_t widths,
-         int64_t channels, int64_t ph, int64_t pw, int64_t grid_u, int64_t grid_v, uintptr_t ys,
-         uintptr_t xs, int64_t first, int64_t count, uintptr_t out) {
+         int64_t n_images, int64_t channels, int64_t ph, int64_t pw, uintptr_t index,
+         uintptr_t ys, uintptr_t xs, int64_t count, uintptr_t out) {
+        const PatchTable table = patch_table(images, heights, widths, n_images, channels, ph,
+                                             pw, index, ys, xs, count);
         dispatch_float(dtype, [&](auto t) {
           using T = decltype(t);
-          cpu::gather_patches<T>(ptr<const T* const>(images), ptr<const int64_t>(heights),
-                                 ptr<const int64_t>(widths), channels, ph, pw, grid_u, grid_v,
-                                 ptr<const int64_t>(ys), ptr<const int64_t>(xs), first, count,
-                                 ptr<T>(out));
+          cpu::gather_patches<T>(table, ptr<T>(out));
         });
       },
       nogil);

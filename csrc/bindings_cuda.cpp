@@ -96,20 +96,19 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.def(
       "gather_patches",
       [](const std::string& dtype, uintptr_t images, uintptr_t heights, uintptr_t widths,
-         int64_t channels, int64_t ph, int64_t pw, int64_t grid_u, int64_t grid_v, uintptr_t ys,
-         uintptr_t xs, int64_t first, int64_t count, uintptr_t out, int device,
+         int64_t n_images, int64_t channels, int64_t ph, int64_t pw, uintptr_t index,
+         uintptr_t ys, uintptr_t xs, int64_t count, uintptr_t out, int device,
          uintptr_t stream) {
         DeviceGuard guard(device);
+        const PatchTable table = patch_table(images, heights, widths, n_images, channels, ph,
+                                             pw, index, ys, xs, count);
         dispatch_float(dtype, [&](auto t) {
           using T = decltype(t);
-          cuda::gather_patches<T>(ptr<const T* const>(images), ptr<const int64_t>(heights),
-                                  ptr<const int64_t>(widths), channels, ph, pw, grid_u, grid_v,
-                                  ptr<const int64_t>(ys), ptr<const int64_t>(xs), first, count,
-                                  ptr<T>(out), as_stream(stream));
+          cuda::gather_patches<T>(table, ptr<T>(out), as_stream(stream));
         });
       },
       py::arg("dtype"), py::arg("images"), py::arg("heights"), py::arg("widths"),
-      py::arg("channels"), py::arg("ph"), py::arg("pw"), py::arg("grid_u"), py::arg("grid_v"),
-      py::arg("ys"), py::arg("xs"), py::arg("first"), py::arg("count"), py::arg("out"),
-      py::kw_only(), py::arg("device"), py::arg("stream"), nogil);
+      py::arg("n_images"), py::arg("channels"), py::arg("ph"), py::arg("pw"), py::arg("index"),
+      py::arg("ys"), py::arg("xs"), py::arg("count"), py::arg("out"), py::kw_only(),
+      py::arg("device"), py::arg("stream"), nogil);
 }

@@ -8,6 +8,24 @@
 #include <cstdint>
 
 namespace hyperkit {
+
+// Where every output patch of gather_patches comes from: patch q is image index[q],
+// rows ys[q] .. ys[q]+ph-1, columns xs[q] .. xs[q]+pw-1, all channels. images[n]
+// points at a (channels, heights[n], widths[n]) array of the kernel's element type.
+// Host arrays for both the CPU and the CUDA kernel (CUDA stages them itself). A grid
+// is one way to fill it (hyperkit.grid.grid_cells); sampled positions are another.
+struct PatchTable {
+  const void* const* images;
+  const int64_t* heights;
+  const int64_t* widths;
+  int64_t n_images;
+  int64_t channels, ph, pw;
+  const int64_t* index;
+  const int64_t* ys;
+  const int64_t* xs;
+  int64_t count;
+};
+
 namespace cpu {
 
 // Local contrast normalization (eq. 4 of the paper, BRISQUE's MSCN transform):
@@ -34,14 +52,8 @@ void minmax_pool2d_backward(const T* grad_max, const T* grad_min,
                             const int64_t* idx_max, const int64_t* idx_min, T* grad_in,
                             int64_t planes, int64_t plane_size, int64_t outs);
 
-// Patch gathering over a grid. images[n] points at image n, (channels, heights[n],
-// widths[n]); ys (N, U) and xs (N, V) hold the top-left corner of every grid row and
-// column. Global patch p = (n * U + u) * V + v; patches first .. first+count-1 are
-// written to out (count, channels, ph, pw).
 template <typename T>
-void gather_patches(const T* const* images, const int64_t* heights, const int64_t* widths,
-                    int64_t channels, int64_t ph, int64_t pw, int64_t grid_u, int64_t grid_v,
-                    const int64_t* ys, const int64_t* xs, int64_t first, int64_t count, T* out);
+void gather_patches(const PatchTable& table, T* out);
 
 }  // namespace cpu
 }  // namespace hyperkit

@@ -5,14 +5,14 @@ features of a U x V grid of an image's patches form a (D, U, V) hyper-image, whi
 second CNN maps to the image label.
 """
 
-from ._ext import cuda_available
-from .grid import gather_patches, grid_positions, grid_shape
-from .hyperimage import as_image_tensor, build_hyperimage
-from .lcn import LocalContrastNorm, lcn
-from .pooling import MinMaxPool2d, minmax_pool2d
-from .twostage import TwoStage, load_model
+from .grid import grid_positions, grid_shape
+from .hyperimage import build_hyperimage
+from .images import as_image_tensor
+from .model import TwoStage, load_model
+from .ops import (LocalContrastNorm, MinMaxPool2d, cuda_available, gather_patches, lcn,
+                  minmax_pool2d)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "LocalContrastNorm",

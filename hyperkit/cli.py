@@ -8,6 +8,8 @@ import time
 import numpy as np
 import torch
 
+from hyperkit.model import METHODS
+
 
 def _info(_: argparse.Namespace) -> None:
     import hyperkit
@@ -21,7 +23,7 @@ def _info(_: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     """Hyper-images of built-in TID2013-sized images with Kang's stage 1 (Table 5)."""
     import hyperkit
-    from hyperkit.models import KangStage1
+    from hyperkit.nets import KangStage1
 
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
@@ -53,8 +55,8 @@ def _synthetic(args: argparse.Namespace) -> None:
     """Table 1: trains both methods and writes results.json, results.md and plots."""
     from dataclasses import replace
 
-    from hyperkit import train
-    from hyperkit.experiments import SETTINGS, run_synthetic
+    from hyperkit.tasks.synthetic import SETTINGS, run_synthetic
+    from hyperkit.training.dist import init_distributed
 
     if (args.seeds is not None and args.seeds < 1) or (args.images is not None
                                                        and args.images < 10):
@@ -65,7 +67,7 @@ def _synthetic(args: argparse.Namespace) -> None:
         setting = replace(setting, seeds=args.seeds)
     if args.images is not None:
         setting = replace(setting, images=args.images, images_per_count=args.images)
-    train.init_distributed()  # under torchrun: DDP across the ranks
+    init_distributed()  # under torchrun: DDP across the ranks
     out = args.out or f"runs/synthetic-exp{args.experiment}-{name}"
     try:
         run_synthetic(args.experiment, setting, out, device=args.device, resume=args.resume,
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     pred = sub.add_parser("predict", help="score image files with a trained model")
     pred.add_argument("model", help="a run folder from 'hyperkit synthetic --out' or a model folder")
     pred.add_argument("images", nargs="+", help="image files (PNG, JPEG, ... or .npy)")
-    pred.add_argument("--method", choices=("two_stage", "patch_average"), default="two_stage")
+    pred.add_argument("--method", choices=tuple(METHODS), default="two_stage")
     pred.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
     if args.command == "demo" and args.images < 1:

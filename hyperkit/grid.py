@@ -1,4 +1,4 @@
-"""Patch grids with run-time strides (eq. 2 of the paper, generalized) and gathering.
+"""Patch grid geometry: run-time strides (eq. 2 of the paper, generalized).
 
 The paper fixes the grid U x V for a data set and, for each image, picks strides
 s = rnd((size - patch) / (n - 1)). Rounding the stride and stepping n - 1 times can
@@ -19,10 +19,8 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-from torch import Tensor
 
-from . import _arrays, _ext
+from . import checks
 
 
 def grid_positions(size: int, patch: int, n: int) -> np.ndarray:
@@ -37,9 +35,9 @@ def grid_positions(size: int, patch: int, n: int) -> np.ndarray:
         int64 numpy array (n,): the first offset is 0, the last is size - patch,
         steps differ by at most 1 (offsets repeat when n > size - patch + 1).
     """
-    size = _arrays.positive_int(size, "size")
-    patch = _arrays.positive_int(patch, "patch")
-    n = _arrays.positive_int(n, "n")
+    size = checks.positive_int(size, "size")
+    patch = checks.positive_int(patch, "patch")
+    n = checks.positive_int(n, "n")
     if patch > size:
         raise ValueError(f"patch ({patch}) is larger than size ({size})")
     span = size - patch
@@ -63,111 +61,37 @@ def grid_shape(max_height: int, max_width: int, patch: Any, stride: Any) -> tupl
         patch: patch size, an int or (ph, pw), pixels.
         stride: nominal stride, an int or (sh, sw), pixels.
     """
-    mh = _arrays.positive_int(max_height, "max_height")
-    mw = _arrays.positive_int(max_width, "max_width")
-    ph, pw = _arrays.pair(patch, "patch")
-    sh, sw = _arrays.pair(stride, "stride")
+    mh = checks.positive_int(max_height, "max_height")
+    mw = checks.positive_int(max_width, "max_width")
+    ph, pw = checks.pair(patch, "patch")
+    sh, sw = checks.pair(stride, "stride")
     if ph > mh or pw > mw:
         raise ValueError(f"patch {(ph, pw)} is larger than the image size {(mh, mw)}")
     return math.ceil((mh - ph) / sh) + 1, math.ceil((mw - pw) / sw) + 1
 
 
-def _as_image_list(images: Any) -> tuple[list[Any], str]:
-    """(list of (C, H, W) arrays, kind) from an (N, C, H, W) array or a list."""
-    if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("images is an empty list")
-        kinds = {_arrays.kind(im, f"images[{i}]") for i, im in enumerate(images)}
-        if len(kinds) > 1:
-            raise TypeError(f"images mixes array types {sorted(kinds)}; use one kind")
-        for i, im in enumerate(images):
-            _arrays.check_rank(im, f"images[{i}]", min_ndim=3, max_ndim=3, layout="(C, H, W)")
-        return list(images), kinds.pop()
-    k = _arrays.kind(images, "images")
-    _arrays.check_rank(images, "images", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
-    return [images[i] for i in range(images.shape[0])], k
+def grid_cells(heights: Sequence[int], widths: Sequence[int], patch: tuple[int, int],
+               grid: tuple[int, int], first: int, count: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where grid patches first .. first+count-1 of a list of images lie.
 
-
-def _check_images(ims: list[Any], ph: int, pw: int) -> str:
-    """Common dtype / channels / device and size >= patch; returns the dtype name."""
-    dts = {_arrays.check_float(im, f"images[{i}]") for i, im in enumerate(ims)}
-    if len(dts) > 1:
-        raise TypeError(f"images mixes dtypes {sorted(dts)}; use one")
-    chans = {im.shape[0] for im in ims}
-    if len(chans) > 1:
-        raise ValueError(f"images have different channel counts {sorted(chans)}")
-    devices = {str(getattr(im, "device", "cpu")) for im in ims}
-    if len(devices) > 1:
-        raise ValueError(f"images are on different devices {sorted(devices)}")
-    for i, im in enumerate(ims):
-        h, w = im.shape[1], im.shape[2]
-        if h < ph or w < pw:
-            raise ValueError(f"images[{i}] is {h}x{w}, smaller than the {ph}x{pw} patch")
-    return dts.pop()
-
-
-def _gather(ims: Sequence[Any], ph: int, pw: int, u: int, v: int, first: int, count: int):
-    """Patches first .. first+count-1 of the U x V grids of C-contiguous (C, H, W) images."""
-    like = ims[0]
-    hs = np.array([im.shape[1] for im in ims], dtype=np.int64)
-    ws = np.array([im.shape[2] for im in ims], dtype=np.int64)
-    ys = np.stack([grid_positions(int(h), ph, u) for h in hs])
-    xs = np.stack([grid_positions(int(w), pw, v) for w in ws])
-    ptrs = np.array([_arrays.address(im) for im in ims], dtype=np.uint64)
-    out = _arrays.empty(like, (count, like.shape[0], ph, pw))
-    _ext.launch(like, "gather_patches", _arrays.dtype_name(like), ptrs.ctypes.data,
-                hs.ctypes.data, ws.ctypes.data, like.shape[0], ph, pw, u, v,
-                ys.ctypes.data, xs.ctypes.data, first, count, _arrays.address(out))
-    return out
-
-
-@torch.library.custom_op("hyperkit::gather_patches", mutates_args=(),
-                         device_types=("cpu", "cuda"))
-def _gather_op(images: list[Tensor], patch: list[int], grid: list[int], first: int,
-               count: int) -> Tensor:
-    ph, pw = _arrays.pair(list(patch), "patch")
-    u, v = _arrays.pair(list(grid), "grid")
-    _check_images(images, ph, pw)
-    if first < 0 or count < 0 or first + count > len(images) * u * v:
-        raise ValueError(f"patches {first}..{first + count - 1} are outside the "
-                         f"{len(images)} x {u} x {v} grid")
-    ims = [im.contiguous() for im in images]
-    return _gather(ims, ph, pw, u, v, first, count)
-
-
-@_gather_op.register_fake
-def _(images, patch, grid, first, count):
-    return images[0].new_empty((count, images[0].shape[0], patch[0], patch[1]))
-
-
-def gather_range(images: list[Any], patch: tuple[int, int], grid: tuple[int, int],
-                 first: int, count: int) -> Any:
-    """Patches first .. first+count-1 (global order image, row u, column v) of the
-    grids of a validated list of (C, H, W) float images; used to stream patches."""
-    if isinstance(images[0], Tensor):
-        return torch.ops.hyperkit.gather_patches(list(images), list(patch), list(grid),
-                                                 first, count)
-    ims = [_arrays.contiguous(im) for im in images]
-    return _gather(ims, patch[0], patch[1], grid[0], grid[1], first, count)
-
-
-def gather_patches(images: Any, patch: Any, grid: Any) -> Any:
-    """Cuts a U x V grid of patches from every image in one kernel call.
-
-    Args:
-        images: float32/float64 (N, C, H, W) array, or a list of (C, H, W) arrays of
-            possibly different sizes (one kind, dtype, channel count and device).
-        patch: patch size, int or (ph, pw), pixels; no image may be smaller.
-        grid: (U, V) patches per column and per row; each image uses
-            :func:`grid_positions` along each axis.
+    Patches are numbered image by image, then row u, then column v: patch
+    p = (n * U + u) * V + v. Image n's rows start at grid_positions(heights[n], ph, U)
+    and its columns at grid_positions(widths[n], pw, V).
 
     Returns:
-        (N * U * V, C, ph, pw) of the caller's type, ordered image, then row u, then
-        column v: patch (n, u, v) is image n at rows ys[u]:ys[u]+ph, columns
-        xs[v]:xs[v]+pw with ys = grid_positions(H_n, ph, U), xs = grid_positions(W_n, pw, V).
+        (index, ys, xs), int64 numpy arrays (count,): the image of each patch and the
+        top row and left column of its ph x pw window, in pixels.
     """
-    ims, _ = _as_image_list(images)
-    ph, pw = _arrays.pair(patch, "patch")
-    u, v = _arrays.pair(grid, "grid")
-    _check_images(ims, ph, pw)
-    return gather_range(ims, (ph, pw), (u, v), 0, len(ims) * u * v)
+    (ph, pw), (u, v) = patch, grid
+    per_image = u * v
+    p = np.arange(first, first + count, dtype=np.int64)
+    index = p // per_image
+    if count == 0:
+        return index, index.copy(), index.copy()
+    n0 = int(index[0])
+    # Offsets of only the images this range touches: a chunk of a long list is cheap.
+    touched = range(n0, int(index[-1]) + 1)
+    rows = np.stack([grid_positions(int(heights[n]), ph, u) for n in touched])
+    cols = np.stack([grid_positions(int(widths[n]), pw, v) for n in touched])
+    return index, rows[index - n0, (p % per_image) // v], cols[index - n0, p % v]

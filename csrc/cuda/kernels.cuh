@@ -4,6 +4,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernels.h"  // PatchTable
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -55,13 +57,10 @@ void minmax_pool2d_backward(const T* grad_max, const T* grad_min, const int64_t*
                             int64_t width, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                             cudaStream_t stream);
 
-// images / heights / widths / ys / xs are host arrays (as in the CPU kernel); they
-// are staged to the device on `stream` for the launch.
+// The table's arrays are host arrays (as for the CPU kernel); they are staged to the
+// device on `stream` for the launch.
 template <typename T>
-void gather_patches(const T* const* images, const int64_t* heights, const int64_t* widths,
-                    int64_t channels, int64_t ph, int64_t pw, int64_t grid_u, int64_t grid_v,
-                    const int64_t* ys, const int64_t* xs, int64_t first, int64_t count, T* out,
-                    cudaStream_t stream);
+void gather_patches(const PatchTable& table, T* out, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace hyperkit

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import types
 
-from . import _C as cpu  # noqa: F401  (re-exported for the op modules)
+from .. import _C as cpu  # noqa: F401  (re-exported for the op modules)
 
 try:
-    from . import _C_cuda as _cuda_module
+    from .. import _C_cuda as _cuda_module
 except ImportError:  # built without CUDA, or the module cannot load here
     _cuda_module = None
 

@@ -19,11 +19,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import _arrays, _ext
+from .. import checks
+from . import interop, kernels
 
 
 def _check_params(radius: Any, sigma: Any, eps: Any) -> tuple[int, float, float]:
-    r = _arrays.positive_int(radius, "radius", minimum=0)
+    r = checks.positive_int(radius, "radius", minimum=0)
     for name, v in (("sigma", sigma), ("eps", eps)):
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise TypeError(f"{name} must be a number, got {type(v).__name__}")
@@ -34,11 +35,11 @@ def _check_params(radius: Any, sigma: Any, eps: Any) -> tuple[int, float, float]
 
 def _run(x: Any, radius: int, sigma: float, eps: float) -> Any:
     """Runs the kernel on a C-contiguous float array, returns a new array."""
-    out = _arrays.empty(x, x.shape)
+    out = interop.empty(x, x.shape)
     h, w = x.shape[-2], x.shape[-1]
     planes = math.prod(x.shape[:-2])
-    bad = _ext.launch(x, "lcn", _arrays.dtype_name(x), _arrays.address(x),
-                      _arrays.address(out), planes, h, w, radius, sigma, eps)
+    bad = kernels.launch(x, "lcn", interop.dtype_name(x), interop.address(x),
+                      interop.address(out), planes, h, w, radius, sigma, eps)
     if bad:
         raise ValueError("images contain NaN or Inf values; LCN needs finite pixels")
     return out
@@ -47,8 +48,8 @@ def _run(x: Any, radius: int, sigma: float, eps: float) -> Any:
 @torch.library.custom_op("hyperkit::lcn", mutates_args=(),
                          device_types=("cpu", "cuda"))
 def _lcn_op(images: Tensor, radius: int, sigma: float, eps: float) -> Tensor:
-    _arrays.check_float(images, "images")
-    _arrays.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
+    checks.check_float(images, "images")
+    checks.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
     return _run(images.contiguous(), *_check_params(radius, sigma, eps))
 
 
@@ -75,13 +76,13 @@ def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255
         TypeError: images is not a float32/float64 array, or a parameter has the wrong type.
         ValueError: images has fewer than 2 dimensions, an empty dimension, NaN or Inf.
     """
-    k = _arrays.kind(images, "images")
-    _arrays.check_float(images, "images")
-    _arrays.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
+    k = interop.kind(images, "images")
+    checks.check_float(images, "images")
+    checks.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
     r, s, e = _check_params(radius, sigma, eps)
     if k == "torch":
         return torch.ops.hyperkit.lcn(images, r, s, e)
-    return _run(_arrays.contiguous(images), r, s, e)
+    return _run(interop.contiguous(images), r, s, e)
 
 
 class LocalContrastNorm(nn.Module):

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .synthetic import SyntheticSet
-
-_LABELS = {"patch_average": "Patch-averaging", "two_stage": "Two-stage (hyper-image)"}
+from ..data.synthetic import SyntheticSet
+from ..model import METHODS
 
 
 def _pyplot():
@@ -29,12 +28,12 @@ def plot_predictions(out: Path, runs: list[dict], experiment: int, path: Path) -
     preds = {r["run"]: (r, dict(np.load(Path(out) / r["run"] / "predictions.npz")))
              for r in runs if r["seed"] == first_seed}
     lo = min(float(p["true"].min()) for _, p in preds.values())
-    for ax, method in zip(axes, _LABELS):
+    for ax, method in zip(axes, METHODS):
         for r, p in preds.values():
             label = None if experiment == 1 else f"{r['count']} patch(es)"
             ax.scatter(p["true"], p[method], s=6, alpha=0.6, label=label)
         ax.plot([lo, 5], [lo, 5], "k--", lw=0.8)
-        ax.set_title(_LABELS[method])
+        ax.set_title(METHODS[method])
         ax.set_xlabel("true score (eq. 3)")
         if experiment == 2:
             ax.legend(fontsize=7, markerscale=2)

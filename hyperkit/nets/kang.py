@@ -1,10 +1,10 @@
-"""Stage-1 networks. Kang et al.'s NR-IQA network is Table 5 of the paper."""
+"""Kang et al.'s NR-IQA network (Table 5 of the paper): the LIVE and TID2013 stage 1."""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .pooling import MinMaxPool2d
+from ..ops.minmax_pool2d import MinMaxPool2d
 
 
 class KangStage1(nn.Module):
@@ -25,6 +25,8 @@ class KangStage1(nn.Module):
         self.out = nn.Linear(hidden, 1)
         self.relu = nn.ReLU()
         self.patch = patch
+        self.input_shape = (in_channels, patch, patch)  # (C, H, W), as SpecNet declares it
+        self.feature_dim = hidden
 
     def features(self, patches: Tensor) -> Tensor:
         """(P, C, 32, 32) -> (P, 800), the ReLU-activated penultimate layer."""

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import _arrays, _ext
+from .. import checks
+from . import interop, kernels
 
 
 def _out_size(size: int, k: int, s: int) -> int:
@@ -23,15 +24,15 @@ def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
     """Runs the kernel on a C-contiguous (N, C, H, W) float array."""
     n, c, h, w = x.shape
     shape = (n, c, _out_size(h, kh, sh), _out_size(w, kw, sw))
-    mx, mn = _arrays.empty(x, shape), _arrays.empty(x, shape)
+    mx, mn = interop.empty(x, shape), interop.empty(x, shape)
     # Without indices the op returns empty index arrays: inference skips their cost.
     idx_shape = shape if with_indices else (0,)
-    imx, imn = _arrays.empty(x, idx_shape, "int64"), _arrays.empty(x, idx_shape, "int64")
-    nan = _ext.launch(
-        x, "minmax_pool2d", _arrays.dtype_name(x), _arrays.address(x),
-        _arrays.address(mx), _arrays.address(mn),
-        _arrays.address(imx) if with_indices else 0,  # 0: the kernel skips indices
-        _arrays.address(imn) if with_indices else 0,
+    imx, imn = interop.empty(x, idx_shape, "int64"), interop.empty(x, idx_shape, "int64")
+    nan = kernels.launch(
+        x, "minmax_pool2d", interop.dtype_name(x), interop.address(x),
+        interop.address(mx), interop.address(mn),
+        interop.address(imx) if with_indices else 0,  # 0: the kernel skips indices
+        interop.address(imn) if with_indices else 0,
         n * c, h, w, kh, kw, sh, sw)
     if nan:
         raise ValueError("x contains NaN; min+max pooling has no winner for NaN windows")
@@ -42,8 +43,8 @@ def _forward(x: Any, kh: int, kw: int, sh: int, sw: int, with_indices: bool):
                          device_types=("cpu", "cuda"))
 def _minmax_op(x: Tensor, kernel_size: list[int], stride: list[int], with_indices: bool
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    _arrays.check_float(x, "x")
-    _arrays.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
+    checks.check_float(x, "x")
+    checks.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
     kh, kw, sh, sw = _window(x.shape, list(kernel_size), list(stride))
     return _forward(x.contiguous(), kh, kw, sh, sw, with_indices=with_indices)
 
@@ -68,7 +69,7 @@ def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx
     _check_backward_args(gmx, gmn, imx, imn, height * width)
     n, c = gmx.shape[:2]
     grad_in = torch.empty((n, c, height, width), dtype=gmx.dtype, device=gmx.device)
-    _ext.launch(gmx, "minmax_pool2d_backward", _arrays.dtype_name(gmx), gmx.data_ptr(),
+    kernels.launch(gmx, "minmax_pool2d_backward", interop.dtype_name(gmx), gmx.data_ptr(),
                 gmn.data_ptr(), imx.data_ptr(), imn.data_ptr(), grad_in.data_ptr(),
                 n * c, height, width, *kernel_size, *stride)
     return grad_in
@@ -121,8 +122,8 @@ def _window(x_shape, kernel_size: Any, stride: Any) -> tuple[int, int, int, int]
         if stride is not None:
             raise ValueError("stride needs a kernel_size (kernel_size=None is global pooling)")
         return h, w, h, w
-    kh, kw = _arrays.pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else _arrays.pair(stride, "stride")
+    kh, kw = checks.pair(kernel_size, "kernel_size")
+    sh, sw = (kh, kw) if stride is None else checks.pair(stride, "stride")
     if kh > h or kw > w:
         raise ValueError(f"kernel_size {(kh, kw)} is larger than the input's H x W {(h, w)}")
     return kh, kw, sh, sw
@@ -147,16 +148,16 @@ def minmax_pool2d(x: Any, kernel_size: Any = None, stride: Any = None) -> tuple[
         TypeError / ValueError: wrong type, dtype, rank, empty dimension, NaN, or a
         window larger than the input.
     """
-    k = _arrays.kind(x, "x")
-    _arrays.check_float(x, "x")
-    _arrays.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
+    k = interop.kind(x, "x")
+    checks.check_float(x, "x")
+    checks.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
     kh, kw, sh, sw = _window(x.shape, kernel_size, stride)
     if k == "torch":
         # indices (for backward) only when autograd will need them
         need = x.requires_grad and torch.is_grad_enabled()
         mx, mn, _, _ = torch.ops.hyperkit.minmax_pool2d(x, [kh, kw], [sh, sw], need)
         return mx, mn
-    mx, mn, _, _ = _forward(_arrays.contiguous(x), kh, kw, sh, sw, with_indices=False)
+    mx, mn, _, _ = _forward(interop.contiguous(x), kh, kw, sh, sw, with_indices=False)
     return mx, mn
 
 

@@ -14,7 +14,6 @@ background (eq. 3), which local contrast normalization would remove.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -24,9 +23,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import synthetic, train
-from .metrics import correlations
-from .twostage import train_stage1, train_two_stage
+from ..data import synthetic
+from ..data.splits import random_split
+from ..devices import resolve_device
+from ..evaluation.metrics import correlations
+from ..files import write_text
+from ..model import METHODS
+from ..runs import write_manifest
+from ..training import dist
+from ..training.config import TrainConfig, stage1_config, stage2_config
+from ..training.recipes import train_stage1, train_two_stage
 
 GRID = (10, 10)  # Table 4: synthetic stage 2 takes Input(10, 10, 400)
 DATA_SEED = 2017  # data sets are fixed; seeds vary the split and the initial weights
@@ -37,7 +43,6 @@ PAPER = {
     2: {"patch_average": [0.665, 0.7, 0.544, 0.5, 0.439],
         "two_stage": [0.886, 0.811, 0.738, 0.744, 0.718]},
 }
-METHOD_NAMES = {"patch_average": "Patch-averaging", "two_stage": "Proposed (two-stage)"}
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,12 @@ class Setting:
     stage1_batch: int = 128
     stage2_batch: int = 32
 
-    def configs(self, seed: int) -> tuple[train.TrainConfig, train.TrainConfig]:
+    def configs(self, seed: int) -> tuple[TrainConfig, TrainConfig]:
         """Stage-1 and stage-2 training configurations of this setting for ``seed``."""
-        c1 = train.stage1_config(epochs=self.stage1_epochs, patience=self.stage1_patience,
+        c1 = stage1_config(epochs=self.stage1_epochs, patience=self.stage1_patience,
                                  plateau_patience=max(2, self.stage1_patience // 2),
                                  batch_size=self.stage1_batch, seed=seed)
-        c2 = train.stage2_config(epochs=self.stage2_epochs, patience=self.stage2_patience,
+        c2 = stage2_config(epochs=self.stage2_epochs, patience=self.stage2_patience,
                                  plateau_patience=max(2, self.stage2_patience // 2),
                                  batch_size=self.stage2_batch, seed=seed)
         return c1, c2
@@ -73,12 +78,6 @@ SETTINGS = {
     "full": Setting("full", images=2000, images_per_count=1000, seeds=3, stage1_epochs=15,
                     stage1_patience=5, stage2_epochs=200, stage2_patience=40),
 }
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _tasks(experiment: int, setting: Setting) -> list[tuple[int | None, int]]:
@@ -115,18 +114,17 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"{out} already holds results; pass --resume to continue that "
                               "run, or choose another --out (nothing is overwritten)")
-    rank0 = train.dist_rank() == 0
+    rank0 = dist.rank() == 0
     if not rank0:  # one copy of every line under torchrun
         log = lambda _s: None  # noqa: E731
-    if train.dist_world() > 1:
-        torch.distributed.barrier()  # every rank checked before rank 0 writes
-    dev = train.resolve_device(device)
+    dist.barrier()  # every rank checked before rank 0 writes
+    dev = resolve_device(device)
     t_start = time.perf_counter()
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_text(out / "config.json", json.dumps(
+        write_text(out / "config.json", json.dumps(
             {"experiment": experiment, "setting": asdict(st), "grid": GRID,
-             "data_seed": DATA_SEED, "device": str(dev), "world_size": train.dist_world(),
+             "data_seed": DATA_SEED, "device": str(dev), "world_size": dist.world(),
              "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
              "cpu_threads": torch.get_num_threads()}, indent=2))
     runs, models = [], []
@@ -148,7 +146,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         log(f"[{rel}] {len(data)} images, {'1-5' if count is None else count} patch(es), "
             f"seed {seed}")
         t0 = time.perf_counter()
-        tr, va, te = synthetic.split(len(data), seed)
+        tr, va, te = random_split(len(data), seed)
         c1, c2 = st.configs(seed)
         if experiment == 2 and seed not in shared:
             if exp1_data is None:
@@ -163,7 +161,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
             stage1_config=c1, stage2_config=c2, workdir=rdir / "work", resume=resume,
             stage1=s1, device=dev, log=lambda s, r=rel: log(f"[{r}] {s}"), progress=progress)
         fits["stage1"] = fits["stage1"] or fit1
-        preds = {m: model.predict(data.images[te], method=m) for m in METHOD_NAMES}
+        preds = {m: model.predict(data.images[te], method=m) for m in METHODS}
         run = {"run": rel, "count": count, "seed": seed, "train": len(tr), "val": len(va),
                "test": len(te), "seconds": time.perf_counter() - t0,
                "stage1": {"best_val_mae": fits["stage1"].best_val,
@@ -176,7 +174,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         if rank0:
             model.save(rdir / "model")
             np.savez(rdir / "predictions.npz", index=te, true=data.scores[te], **preds)
-            _atomic_text(done, json.dumps(run, indent=2))
+            write_text(done, json.dumps(run, indent=2))
         log(f"[{rel}] two-stage SROCC {run['two_stage']['srocc']:.4f} PLCC "
             f"{run['two_stage']['plcc']:.4f} | patch-averaging SROCC "
             f"{run['patch_average']['srocc']:.4f} PLCC {run['patch_average']['plcc']:.4f} "
@@ -188,9 +186,10 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
                "paper": PAPER[experiment], "models": models,
                "seconds": time.perf_counter() - t_start}
     if rank0:
-        _atomic_text(out / "results.json", json.dumps(results, indent=2))
-        _atomic_text(out / "results.md", table(results))
-        from .plots import plot_examples, plot_predictions
+        write_text(out / "results.json", json.dumps(results, indent=2))
+        write_text(out / "results.md", table(results))
+        write_manifest(out, "synthetic", models)
+        from .synthetic_plots import plot_examples, plot_predictions
         plot_predictions(out, runs, experiment, out / "pred_vs_true.png")
         plot_examples(sets, out / "examples.png")
         log(f"wrote {out / 'results.json'}, results.md, pred_vs_true.png, examples.png")
@@ -209,7 +208,7 @@ def _experiment1_stage1(data: synthetic.SyntheticSet, st: Setting, seed: int, wo
     patch averaging "assigns nearly identical scores to all 1K images" fits a stage 1
     that responds to patch contents, as one trained on varied data does.
     """
-    tr, va, _ = synthetic.split(len(data), seed)
+    tr, va, _ = random_split(len(data), seed)
     c1, _ = st.configs(seed)
     log(f"[stage1/seed{seed}] stage 1 on experiment 1's data ({len(data)} images), shared "
         "by the five data sets")
@@ -227,7 +226,7 @@ def summarize(experiment: int, runs: list[dict]) -> dict:
         group = [r for r in runs if r["count"] == count]
         key = "all" if count is None else str(count)
         summary[key] = {}
-        for m in METHOD_NAMES:
+        for m in METHODS:
             vals = {k: np.array([r[m][k] for r in group]) for k in ("srocc", "plcc", "krocc")}
             vals["mean_srocc_plcc"] = (vals["srocc"] + vals["plcc"]) / 2
             summary[key][m] = {k: {"mean": float(v.mean()), "std": float(v.std()),
@@ -248,7 +247,7 @@ def table(results: dict) -> str:
     if e == 1:
         rows = ["| Approach | SROCC | PLCC | KROCC | paper SROCC | paper PLCC |",
                 "|---|---|---|---|---|---|"]
-        for m, label in METHOD_NAMES.items():
+        for m, label in METHODS.items():
             r, p = s["all"][m], PAPER[1][m]
             rows.append(f"| {label} | {_pm(r['srocc'])} | {_pm(r['plcc'])} | "
                         f"{_pm(r['krocc'])} | {p['srocc']} | {p['plcc']} |")
@@ -256,12 +255,12 @@ def table(results: dict) -> str:
         counts = sorted(s, key=int)
         rows = ["| Approach | " + " | ".join(f"{c} patch(es)" for c in counts) + " |",
                 "|---|" + "---|" * len(counts)]
-        for m, label in METHOD_NAMES.items():
+        for m, label in METHODS.items():
             rows.append(f"| {label}: mean of SROCC and PLCC | " + " | ".join(
                 _pm(s[c][m]["mean_srocc_plcc"]) for c in counts) + " |")
             rows.append(f"| {label}: paper | " + " | ".join(
                 str(PAPER[2][m][int(c) - 1]) for c in counts) + " |")
-        for m, label in METHOD_NAMES.items():
+        for m, label in METHODS.items():
             for k in ("srocc", "plcc", "krocc"):
                 rows.append(f"| {label}: {k.upper()} | " + " | ".join(
                     _pm(s[c][m][k]) for c in counts) + " |")

@@ -155,14 +155,3 @@ def generate(n: int, seed: int = 0, *, count: int | None = None,
     scores = _scores(images, background.astype(np.float32).astype(np.float64), positions,
                      counts)
     return SyntheticSet(images, scores, background.astype(np.float32), positions, counts)
-
-
-def split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random disjoint train / validation / test indices (60/20/20 by default)."""
-    if n < 3:
-        raise ValueError(f"need at least 3 items to split, got {n}")
-    perm = np.random.default_rng(seed).permutation(n)
-    a = max(1, int(round(fractions[0] * n)))
-    b = max(a + 1, int(round((fractions[0] + fractions[1]) * n)))
-    return perm[:a], perm[a:b], perm[b:]

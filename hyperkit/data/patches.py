@@ -1,0 +1,123 @@
+"""The one patch path: normalized patches of a list of images, in bounded memory.
+
+Two ways to draw from it, both cutting with the same kernel from images prepared by
+:func:`hyperkit.images.prepare_image`:
+
+* :func:`grid_batches` streams the grid patches of many images in order, chunk by
+  chunk, holding only the images the current chunk needs (hyper-images, prediction);
+* :class:`GridPatches` gives random access to every grid patch of a training set by
+  its global number, holding the prepared images and never the patches (stage-1
+  training: peak memory is the images plus a few batches).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..grid import grid_cells, grid_positions
+from ..images import image_channels, image_hw, prepare_image
+from ..ops.gather_patches import gather_at
+
+
+def check_patch_fits(sizes: Sequence[tuple[int, int]], patch: tuple[int, int],
+                     name: str = "images") -> None:
+    """ValueError naming the first image smaller than the patch."""
+    ph, pw = patch
+    for i, (h, w) in enumerate(sizes):
+        if h < ph or w < pw:
+            raise ValueError(f"{name}[{i}] is {h}x{w}, smaller than the {ph}x{pw} patch")
+
+
+def check_same_channels(images: Sequence[Any], name: str = "images") -> int:
+    """The channel count all images share (from shapes); ValueError naming the first
+    image that differs."""
+    first = image_channels(images[0], f"{name}[0]")
+    for i, im in enumerate(images[1:], 1):
+        c = image_channels(im, f"{name}[{i}]")
+        if c != first:
+            raise ValueError(f"{name}[{i}] has {c} channel(s) but {name}[0] has {first}; "
+                             "all images must have the same channel count")
+    return first
+
+
+def grid_batches(images: Sequence[Any], patch: tuple[int, int], grid: tuple[int, int], *,
+                 batch_size: int, device: torch.device | str = "cpu",
+                 max_size: tuple[int, int] | None = None, lcn: bool = True
+                 ) -> Iterator[Tensor]:
+    """Every grid patch of ``images`` in order (image, row u, column v), in chunks.
+
+    Args:
+        images: single images in any accepted layout (see :mod:`hyperkit.images`),
+            converted one by one when a chunk first needs them.
+        patch: (ph, pw) pixels; grid: (U, V).
+        batch_size: patches per chunk (the last may be smaller).
+        device: where images are prepared and patches cut.
+        max_size, lcn: as :func:`hyperkit.images.prepare_image`.
+
+    Yields:
+        float32 (P, C, ph, pw) chunks on ``device``; chunks may span images.
+    """
+    per_image = grid[0] * grid[1]
+    total = len(images) * per_image
+    cache: dict[int, Tensor] = {}  # prepared images the current chunk still needs
+    for p0 in range(0, total, batch_size):
+        p1 = min(total, p0 + batch_size)
+        n0, n1 = p0 // per_image, (p1 - 1) // per_image
+        cache = {n: t for n, t in cache.items() if n >= n0}
+        for n in range(n0, n1 + 1):
+            if n not in cache:
+                cache[n] = prepare_image(images[n], f"images[{n}]", device=device,
+                                         max_size=max_size, lcn=lcn)
+        ims = [cache[n] for n in range(n0, n1 + 1)]
+        index, ys, xs = grid_cells([t.shape[1] for t in ims], [t.shape[2] for t in ims],
+                                   patch, grid, p0 - n0 * per_image, p1 - p0)
+        yield gather_at(ims, patch, index, ys, xs)
+
+
+class GridPatches:
+    """Every grid patch of a set of images, each labelled with its image's label.
+
+    Patch p is cell ((p % (U V)) // V, p % V) of image p // (U V), the order of
+    :func:`grid_batches`. Images are prepared once (CPU, float32); patches are cut only
+    when a batch asks for them, so memory does not grow with the number of patches.
+
+    Args:
+        images: single images in any accepted layout, same channel count.
+        labels: (N,) image labels.
+        patch: (ph, pw) pixels; grid: (U, V); lcn, max_size: as
+            :func:`hyperkit.images.prepare_image`.
+        name: how errors name the images ('train images', ...).
+    """
+
+    def __init__(self, images: Sequence[Any], labels: Any, patch: tuple[int, int],
+                 grid: tuple[int, int], *, lcn: bool, max_size: tuple[int, int] | None = None,
+                 name: str = "images") -> None:
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32).reshape(-1))
+        if len(self.labels) != len(images):
+            raise ValueError(f"{len(images)} {name} for {len(self.labels)} labels")
+        self.channels = check_same_channels(images, name)
+        check_patch_fits([image_hw(im) for im in images], patch, name)
+        self.patch, self.grid = tuple(patch), tuple(grid)
+        self.images = [prepare_image(im, f"{name}[{i}]", max_size=max_size, lcn=lcn)
+                       for i, im in enumerate(images)]
+        self._rows = np.stack([grid_positions(t.shape[1], patch[0], grid[0])
+                               for t in self.images])
+        self._cols = np.stack([grid_positions(t.shape[2], patch[1], grid[1])
+                               for t in self.images])
+
+    def __len__(self) -> int:
+        return len(self.images) * self.grid[0] * self.grid[1]
+
+    def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor], Tensor]:
+        """((patches (B, C, ph, pw),), labels (B,)) for global patch numbers ``idx``."""
+        u, v = self.grid
+        n = idx // (u * v)
+        # Only the images this batch touches go to the kernel: its cost stays per batch.
+        used, local = np.unique(n, return_inverse=True)
+        patches = gather_at([self.images[i] for i in used], self.patch, local,
+                            self._rows[n, (idx % (u * v)) // v], self._cols[n, idx % v])
+        return (patches,), self.labels[torch.from_numpy(n)]

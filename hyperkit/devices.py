@@ -1,0 +1,39 @@
+"""Choosing devices: what the user asked for, and where a model already is."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def resolve_device(device: Any = "auto") -> torch.device:
+    """'auto' (CUDA when usable, else CPU), 'cpu', 'cuda', 'cuda:N' or a torch.device.
+
+    Under torchrun with CUDA, 'auto' is this rank's GPU (cuda:LOCAL_RANK).
+    """
+    from .training.dist import world
+
+    if device is None or device == "auto":
+        if world() > 1 and torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no usable CUDA device")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return dev
+
+
+def module_device(model: Any) -> torch.device:
+    """Where a module's first parameter is; CPU for a callable without parameters."""
+    if isinstance(model, nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")

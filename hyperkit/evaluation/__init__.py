@@ -1,0 +1,5 @@
+"""Evaluation: correlation metrics of predicted against true scores."""
+
+from .metrics import correlations, krocc, plcc, srocc
+
+__all__ = ["correlations", "krocc", "plcc", "srocc"]

@@ -1,0 +1,50 @@
+"""Writing files so that a crash never leaves a torn one: write a temporary file in the
+same folder, fsync it, then rename it over the target (atomic on POSIX)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO, Any, Callable
+
+import torch
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Calls ``write(f)`` on a temporary binary file, then renames it to ``path``.
+
+    A crash leaves either the old file or the new one; the temporary file is removed
+    if ``write`` raises."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Atomically writes UTF-8 text."""
+    return write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def save_torch(obj: Any, path: str | Path) -> Path:
+    """Atomically torch.save's ``obj``."""
+    return write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def load_torch(path: str | Path) -> dict:
+    """Loads a file written by :func:`save_torch` (tensors only, on the CPU), with a
+    clear error when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (torch raises many types for bad files)
+        raise ValueError(f"checkpoint {path} is corrupt or not a hyperkit checkpoint: {e}") from e

@@ -1,0 +1,14 @@
+"""hyperkit's kernels as array functions and torch ops, one module per op.
+
+Each op takes numpy arrays, torch tensors (CPU or CUDA) or cupy arrays and returns the
+caller's type on the caller's device; torch calls go through ``torch.ops.hyperkit.*``
+(torch.library: fake kernels for torch.compile, autograd where it applies).
+"""
+
+from .gather_patches import gather_patches
+from .kernels import cuda_available
+from .lcn import LocalContrastNorm, lcn
+from .minmax_pool2d import MinMaxPool2d, minmax_pool2d
+
+__all__ = ["LocalContrastNorm", "MinMaxPool2d", "cuda_available", "gather_patches", "lcn",
+           "minmax_pool2d"]

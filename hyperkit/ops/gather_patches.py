@@ -1,0 +1,155 @@
+"""Patch gathering: cut ph x pw windows out of images in one kernel call.
+
+The kernel copies patch q from image index[q] at rows ys[q].., columns xs[q]..; a
+grid (:func:`hyperkit.grid.grid_cells`) and sampled positions fill the same table.
+The torch op ``hyperkit::gather_patches`` is registered with torch.library (fake
+kernel for torch.compile).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import checks
+from ..grid import grid_cells
+from . import interop, kernels
+
+
+def check_images(ims: Sequence[Any], ph: int, pw: int) -> str:
+    """Common dtype / channels / device, rank 3 and size >= patch; returns the dtype name."""
+    for i, im in enumerate(ims):
+        checks.check_rank(im, f"images[{i}]", min_ndim=3, max_ndim=3, layout="(C, H, W)")
+    dts = {checks.check_float(im, f"images[{i}]") for i, im in enumerate(ims)}
+    if len(dts) > 1:
+        raise TypeError(f"images mixes dtypes {sorted(dts)}; use one")
+    chans = {im.shape[0] for im in ims}
+    if len(chans) > 1:
+        raise ValueError(f"images have different channel counts {sorted(chans)}")
+    devices = {str(getattr(im, "device", "cpu")) for im in ims}
+    if len(devices) > 1:
+        raise ValueError(f"images are on different devices {sorted(devices)}")
+    for i, im in enumerate(ims):
+        h, w = im.shape[1], im.shape[2]
+        if h < ph or w < pw:
+            raise ValueError(f"images[{i}] is {h}x{w}, smaller than the {ph}x{pw} patch")
+    return dts.pop()
+
+
+def _check_positions(ims: Sequence[Any], ph: int, pw: int, index: np.ndarray, ys: np.ndarray,
+                     xs: np.ndarray) -> None:
+    """The kernel trusts the table: refuse any window that is not inside its image."""
+    if not (index.ndim == ys.ndim == xs.ndim == 1 and len(index) == len(ys) == len(xs)):
+        raise ValueError("positions must be three 1-D integer arrays (index, ys, xs) of one "
+                         f"length, got shapes {index.shape}, {ys.shape}, {xs.shape}")
+    if len(index) == 0:
+        return
+    if index.min() < 0 or index.max() >= len(ims):
+        raise ValueError(f"positions: image index outside 0..{len(ims) - 1}")
+    hs = np.array([im.shape[1] for im in ims], dtype=np.int64)[index]
+    ws = np.array([im.shape[2] for im in ims], dtype=np.int64)[index]
+    bad = (ys < 0) | (xs < 0) | (ys + ph > hs) | (xs + pw > ws)
+    if bad.any():
+        q = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"positions: patch {q} at ({int(ys[q])}, {int(xs[q])}) of "
+                         f"images[{int(index[q])}] ({int(hs[q])}x{int(ws[q])}) does not fit a "
+                         f"{ph}x{pw} window")
+
+
+def _int64(a: Any, name: str) -> np.ndarray:
+    arr = a.cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _gather(ims: Sequence[Any], ph: int, pw: int, index: np.ndarray, ys: np.ndarray,
+            xs: np.ndarray) -> Any:
+    """Runs the kernel on validated C-contiguous (C, H, W) images and int64 positions."""
+    like = ims[0]
+    hs = np.array([im.shape[1] for im in ims], dtype=np.int64)
+    ws = np.array([im.shape[2] for im in ims], dtype=np.int64)
+    ptrs = np.array([interop.address(im) for im in ims], dtype=np.uint64)
+    out = interop.empty(like, (len(index), like.shape[0], ph, pw))
+    kernels.launch(like, "gather_patches", interop.dtype_name(like), ptrs.ctypes.data,
+                   hs.ctypes.data, ws.ctypes.data, len(ims), like.shape[0], ph, pw,
+                   index.ctypes.data, ys.ctypes.data, xs.ctypes.data, len(index),
+                   interop.address(out))
+    return out
+
+
+@torch.library.custom_op("hyperkit::gather_patches", mutates_args=(),
+                         device_types=("cpu", "cuda"))
+def _gather_op(images: list[Tensor], patch: list[int], index: Tensor, ys: Tensor, xs: Tensor
+               ) -> Tensor:
+    ph, pw = checks.pair(list(patch), "patch")
+    check_images(images, ph, pw)
+    idx, y, x = _int64(index, "index"), _int64(ys, "ys"), _int64(xs, "xs")
+    _check_positions(images, ph, pw, idx, y, x)
+    return _gather([im.contiguous() for im in images], ph, pw, idx, y, x)
+
+
+@_gather_op.register_fake
+def _(images, patch, index, ys, xs):
+    return images[0].new_empty((index.shape[0], images[0].shape[0], patch[0], patch[1]))
+
+
+def gather_at(images: Sequence[Any], patch: tuple[int, int], index: np.ndarray,
+              ys: np.ndarray, xs: np.ndarray) -> Any:
+    """Patches at explicit positions of a list of (C, H, W) float images of one kind:
+    the single entry to the kernel. Positions are checked against the images."""
+    index, ys, xs = _int64(index, "index"), _int64(ys, "ys"), _int64(xs, "xs")
+    if isinstance(images[0], Tensor):
+        return torch.ops.hyperkit.gather_patches(
+            list(images), list(patch), torch.from_numpy(index), torch.from_numpy(ys),
+            torch.from_numpy(xs))
+    check_images(images, *patch)
+    _check_positions(images, *patch, index, ys, xs)
+    return _gather([interop.contiguous(im) for im in images], *patch, index, ys, xs)
+
+
+def gather_patches(images: Any, patch: Any, grid: Any = None, *,
+                   positions: tuple[Any, Any, Any] | None = None) -> Any:
+    """Cuts patches from every image in one kernel call: a U x V grid, or given positions.
+
+    Args:
+        images: float32/float64 (N, C, H, W) array, or a list of (C, H, W) arrays of
+            possibly different sizes (one kind, dtype, channel count and device).
+        patch: patch size, int or (ph, pw), pixels; no image may be smaller.
+        grid: (U, V) patches per column and per row; each image uses
+            :func:`hyperkit.grid_positions` along each axis.
+        positions: instead of a grid, (index, ys, xs): integer arrays (P,) naming the
+            image of each patch and the top row and left column of its window (pixels);
+            every window must lie inside its image.
+
+    Returns:
+        (P, C, ph, pw) of the caller's type. For a grid P = N * U * V, ordered image,
+        then row u, then column v: patch (n, u, v) is image n at rows ys[u]:ys[u]+ph,
+        columns xs[v]:xs[v]+pw with ys = grid_positions(H_n, ph, U),
+        xs = grid_positions(W_n, pw, V).
+    """
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise ValueError("images is an empty list")
+        kinds = {interop.kind(im, f"images[{i}]") for i, im in enumerate(images)}
+        if len(kinds) > 1:
+            raise TypeError(f"images mixes array types {sorted(kinds)}; use one kind")
+        ims = list(images)
+    else:
+        interop.kind(images, "images")
+        checks.check_rank(images, "images", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
+        ims = [images[i] for i in range(images.shape[0])]
+    ph, pw = checks.pair(patch, "patch")
+    check_images(ims, ph, pw)
+    if (grid is None) == (positions is None):
+        raise ValueError("give either grid=(U, V) or positions=(index, ys, xs)")
+    if grid is not None:
+        u, v = checks.pair(grid, "grid")
+        positions = grid_cells([im.shape[1] for im in ims], [im.shape[2] for im in ims],
+                               (ph, pw), (u, v), 0, len(ims) * u * v)
+    elif not isinstance(positions, (tuple, list)) or len(positions) != 3:
+        raise ValueError("positions must be a triple (index, ys, xs) of integer arrays")
+    return gather_at(ims, (ph, pw), *positions)

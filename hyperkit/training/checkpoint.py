@@ -1,0 +1,40 @@
+"""fit's checkpoint: everything a resumed run needs to end bitwise where an
+uninterrupted one would. Written atomically after every epoch (hyperkit.files)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..files import load_torch, save_torch
+from .config import TrainConfig
+
+
+def save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: Any,
+         history: list[dict], best_model: dict, config: TrainConfig, objective: str) -> None:
+    """Writes the weights, optimizer, loop state, history, best weights, torch's RNG,
+    and the configuration and objective the run must be resumed with."""
+    save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "state": dataclasses.asdict(state), "history": history,
+                "best_model": best_model, "rng": torch.get_rng_state(),
+                "config": dataclasses.asdict(config), "objective": objective}, path)
+
+
+def load(path: Path, config: TrainConfig, objective: str) -> dict:
+    """Reads a checkpoint written by :func:`save`; ValueError unless it was written with
+    the same configuration and objective."""
+    c = load_torch(path)
+    if "objective" not in c and isinstance(c.get("config"), dict):
+        # Written before objectives were passed in: the loss was a config field.
+        c["objective"] = c["config"].pop("loss", None)
+    if c.get("config") != dataclasses.asdict(config):
+        raise ValueError(f"checkpoint {path} was written with a different configuration "
+                         f"{c.get('config')}; resume needs the same one")
+    if c.get("objective") != objective:
+        raise ValueError(f"checkpoint {path} was written with objective {c.get('objective')!r}, "
+                         f"not {objective!r}; resume needs the same one")
+    return c

@@ -1,0 +1,53 @@
+"""Hyper-parameters of one training run, with the paper's protocol as defaults.
+
+Section "NR-IQA", training paragraph: lr_0 = 0.005, Nesterov momentum 0.9,
+lr_t = lr_0 * f / (1 + 1e-5 t) after t updates, where f starts at 1 and is divided by
+10 whenever validation loss has not improved for ``plateau_patience`` epochs (the
+paper gives no patience for the drop; we use half the early-stopping patience).
+Stage 1 runs at most 80 epochs and stops after 20 without improvement, stage 2 200
+and 40.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run; defaults are the paper's stage-1 protocol."""
+
+    epochs: int = 80
+    patience: int = 20
+    plateau_patience: int = 10
+    plateau_factor: float = 0.1
+    batch_size: int = 128
+    lr: float = 0.005
+    momentum: float = 0.9
+    nesterov: bool = True
+    decay: float = 1e-5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "patience", "plateau_patience", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("lr", "momentum", "decay", "plateau_factor"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.lr == 0 or not 0 < self.plateau_factor <= 1:
+            raise ValueError("lr must be > 0 and plateau_factor in (0, 1]")
+
+
+def stage1_config(**overrides: Any) -> TrainConfig:
+    """The paper's stage-1 protocol: at most 80 epochs, early stop after 20."""
+    return TrainConfig(**{"epochs": 80, "patience": 20, "plateau_patience": 10, **overrides})
+
+
+def stage2_config(**overrides: Any) -> TrainConfig:
+    """The paper's stage-2 protocol: at most 200 epochs, early stop after 40."""
+    return TrainConfig(**{"epochs": 200, "patience": 40, "plateau_patience": 20, **overrides})

@@ -1,0 +1,265 @@
+"""The training loop: the paper's protocol for any model, data and objective.
+
+``fit`` runs epochs until early stopping: each epoch trains on a seeded permutation
+of the training samples (:func:`train_one_epoch`), scores the validation set with the
+same objective (:func:`validate`), then updates the schedule and the best weights
+(:func:`end_of_epoch`). The learning rate is lr_0 * f / (1 + decay * t) after t
+updates (:func:`learning_rate`), f divided by ``plateau_factor`` on a plateau. The
+protocol's numbers are in :mod:`hyperkit.training.config`.
+
+Under ``torchrun`` (a process group is initialized, see
+:func:`hyperkit.training.dist.init_distributed`) the model is wrapped in
+DistributedDataParallel, each rank trains on its share of every epoch's shuffled
+samples, rank 0's validation loss drives every decision, and only rank 0 writes
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..devices import module_device, resolve_device
+from . import checkpoint as checkpoints
+from . import dist
+from .batches import BatchSource, as_source
+from .config import TrainConfig, stage1_config
+from .objectives import MAE, Objective
+
+
+@dataclass
+class FitState:
+    """Where a run is: everything the schedule and early stopping decide from."""
+
+    epoch: int = 0  # epochs finished
+    updates: int = 0  # optimizer steps taken
+    factor: float = 1.0  # plateau factor f of the learning rate
+    best_val: float = math.inf
+    best_epoch: int = -1  # 0-based epoch of best_val
+    since_best: int = 0  # epochs without improvement (early stopping)
+    plateau_wait: int = 0  # epochs without improvement since the last drop
+    done: bool = False
+    stopped_early: bool = False
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did: best validation loss, its epoch, epochs run, per-epoch log."""
+
+    best_val: float
+    best_epoch: int
+    epochs_run: int
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def learning_rate(config: TrainConfig, state: FitState) -> float:
+    """lr_0 * f / (1 + decay * t) for the next update."""
+    return config.lr * state.factor / (1.0 + config.decay * state.updates)
+
+
+def epoch_order(n: int, seed: int, epoch: int, world: int = 1, rank: int = 0) -> np.ndarray:
+    """This rank's share of epoch ``epoch``'s permutation of n samples.
+
+    The permutation depends only on (seed, epoch): identical on every rank and across a
+    resume, with no generator state to save. Each rank takes every world-th sample.
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g).numpy()
+    per_rank = n // world
+    return perm[: per_rank * world].reshape(per_rank, world)[:, rank]
+
+
+def to_device(batch: tuple[tuple[Tensor, ...], Tensor], device: torch.device
+              ) -> tuple[tuple[Tensor, ...], Tensor]:
+    """Inputs as float32 and targets on ``device``; ValueError for non-finite inputs."""
+    inputs, targets = batch
+    moved = tuple(x.to(device, torch.float32, non_blocking=True) for x in inputs)
+    for x in moved:
+        if not torch.isfinite(x).all():
+            raise ValueError("training inputs contain NaN or Inf")
+    return moved, targets.to(device)
+
+
+@torch.no_grad()
+def _outputs(model: Callable[..., Tensor], source: BatchSource, batch_size: int,
+             device: torch.device) -> tuple[Tensor, Tensor]:
+    """(float64 CPU outputs, CPU targets) over the whole source, in eval mode."""
+    was = getattr(model, "training", False)
+    if isinstance(model, nn.Module):
+        model.eval()
+    try:
+        outs, targets = [], []
+        for i in range(0, len(source), batch_size):
+            inputs, y = source.batch(np.arange(i, min(len(source), i + batch_size)))
+            outs.append(model(*to_device((inputs, y), device)[0]).double().cpu())
+            targets.append(y)
+    finally:
+        if isinstance(model, nn.Module):
+            model.train(was)
+    return torch.cat(outs), torch.cat(targets)
+
+
+def predict(model: Callable[..., Tensor], data: Any, batch_size: int = 512,
+            device: Any = None) -> np.ndarray:
+    """Model outputs in eval mode, batch by batch, as float64 numpy (N, ...).
+
+    Args:
+        data: a :class:`~hyperkit.training.batches.BatchSource`, or an array (N, ...)
+            of inputs (numpy, memory-mapped or torch).
+        device: default where the model's weights are.
+    """
+    if isinstance(data, (np.ndarray, Tensor)):
+        data = as_source((data, np.zeros(len(data), np.float32)), "inputs")
+    dev = resolve_device(device) if device is not None else module_device(model)
+    return _outputs(model, as_source(data, "inputs"), batch_size, dev)[0].numpy()
+
+
+def validate(model: nn.Module, source: BatchSource, objective: Objective,
+             device: torch.device, batch_size: int = 512) -> float:
+    """The objective over the whole validation set: one value from all outputs, not a
+    mean of per-batch values."""
+    outputs, targets = _outputs(model, source, batch_size, device)
+    return float(objective(outputs.float(), targets.to(torch.float32)).item())
+
+
+def train_one_epoch(net: nn.Module, source: BatchSource, order: np.ndarray,
+                    objective: Objective, optimizer: torch.optim.Optimizer,
+                    config: TrainConfig, state: FitState, device: torch.device,
+                    bar: Any, name: str) -> tuple[float, float]:
+    """One pass over ``order`` in batches; returns (mean training loss, last lr)."""
+    net.train()
+    total, seen, lr = 0.0, 0, learning_rate(config, state)
+    for i in range(0, len(order), config.batch_size):
+        idx = order[i:i + config.batch_size]
+        inputs, targets = to_device(source.batch(idx), device)
+        lr = learning_rate(config, state)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        loss = objective(net(*inputs), targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{name}: loss became {loss.item()} at epoch "
+                                     f"{state.epoch + 1}; lower the learning rate")
+        loss.backward()
+        optimizer.step()
+        state.updates += 1
+        total += loss.item() * len(idx)
+        seen += len(idx)
+        bar.update(1)
+        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+    return total / seen, lr
+
+
+def end_of_epoch(state: FitState, val_loss: float, config: TrainConfig) -> bool:
+    """Records the validation loss: best-so-far, early-stopping count and plateau drop.
+    Returns True when the loss improved."""
+    state.epoch += 1
+    if val_loss < state.best_val:
+        state.best_val, state.best_epoch = val_loss, state.epoch - 1
+        state.since_best = state.plateau_wait = 0
+        return True
+    state.since_best += 1
+    state.plateau_wait += 1
+    if state.plateau_wait >= config.plateau_patience:
+        state.factor *= config.plateau_factor
+        state.plateau_wait = 0
+    return False
+
+
+def finished(state: FitState, config: TrainConfig) -> bool:
+    """Early stopping: the epoch budget is spent or patience ran out (sets state.done)."""
+    if state.epoch >= config.epochs or state.since_best >= config.patience:
+        state.done, state.stopped_early = True, state.epoch < config.epochs
+    return state.done
+
+
+def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = None,
+        config: TrainConfig | None = None, *, checkpoint: str | Path | None = None,
+        resume: bool = False, device: Any = "auto", log: Callable[[str], None] | None = print,
+        name: str = "train", progress: bool = True, stop_after: int | None = None
+        ) -> FitResult:
+    """Trains ``model`` in place and leaves it holding its best-validation weights.
+
+    Args:
+        model: called as ``model(*inputs)`` on each batch.
+        train, val: :class:`~hyperkit.training.batches.BatchSource` s (``len`` and
+            ``batch(idx)``), or (inputs (N, ...), labels (N,)) pairs of numpy arrays
+            (memory-mapped is fine) or tensors; batches move to ``device`` as needed.
+        objective: the loss, :class:`~hyperkit.training.objectives.MAE` by default.
+        config: hyper-parameters; default :func:`~hyperkit.training.config.stage1_config`.
+        checkpoint: file rewritten atomically after every epoch (model, optimizer,
+            schedule, RNG, best weights); an existing one is continued with ``resume``
+            and never overwritten without it.
+        resume: continue from ``checkpoint`` if it exists (a finished run is not
+            redone).
+        device: 'auto', 'cpu', 'cuda' or a torch.device.
+        log: called with one line per epoch (None: silent).
+        stop_after: stop after this many epochs in this call (to simulate interruptions).
+
+    Returns:
+        :class:`FitResult`. Deterministic on CPU for a fixed seed, including across a
+        resume.
+    """
+    cfg = config or stage1_config()
+    objective = objective or MAE()
+    train_src, val_src = as_source(train, "train"), as_source(val, "val")
+    dev = resolve_device(device)
+    world, rank = dist.world(), dist.rank()
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists() and not resume:
+        raise FileExistsError(f"checkpoint {ckpt} exists; pass resume=True to continue it or "
+                              "choose another path (it is never overwritten by a new run)")
+    if len(train_src) // world == 0:
+        raise ValueError(f"train has {len(train_src)} samples, fewer than the {world} ranks")
+    torch.manual_seed(cfg.seed)
+    model.to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov)
+    state, history = FitState(), []
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if ckpt is not None and ckpt.exists():
+        c = checkpoints.load(ckpt, cfg, objective.name)
+        model.load_state_dict(c["model"])
+        opt.load_state_dict(c["optimizer"])
+        state, history, best_state = FitState(**c["state"]), c["history"], c["best_model"]
+        torch.set_rng_state(c["rng"])
+    net = model if world == 1 else nn.parallel.DistributedDataParallel(
+        model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    ran = 0
+    while not finished(state, cfg) and (stop_after is None or ran < stop_after):
+        t0 = time.perf_counter()
+        order = epoch_order(len(train_src), cfg.seed, state.epoch, world, rank)
+        with tqdm(total=math.ceil(len(order) / cfg.batch_size), leave=False,
+                  desc=f"{name} epoch {state.epoch + 1}",
+                  disable=None if progress and rank == 0 else True) as bar:
+            train_loss, lr = train_one_epoch(net, train_src, order, objective, opt, cfg,
+                                             state, dev, bar, name)
+        val_loss = dist.broadcast_from_rank0(validate(model, val_src, objective, dev), dev)
+        improved = end_of_epoch(state, val_loss, cfg)
+        if improved:
+            best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+        row = {"epoch": state.epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        ran += 1
+        if log is not None and rank == 0:
+            log(f"{name} epoch {state.epoch}/{cfg.epochs} train {train_loss:.4f} "
+                f"val {val_loss:.4f}{' *' if improved else ''} lr {lr:.2e} "
+                f"({row['seconds']:.1f} s)")
+        if ckpt is not None and rank == 0:
+            checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+    if ckpt is not None and rank == 0 and state.done:
+        checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+    dist.barrier()
+    model.load_state_dict(best_state)
+    return FitResult(state.best_val, state.best_epoch + 1, state.epoch, history,
+                     state.stopped_early)

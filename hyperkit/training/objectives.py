@@ -1,0 +1,74 @@
+"""What training minimizes, passed to :func:`hyperkit.training.fit`.
+
+An objective maps a model's outputs for a batch and the batch's targets to a scalar
+loss (the batch mean). The loop calls ``model(*inputs)`` and never looks inside, so a
+regression head, a siamese pair or a classifier on logits all train the same way.
+Validation applies the same objective to the outputs of the whole validation set.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class Objective:
+    """Base class: ``objective(outputs, targets) -> scalar loss``. ``name`` is stored in
+    checkpoints: a run resumes only with the objective it started with."""
+
+    name = "objective"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class MAE(Objective):
+    """Mean absolute error of scores (N,) or (N, 1) against labels (N,): the paper's
+    regression loss for both stages."""
+
+    name = "mae"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.l1_loss(outputs.reshape(-1), targets)
+
+
+class RankingHinge(Objective):
+    """max(0, margin - y d), averaged: the forgery task's siamese ranking loss (Fig. 3).
+
+    ``outputs`` d (N,) is the network's score of the pair; ``targets`` y is +1 when the
+    authentic patch is in the first channel and -1 otherwise. The paper's margin
+    (delta) is 3.
+    """
+
+    def __init__(self, margin: float = 3.0) -> None:
+        if not margin > 0:
+            raise ValueError(f"margin must be > 0, got {margin!r}")
+        self.margin = float(margin)
+        self.name = f"ranking_hinge(margin={self.margin:g})"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return torch.clamp(self.margin - targets * outputs.reshape(-1), min=0).mean()
+
+
+class WeightedBCE(Objective):
+    """Binary cross-entropy on logits with one weight per class, averaged.
+
+    ``outputs`` are logits (N,) (no sigmoid: BCE on logits is the numerically stable
+    form); ``targets`` are 0 or 1. ``weights`` = (w0, w1) scale the loss of class-0 and
+    class-1 samples, e.g. inverse class frequencies for an unbalanced set.
+    """
+
+    def __init__(self, weights: tuple[float, float] = (1.0, 1.0)) -> None:
+        w0, w1 = (float(w) for w in weights)
+        if not (w0 > 0 and w1 > 0):
+            raise ValueError(f"weights must be two numbers > 0, got {weights!r}")
+        self.weights = (w0, w1)
+        self.name = f"weighted_bce(w0={w0:g}, w1={w1:g})"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        w = torch.where(targets > 0.5, self.weights[1], self.weights[0]).to(outputs.dtype)
+        return F.binary_cross_entropy_with_logits(outputs.reshape(-1), targets, weight=w)
