@@ -37,3 +37,20 @@ def module_device(model: Any) -> torch.device:
         for p in model.parameters():
             return p.device
     return torch.device("cpu")
+
+
+def describe_machine() -> dict:
+    """What decides CPU results bit for bit: the CPU model and the instruction set torch's
+    kernels dispatch to (AVX2, AVX512, ...), with the torch version and thread count."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "torch": torch.__version__,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_threads": torch.get_num_threads()}

@@ -1,23 +1,13 @@
-"""The command line and the Kang stage-1 model."""
+"""The command line: info, demo, synthetic end to end, predict."""
 
 import json
 
 import numpy as np
 import pytest
-import torch
 
 import hyperkit
 from hyperkit.cli import main
-from hyperkit.models import KangStage1
-
-
-def test_kang_stage1_shapes():
-    net = KangStage1(in_channels=3)
-    x = torch.rand(5, 3, 32, 32)
-    assert net.features(x).shape == (5, 800) and (net.features(x) >= 0).all()
-    assert net(x).shape == (5,)
-    net(x).sum().backward()  # gradients flow through the fused min+max pooling
-    assert net.conv1.weight.grad.abs().sum() > 0
+from hyperkit.model import METHODS
 
 
 def test_demo_writes_hyperimages(tmp_path, capsys):
@@ -45,7 +35,7 @@ def test_help(command, capsys):
 def test_synthetic_end_to_end_then_predict(tmp_path, capsys):
     from PIL import Image
 
-    from hyperkit import synthetic
+    from hyperkit.data import synthetic
 
     out = tmp_path / "run"
     main(["synthetic", "--quick", "--images", "20", "--out", str(out), "--no-progress",
@@ -57,7 +47,9 @@ def test_synthetic_end_to_end_then_predict(tmp_path, capsys):
               "seed0/metrics.json", "seed0/model/model.json"):
         assert (out / f).is_file(), f
     assert (out / "pred_vs_true.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| Proposed (two-stage) |" in (out / "results.md").read_text()
+    assert f"| {METHODS['two_stage']} |" in (out / "results.md").read_text()
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["task"] == "synthetic" and manifest["models"] == ["seed0/model"]
     before = (out / "results.json").read_bytes()
 
     d = synthetic.generate(2, 9)
@@ -68,8 +60,19 @@ def test_synthetic_end_to_end_then_predict(tmp_path, capsys):
     main(["predict", str(out), str(png), str(npy)])
     lines = capsys.readouterr().out.strip().splitlines()
     model = hyperkit.load_model(out)
-    expect = model.predict([(d.images[0] * 255).round().astype(np.uint8), d.images[1]])
+    imgs = [(d.images[0] * 255).round().astype(np.uint8), d.images[1]]
+    expect = model.predict(imgs)
+    assert [l.split("\t")[0] for l in lines] == [str(png), str(npy)]
     assert [float(l.split("\t")[1]) for l in lines] == pytest.approx(expect, abs=1e-4)
+    main(["predict", str(out / "seed0" / "model"), str(npy), "--method", "patch_average"])
+    score = float(capsys.readouterr().out.strip().split("\t")[1])
+    assert score == pytest.approx(model.predict(imgs[1:], method="patch_average")[0], abs=1e-4)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(SystemExit, match="not a readable image"):
+        main(["predict", str(out), str(bad)])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["predict", str(out), str(tmp_path / "missing.png")])
 
     # an existing run is never overwritten; --resume reuses finished runs
     with pytest.raises(SystemExit, match="already holds results"):
@@ -90,6 +93,11 @@ def test_predict_errors(tmp_path):
         main(["predict", str(tmp_path), str(bad)])
     with pytest.raises(SystemExit, match="--images"):
         main(["synthetic", "--images", "3"])
+    with pytest.raises(SystemExit, match="--seeds"):
+        main(["synthetic", "--seeds", "0"])
+    (tmp_path / "run.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="hyperkit predict: error: .*run.json is corrupt"):
+        main(["predict", str(tmp_path), str(bad)])
 
 
 def test_synthetic_experiment2_tiny(tmp_path):
@@ -101,3 +109,7 @@ def test_synthetic_experiment2_tiny(tmp_path):
     assert (out / "stage1" / "seed0" / "stage1.ckpt").is_file()  # one stage 1, shared
     assert not list(out.glob("count*/seed0/work/stage1.ckpt"))
     assert "mean of SROCC and PLCC" in (out / "results.md").read_text()
+    models = [f"count{c}/seed0/model" for c in range(1, 6)]
+    assert json.loads((out / "run.json").read_text())["models"] == models
+    assert res["models"] == models
+    assert hyperkit.load_model(out).predict(np.zeros((1, 32, 32), np.float32)).shape == (1,)

@@ -1,13 +1,15 @@
-"""Grid offsets (generalized eq. 2) and patch gathering against slicing by hand."""
+"""Grid geometry: offsets (generalized eq. 2), grid shapes, and the position table of a
+range of grid patches (grid_cells)."""
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 import hyperkit
-from hyperkit import _C
+from hyperkit.grid import grid_cells
+
+from .reference import grid_cells_by_hand
 
 
 @given(size=st.integers(1, 600), patch=st.integers(1, 64), n=st.integers(1, 60))
@@ -48,68 +50,55 @@ def test_grid_shape():
         hyperkit.grid_shape(64, 64, 32, 0)
 
 
-def by_hand(images, ph, pw, u, v):
-    out = []
-    for im in images:
-        ys = hyperkit.grid_positions(im.shape[1], ph, u)
-        xs = hyperkit.grid_positions(im.shape[2], pw, v)
-        for y in ys:
-            for x in xs:
-                out.append(np.asarray(im)[:, y:y + ph, x:x + pw])
-    return np.stack(out)
+@st.composite
+def cell_cases(draw):
+    ph, pw = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    u, v = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    sizes = draw(st.lists(st.tuples(st.integers(ph, 80), st.integers(pw, 80)),
+                          min_size=1, max_size=5))
+    total = len(sizes) * u * v
+    first = draw(st.integers(0, total))
+    count = draw(st.integers(0, total - first))
+    return sizes, (ph, pw), (u, v), first, count
 
 
-@given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 40), w=st.integers(1, 40),
-       ph=st.integers(1, 12), pw=st.integers(1, 12), u=st.integers(1, 6), v=st.integers(1, 6),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
-def test_gather_batch(n, c, h, w, ph, pw, u, v, dtype, seed):
-    x = np.random.default_rng(seed).random((n, c, h + ph, w + pw)).astype(dtype)
-    got = hyperkit.gather_patches(x, (ph, pw), (u, v))
-    assert got.dtype == dtype and got.shape == (n * u * v, c, ph, pw)
-    np.testing.assert_array_equal(got, by_hand(x, ph, pw, u, v))
+@given(case=cell_cases())
+def test_grid_cells_is_the_image_row_column_decomposition(case):
+    sizes, patch, grid, first, count = case
+    hs, ws = [h for h, _ in sizes], [w for _, w in sizes]
+    got = grid_cells(hs, ws, patch, grid, first, count)
+    want = grid_cells_by_hand(hs, ws, patch, grid, first, count)
+    for g, w in zip(got, want):
+        assert g.dtype == np.int64 and g.shape == (count,)
+        np.testing.assert_array_equal(g, w)
+    # patch p = (n * U + u) * V + v
+    u, v = grid
+    p = np.arange(first, first + count)
+    np.testing.assert_array_equal(got[0], p // (u * v))
+    for q, n in enumerate(got[0]):
+        r, c = (p[q] % (u * v)) // v, p[q] % v
+        assert got[1][q] == hyperkit.grid_positions(hs[n], patch[0], u)[r]
+        assert got[2][q] == hyperkit.grid_positions(ws[n], patch[1], v)[c]
 
 
-def test_gather_list_of_sizes_torch_and_non_contiguous():
-    rng = np.random.default_rng(5)
-    ims = [torch.from_numpy(rng.random((3, h, w), dtype=np.float32))
-           for h, w in [(40, 50), (32, 33), (77, 41)]]
-    ims[1] = torch.from_numpy(rng.random((3, 33, 32), dtype=np.float32)).transpose(1, 2)
-    got = hyperkit.gather_patches(ims, 32, (3, 4))
-    assert isinstance(got, torch.Tensor) and got.shape == (36, 3, 32, 32)
-    np.testing.assert_array_equal(got.numpy(), by_hand([i.numpy() for i in ims], 32, 32, 3, 4))
+def test_grid_cells_known_values_and_ranges():
+    hs, ws = [40, 16], [33, 20]
+    index, ys, xs = grid_cells(hs, ws, (16, 12), (3, 2), 0, 12)
+    assert index.tolist() == [0] * 6 + [1] * 6
+    assert ys.tolist() == [0, 0, 12, 12, 24, 24] + [0] * 6
+    assert xs.tolist() == [0, 21, 0, 21, 0, 21] + [0, 8] * 3
+    # any sub-range is the same slice of the full table, even one image in the middle
+    for first, count in [(0, 1), (5, 2), (6, 6), (11, 1), (3, 9)]:
+        sub = grid_cells(hs, ws, (16, 12), (3, 2), first, count)
+        for a, b in zip(sub, (index, ys, xs)):
+            np.testing.assert_array_equal(a, b[first:first + count])
+    # only the images the range touches are looked at: later ones may be anything
+    sub = grid_cells([40, 16, 1], [33, 20, 1], (16, 12), (3, 2), 2, 8)
+    np.testing.assert_array_equal(sub[1], ys[2:10])
 
 
-def test_gather_threads_identical_and_opcheck():
-    x = np.random.default_rng(6).random((8, 3, 96, 128)).astype(np.float32)
-    before = _C.get_num_threads()
-    try:
-        _C.set_num_threads(1)
-        one = hyperkit.gather_patches(x, 32, (5, 7))
-        _C.set_num_threads(2)
-        two = hyperkit.gather_patches(x, 32, (5, 7))
-    finally:
-        _C.set_num_threads(before)
-    assert np.array_equal(one, two)
-    ims = [torch.rand(2, 20, 30), torch.rand(2, 25, 21)]
-    torch.library.opcheck(torch.ops.hyperkit.gather_patches.default,
-                          (ims, [8, 9], [3, 2], 0, 12))
-
-
-@pytest.mark.parametrize(
-    "images, patch, grid, exc, words",
-    [
-        (np.zeros((1, 1, 20, 20), np.float32), 32, (2, 2), ValueError, "smaller than the 32x32"),
-        (np.zeros((1, 20, 20), np.float32), 8, (2, 2), ValueError, "4 dimensions"),
-        ([np.zeros((1, 20, 20)), np.zeros((2, 20, 20))], 8, (2, 2), ValueError, "channel"),
-        ([np.zeros((1, 20, 20)), np.zeros((1, 20, 20), np.float32)], 8, (2, 2), TypeError,
-         "dtypes"),
-        ([np.zeros((1, 20, 20)), torch.zeros(1, 20, 20)], 8, (2, 2), TypeError, "mixes"),
-        ([], 8, (2, 2), ValueError, "empty"),
-        (np.zeros((1, 1, 20, 20), np.uint8), 8, (2, 2), TypeError, "float32"),
-        (np.zeros((1, 1, 20, 20)), 8, (0, 2), ValueError, "grid"),
-        (np.zeros((1, 1, 20, 20)), 8, (2, 2, 2), ValueError, "pair"),
-    ],
-)
-def test_gather_bad_input(images, patch, grid, exc, words):
-    with pytest.raises(exc, match=words):
-        hyperkit.gather_patches(images, patch, grid)
+@pytest.mark.parametrize("first", [0, 3, 12])
+def test_grid_cells_count_zero(first):
+    got = grid_cells([40, 16], [33, 20], (16, 12), (3, 2), first, 0)
+    for a in got:
+        assert a.dtype == np.int64 and a.shape == (0,)

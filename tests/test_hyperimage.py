@@ -3,32 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import hyperkit
 
-
-def tiny_stage1(channels=3, patch=16, d=5):
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(channels, 4, 3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(4 * (patch - 2) ** 2, d), nn.ReLU()).double()
-
-
-def expected(image_chw, stage1, patch, u, v, normalize=True):
-    x = hyperkit.lcn(image_chw) if normalize else image_chw
-    ys = hyperkit.grid_positions(x.shape[1], patch, u)
-    xs = hyperkit.grid_positions(x.shape[2], patch, v)
-    out = torch.empty(stage1[-2].out_features, u, v, dtype=torch.float64)
-    with torch.no_grad():
-        for i, y in enumerate(ys):
-            for j, xx in enumerate(xs):
-                p = x[:, y:y + patch, xx:xx + patch][None].double()
-                out[:, i, j] = stage1(p)[0]
-    return out
-
-
-def as_double(stage1):
-    return lambda p: stage1(p.double())
+from .reference import as_double, expected_hyperimage, tiny_stage1
 
 
 @pytest.mark.parametrize("batch_size", [4096, 7, 1])
@@ -41,7 +19,8 @@ def test_points_are_stage1_of_hand_cut_patches(batch_size):
     assert hyper.shape == (3, 5, u, v)
     for n, im in enumerate(imgs):
         chw = torch.from_numpy(im).permute(2, 0, 1).float() / 255
-        torch.testing.assert_close(hyper[n], expected(chw, net, 16, u, v), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(hyper[n], expected_hyperimage(chw, net, 16, u, v),
+                                   rtol=1e-6, atol=1e-6)
 
 
 def test_explicit_grid_no_lcn_float_input_and_torch_batch():
@@ -49,7 +28,7 @@ def test_explicit_grid_no_lcn_float_input_and_torch_batch():
     net = tiny_stage1()
     hyper = hyperkit.build_hyperimage(x, as_double(net), patch=16, grid=(3, 4), lcn=False)
     assert hyper.shape == (2, 5, 3, 4)
-    torch.testing.assert_close(hyper[1], expected(x[1], net, 16, 3, 4, normalize=False))
+    torch.testing.assert_close(hyper[1], expected_hyperimage(x[1], net, 16, 3, 4, normalize=False))
 
 
 def test_stride_and_max_size():
@@ -60,7 +39,8 @@ def test_stride_and_max_size():
     assert hyper.shape == (1, 5, 4, 4)
     small = torch.nn.functional.interpolate(torch.from_numpy(img)[None, None], size=(64, 32),
                                             mode="bilinear", antialias=True)[0]
-    torch.testing.assert_close(hyper[0], expected(small, net, 16, 4, 4), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(hyper[0], expected_hyperimage(small, net, 16, 4, 4),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_requires_grad_and_module_device():
@@ -88,3 +68,19 @@ def test_bad_input(images, kw, exc, words):
     stage1 = kw.pop("stage1", lambda p: p.flatten(1))
     with pytest.raises(exc, match=words):
         hyperkit.build_hyperimage(images, stage1, **kw)
+
+
+def test_on_device_matches_cpu(device):
+    """Images are prepared and cut where stage 1 runs; the result matches the CPU."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 30 * 30, 6), torch.nn.ReLU()).double()
+    imgs = [torch.rand(3, 70, 90), torch.rand(3, 64, 64)]
+    cpu = hyperkit.build_hyperimage(imgs, lambda p: net(p.double()), batch_size=5)
+    dev_net = net.to(device)
+    got = hyperkit.build_hyperimage(imgs, lambda p: dev_net(p.double()), device=device,
+                                    batch_size=5)
+    assert got.device.type == device
+    torch.testing.assert_close(got.cpu(), cpu, rtol=1e-5, atol=1e-5)
+    # the default device is where stage 1's weights are
+    assert hyperkit.build_hyperimage(imgs, dev_net.float(), batch_size=7).device.type == device

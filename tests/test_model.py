@@ -1,4 +1,5 @@
-"""Two-stage training, prediction, save / load."""
+"""The two-stage model: prediction by both methods, save / load, and load_model on model
+folders and run folders (run.json). Training is in tests/training/test_recipes.py."""
 
 import json
 
@@ -7,40 +8,25 @@ import pytest
 import torch
 
 import hyperkit
-from hyperkit import synthetic, train
-from hyperkit.twostage import TwoStage, grid_patches, load_model, train_two_stage
-
-S1 = "Input(16,16) - C(4) - MP(2) - C(8) - MP(4) - FC(12) - FC(1,'linear')"
-S2 = "Input(3,3,12) - C(8) - MP(2) - FC(8) - FC(1,'linear')"
+from hyperkit.model import METHODS, TwoStage, load_model
+from hyperkit.ops.gather_patches import gather_patches
+from hyperkit.runs import write_manifest
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    d = synthetic.generate(40, 0)
-    wd = tmp_path_factory.mktemp("two")
-    cfg = train.TrainConfig(epochs=2, patience=2, batch_size=64, seed=0)
-    model, fits = train_two_stage(
-        list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32],
-        stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3), lcn=False,
-        stage1_config=cfg, stage2_config=cfg, workdir=wd / "work", log=None, progress=False)
-    return model, fits, d, wd
-
-
-def test_training_writes_checkpoints_and_cache(trained):
-    model, fits, _, wd = trained
-    assert fits["stage1"].epochs_run == 2 and fits["stage2"].epochs_run == 2
-    for name in ("stage1.ckpt", "stage2.ckpt", "hyper_train.npy", "hyper_val.npy"):
-        assert (wd / "work" / name).is_file()
-    assert np.load(wd / "work" / "hyper_train.npy").shape == (24, 12, 3, 3)
+def test_methods():
+    assert list(METHODS) == ["two_stage", "patch_average"]
+    assert all(isinstance(v, str) and v for v in METHODS.values())
 
 
 def test_patch_average_is_mean_of_stage1_on_grid_patches(trained):
     model, _, d, _ = trained
     ims = d.images[32:36]
-    p = grid_patches(list(ims), (16, 16), (3, 3), False)
+    p = gather_patches(torch.from_numpy(ims)[:, None], (16, 16), (3, 3))
     with torch.no_grad():
-        expect = model.stage1.eval()(p).reshape(4, 9).double().mean(1).numpy()
-    np.testing.assert_allclose(model.predict(ims, method="patch_average"), expect, rtol=1e-5)
+        per_patch = model.stage1.eval()(p).reshape(4, 3, 3).double().numpy()
+    np.testing.assert_allclose(model.patch_scores(ims), per_patch, rtol=1e-5)
+    np.testing.assert_allclose(model.predict(ims, method="patch_average"),
+                               per_patch.mean((1, 2)), rtol=1e-5)
 
 
 def test_two_stage_is_stage2_of_hyperimage(trained):
@@ -48,6 +34,7 @@ def test_two_stage_is_stage2_of_hyperimage(trained):
     ims = d.images[32:36]
     h = hyperkit.build_hyperimage(list(ims), model.stage1.features, patch=16, grid=(3, 3),
                                   lcn=False)
+    torch.testing.assert_close(model.hyperimages(ims), h)
     with torch.no_grad():
         expect = model.stage2.eval()(h).double().numpy()
     np.testing.assert_allclose(model.predict(ims), expect, rtol=1e-5)
@@ -57,12 +44,15 @@ def test_input_forms_agree(trained):
     model, _, d, _ = trained
     ims = d.images[32:35]
     ref = model.predict(ims)  # numpy (N, H, W)
+    assert ref.dtype == np.float64 and ref.shape == (3,)
     np.testing.assert_allclose(model.predict(list(ims)), ref, rtol=1e-6)
     np.testing.assert_allclose(model.predict(torch.from_numpy(ims)[:, None]), ref, rtol=1e-6)
     np.testing.assert_allclose(model.predict([torch.from_numpy(i) for i in ims]), ref, rtol=1e-6)
     np.testing.assert_allclose(model.predict((ims * 255).round().astype(np.uint8)), ref, atol=0.05)
     # any size of at least one patch: the grid adapts (eq. 2)
     assert model.predict([np.random.rand(40, 90).astype(np.float32)]).shape == (1,)
+    # the batch size only bounds memory
+    np.testing.assert_allclose(model.predict(ims, batch_size=5), ref, rtol=1e-6)
 
 
 def test_predict_errors(trained):
@@ -79,18 +69,49 @@ def test_predict_errors(trained):
 
 def test_save_load_round_trip(trained, tmp_path):
     model, _, d, _ = trained
-    model.save(tmp_path / "m")
+    model.meta["note"] = "kept"
+    try:
+        model.save(tmp_path / "m")
+    finally:
+        del model.meta["note"]
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert info["format"] == "hyperkit-two-stage" and info["has_stage2"]
     loaded = hyperkit.load_model(tmp_path / "m")
-    for m in ("two_stage", "patch_average"):
-        np.testing.assert_array_equal(loaded.predict(d.images[32:]), model.predict(d.images[32:])) \
-            if m == "two_stage" else np.testing.assert_array_equal(
-                loaded.predict(d.images[32:], method=m), model.predict(d.images[32:], method=m))
-    # a run folder lists its models in results.json; the first one is loaded
-    (tmp_path / "run").mkdir()
-    model.save(tmp_path / "run" / "seed0" / "model")
-    (tmp_path / "run" / "results.json").write_text(json.dumps({"models": ["seed0/model"]}))
-    np.testing.assert_array_equal(load_model(tmp_path / "run").predict(d.images[32:]),
+    assert isinstance(loaded, TwoStage) and not loaded.training
+    assert (loaded.patch, loaded.grid, loaded.lcn, loaded.channels) == ((16, 16), (3, 3), False, 1)
+    assert loaded.meta == {"note": "kept"} and loaded.device == torch.device("cpu")
+    for m in METHODS:
+        np.testing.assert_array_equal(loaded.predict(d.images[32:], method=m),
+                                      model.predict(d.images[32:], method=m))
+
+
+def test_load_model_reads_a_run_folder_manifest(trained, tmp_path):
+    model, _, d, _ = trained
+    run = tmp_path / "run"
+    model.save(run / "seed1" / "model")
+    model.save(run / "seed0" / "model")
+    write_manifest(run, "synthetic", ["seed1/model", "seed0/model"])
+    manifest = json.loads((run / "run.json").read_text())
+    assert manifest["task"] == "synthetic" and manifest["models"][0] == "seed1/model"
+    # the first model listed is the one loaded
+    (run / "seed0" / "model" / "model.json").write_text("{not json")
+    np.testing.assert_array_equal(load_model(run).predict(d.images[32:]),
                                   model.predict(d.images[32:]))
+
+
+def test_model_without_stage2(trained, tmp_path):
+    model, _, d, _ = trained
+    partial = TwoStage(model.stage1, None, stage1_arch=model.stage1_arch,
+                       stage2_arch=model.stage2_arch, patch=model.patch, grid=model.grid,
+                       lcn=model.lcn)
+    with pytest.raises(RuntimeError, match="stage 2 is not trained"):
+        partial.predict(d.images[32:])
+    partial.save(tmp_path / "p")
+    assert not (tmp_path / "p" / "stage2.pt").exists()
+    loaded = load_model(tmp_path / "p")
+    assert loaded.stage2 is None
+    np.testing.assert_array_equal(loaded.predict(d.images[32:], method="patch_average"),
+                                  model.predict(d.images[32:], method="patch_average"))
 
 
 def test_load_errors(trained, tmp_path):
@@ -106,45 +127,41 @@ def test_load_errors(trained, tmp_path):
     (tmp_path / "m" / "model.json").write_text("{not json")
     with pytest.raises(ValueError, match="corrupt"):
         TwoStage.load(tmp_path / "m")
+    (tmp_path / "m" / "model.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not a hyperkit two-stage model"):
+        TwoStage.load(tmp_path / "m")
+    (tmp_path / "m" / "model.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="corrupt"):
+        TwoStage.load(tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match="no saved model"):
+        TwoStage.load(tmp_path)
 
 
-def test_resume_refuses_then_reuses(trained):
-    model, _, d, wd = trained
-    cfg = train.TrainConfig(epochs=2, patience=2, batch_size=64, seed=0)
-    args = (list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32])
-    kw = dict(stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3), lcn=False,
-              stage1_config=cfg, stage2_config=cfg, workdir=wd / "work", log=None,
-              progress=False)
-    with pytest.raises(FileExistsError, match="resume"):
-        train_two_stage(*args, **kw)
-    again, fits = train_two_stage(*args, resume=True, **kw)
-    np.testing.assert_array_equal(again.predict(d.images[32:]), model.predict(d.images[32:]))
-
-
-def test_mismatched_architectures(tmp_path):
-    d = synthetic.generate(12, 0)
-    cfg = train.TrainConfig(epochs=1, batch_size=64)
-    kw = dict(stage1_config=cfg, stage2_config=cfg, lcn=False, log=None, progress=False)
-    with pytest.raises(ValueError, match="takes 16x16 patches"):
-        train_two_stage(list(d.images[:6]), d.scores[:6], list(d.images[6:]), d.scores[6:],
-                        stage1_arch=S1, stage2_arch=S2, patch=(32, 32), grid=(3, 3),
-                        workdir=tmp_path / "a", **kw)
-    with pytest.raises(ValueError, match="hyper-images are"):
-        train_two_stage(list(d.images[:6]), d.scores[:6], list(d.images[6:]), d.scores[6:],
-                        stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(4, 4),
-                        workdir=tmp_path / "b", **kw)
-
-
-def test_reusing_a_trained_stage1_leaves_it_untouched(trained, tmp_path):
-    model, _, d, _ = trained
-    before = {k: v.clone() for k, v in model.stage1.state_dict().items()}
-    cfg = train.TrainConfig(epochs=1, batch_size=64, seed=3)
-    again, fits = train_two_stage(
-        list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32],
-        stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3), lcn=False,
-        stage1_config=None, stage2_config=cfg, workdir=tmp_path, stage1=model.stage1,
-        log=None, progress=False)
-    assert fits["stage1"] is None and fits["stage2"].epochs_run == 1
-    assert not (tmp_path / "stage1.ckpt").exists()
-    for k, v in again.stage1.state_dict().items():
-        assert torch.equal(v, before[k])
+def test_run_folder_errors(trained, tmp_path):
+    model, _, _, _ = trained
+    # a run folder without run.json: the old results.json lookup is gone
+    old = tmp_path / "old"
+    model.save(old / "seed0" / "model")
+    (old / "results.json").write_text(json.dumps({"models": ["seed0/model"]}))
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        load_model(old)
+    # a corrupt manifest, or one that is not a hyperkit manifest
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_model(bad)
+    (bad / "run.json").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_model(bad)
+    (bad / "run.json").write_text(json.dumps({"models": ["seed0/model"]}))
+    with pytest.raises(ValueError, match="not a hyperkit run manifest"):
+        load_model(bad)
+    # a manifest listing no model, or a model folder that is missing
+    empty = tmp_path / "empty"
+    write_manifest(empty.mkdir() or empty, "synthetic", [])
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        load_model(empty)
+    write_manifest(empty, "synthetic", ["seed9/model"])
+    with pytest.raises(FileNotFoundError, match="no saved model"):
+        load_model(empty)

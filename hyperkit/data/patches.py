@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..grid import grid_cells, grid_positions
-from ..images import image_channels, image_hw, prepare_image
+from ..images import fitted_hw, image_channels, image_hw, prepare_image
 from ..ops.gather_patches import gather_at
 
 
@@ -100,7 +100,7 @@ class GridPatches:
         if len(self.labels) != len(images):
             raise ValueError(f"{len(images)} {name} for {len(self.labels)} labels")
         self.channels = check_same_channels(images, name)
-        check_patch_fits([image_hw(im) for im in images], patch, name)
+        check_patch_fits([fitted_hw(*image_hw(im), max_size) for im in images], patch, name)
         self.patch, self.grid = tuple(patch), tuple(grid)
         self.images = [prepare_image(im, f"{name}[{i}]", max_size=max_size, lcn=lcn)
                        for i, im in enumerate(images)]

@@ -17,6 +17,7 @@ def random_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
         raise ValueError(f"fractions must be three numbers >= 0 that sum to 1, got {fractions}")
     perm = np.random.default_rng(seed).permutation(n)
-    a = max(1, int(round(fractions[0] * n)))
-    b = max(a + 1, int(round((fractions[0] + fractions[1]) * n)))
+    # Rounded cut points, kept where each part still gets at least one item.
+    a = min(max(1, int(round(fractions[0] * n))), n - 2)
+    b = min(max(a + 1, int(round((fractions[0] + fractions[1]) * n))), n - 1)
     return perm[:a], perm[a:b], perm[b:]

@@ -131,17 +131,15 @@ def gather_patches(images: Any, patch: Any, grid: Any = None, *,
         columns xs[v]:xs[v]+pw with ys = grid_positions(H_n, ph, U),
         xs = grid_positions(W_n, pw, V).
     """
-    if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("images is an empty list")
-        kinds = {interop.kind(im, f"images[{i}]") for i, im in enumerate(images)}
-        if len(kinds) > 1:
-            raise TypeError(f"images mixes array types {sorted(kinds)}; use one kind")
-        ims = list(images)
-    else:
+    from ..images import as_image_list  # here: images imports the ops package
+
+    if not isinstance(images, (list, tuple)):
         interop.kind(images, "images")
         checks.check_rank(images, "images", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
-        ims = [images[i] for i in range(images.shape[0])]
+    ims = as_image_list(images)
+    kinds = {interop.kind(im, f"images[{i}]") for i, im in enumerate(ims)}
+    if len(kinds) > 1:
+        raise TypeError(f"images mixes array types {sorted(kinds)}; use one kind")
     ph, pw = checks.pair(patch, "patch")
     check_images(ims, ph, pw)
     if (grid is None) == (positions is None):

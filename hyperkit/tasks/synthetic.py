@@ -14,7 +14,6 @@ background (eq. 3), which local contrast normalization would remove.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 
 from ..data import synthetic
 from ..data.splits import random_split
-from ..devices import resolve_device
+from ..devices import describe_machine, resolve_device
 from ..evaluation.metrics import correlations
 from ..files import write_text
 from ..model import METHODS
@@ -125,8 +124,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         write_text(out / "config.json", json.dumps(
             {"experiment": experiment, "setting": asdict(st), "grid": GRID,
              "data_seed": DATA_SEED, "device": str(dev), "world_size": dist.world(),
-             "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-             "cpu_threads": torch.get_num_threads()}, indent=2))
+             **describe_machine()}, indent=2))
     runs, models = [], []
     sets: dict[int | None, synthetic.SyntheticSet] = {}  # count -> data set, made once
     shared: dict[int, tuple] = {}  # experiment 2: seed -> (stage 1, its FitResult)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hyperkit import synthetic as syn
+from hyperkit.data import synthetic as syn
 
 
 def blank(s0=0.3):
@@ -94,9 +94,3 @@ def test_score_errors():
         syn.synthetic_score(blank(), 0, [[120, 0]])
     with pytest.raises(ValueError, match="1 to 5"):
         syn.synthetic_score(blank(), 0, np.zeros((6, 2)))
-
-
-def test_split_is_disjoint_60_20_20():
-    tr, va, te = syn.split(100, 0)
-    assert (len(tr), len(va), len(te)) == (60, 20, 20)
-    assert len(set(tr) | set(va) | set(te)) == 100

@@ -1,10 +1,11 @@
-"""Architecture strings (Table 4 notation) and every preset of Tables 4 and 5."""
+"""Architecture strings (Table 4 notation): the parser and SpecNet."""
 
 import pytest
 import torch
 from torch import nn
 
-from hyperkit import arch
+from hyperkit import nets
+from hyperkit.nets import arch
 
 
 def kinds(spec):
@@ -77,63 +78,11 @@ def test_features_are_relu_activated_last_hidden_layer():
 
 
 def test_wrong_input_shape_is_named():
-    net = arch.build("synthetic_stage1")
+    net = nets.build("synthetic_stage1")
     with pytest.raises(ValueError, match=r"input must be \(N, 1, 16, 16\)"):
         net(torch.zeros(2, 1, 32, 32))
     with pytest.raises(ValueError, match="input must be"):
         net.features(torch.zeros(1, 16, 16))
-
-
-def test_unknown_preset_and_bad_type():
-    with pytest.raises(ValueError, match="unknown preset 'tid_stage3'"):
-        arch.build("tid_stage3")
-    with pytest.raises(TypeError, match="arch must be"):
-        arch.build(3)
-
-
-# (preset, (C, H, W), feature dim D, output shape per item)
-PRESETS = [
-    ("synthetic_stage1", (1, 16, 16), 400, ()),
-    ("synthetic_stage2", (400, 10, 10), 400, ()),
-    ("live_stage1", (1, 32, 32), 800, ()),
-    ("tid_stage1", (3, 32, 32), 800, ()),
-    ("live_stage2", (800, 24, 23), 500, ()),
-    ("tid_stage2", (800, 23, 31), 500, ()),
-    ("tid_shallow_e2e", (3, 384, 512), 400, ()),
-    ("tid_deep_e2e", (3, 384, 512), 400, ()),
-    ("forgery_channel", (3, 64, 64), 500, (500,)),
-    ("forgery_stage2", (500, 15, 15), 800, ()),
-    ("forgery_e2e", (3, 256, 384), 500, ()),
-]
-
-
-def test_every_preset_is_covered():
-    assert sorted(p[0] for p in PRESETS) == arch.preset_names()
-
-
-@pytest.mark.parametrize("name, shape, dim, out", PRESETS, ids=[p[0] for p in PRESETS])
-def test_preset_forward(name, shape, dim, out):
-    torch.manual_seed(0)
-    net = arch.build(name).eval()
-    assert arch.input_shape(net) == shape
-    x = torch.rand(2, *shape)
-    with torch.no_grad():
-        y, f = net(x), net.features(x)
-    assert y.shape == (2, *out) and torch.isfinite(y).all()
-    assert f.shape == (2, dim)
-    if "stage1" in name or name == "forgery_channel":  # hyper-image features: ReLU output
-        assert (f >= 0).all()
-    if name in ("forgery_e2e", "forgery_stage2"):
-        assert ((y > 0) & (y < 1)).all()  # sigmoid output
-
-
-def test_stage1_presets_chain_into_stage2_presets():
-    """The stage-2 input depth D is the stage-1 feature dimension (Table 4)."""
-    pairs = [("synthetic_stage1", "synthetic_stage2"), ("live_stage1", "live_stage2"),
-             ("tid_stage1", "tid_stage2"), ("forgery_channel", "forgery_stage2")]
-    for s1, s2 in pairs:
-        d = arch.build(s1).eval().features(torch.rand(1, *arch.input_shape(arch.build(s1))))
-        assert d.shape[1] == arch.input_shape(arch.build(s2))[0]
 
 
 def test_initialization_is_he_for_relu_layers():
@@ -143,3 +92,26 @@ def test_initialization_is_he_for_relu_layers():
     assert isinstance(conv, nn.Conv2d) and (conv.bias == 0).all()
     std = conv.weight.std().item()
     assert abs(std - (2 / (64 * 9)) ** 0.5) < 0.1 * std
+
+
+def test_input_shape_feature_dim_and_head():
+    net = arch.SpecNet("Input(12,10,3) - C(4) - MP(2) - FC(6) - FC(2,'sigmoid')")
+    assert net.input_shape == (3, 12, 10) and nets.input_shape(net) == (3, 12, 10)
+    assert net.feature_dim == 6 and net.out_features == 2
+    x = torch.rand(5, 3, 12, 10)
+    y = net(x)
+    assert y.shape == (5, 2) and ((y > 0) & (y < 1)).all()
+    # no output layer: a pure feature extractor, forward and features agree
+    ext = arch.SpecNet("Input(8,8) - C(4) - MP(2) - FC(6) - Drop(0.5)").eval()
+    assert ext.head is None and ext.feature_dim == 6
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(ext(x), ext.features(x))
+    # Input(h, w) defaults to one channel
+    assert arch.SpecNet("Input(8,8) - FC(1,'linear')").input_shape == (1, 8, 8)
+
+
+def test_layer_records():
+    layers = arch.parse("Input(8,9,2) - C(4,5) - FC(1,'linear')")
+    assert layers == [arch.Layer("Input", (8, 9, 2)), arch.Layer("C", (4, 5)),
+                      arch.Layer("FC", (1, "linear"))]
+    assert nets.parse is arch.parse and nets.SpecNet is arch.SpecNet

@@ -1,28 +1,17 @@
-"""LCN (eq. 4) against a plain float64 reference that evaluates the formula directly."""
+"""LCN (eq. 4) against a plain float64 reference that evaluates the formula directly,
+on the CPU and (where usable) the GPU."""
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from numpy.lib.stride_tricks import sliding_window_view
 
 import hyperkit
-from hyperkit import _C
+from hyperkit.ops.kernels import cpu as _C
 
-
-def reference_lcn(x, radius=3, sigma=7 / 6, eps=1 / 255):
-    """Eq. 4 with explicit (2r+1)^2 windows, in float64, edge-replicated borders."""
-    x = np.asarray(x, dtype=np.float64)
-    k = np.arange(-radius, radius + 1)
-    w = np.exp(-(k[:, None] ** 2 + k[None, :] ** 2) / (2 * sigma**2))
-    w /= w.sum()
-    pad = [(0, 0)] * (x.ndim - 2) + [(radius, radius), (radius, radius)]
-    win = sliding_window_view(np.pad(x, pad, mode="edge"), w.shape, axis=(-2, -1))
-    mu = (win * w).sum(axis=(-2, -1))
-    sd = np.sqrt((w * (win - mu[..., None, None]) ** 2).sum(axis=(-2, -1)))
-    return (x - mu) / (sd + eps)
-
+from ..conftest import needs_cuda
+from ..reference import reference_lcn
 
 shapes = st.tuples(
     st.lists(st.integers(1, 3), min_size=0, max_size=2),
@@ -118,3 +107,50 @@ def test_bad_images(bad, exc, words):
 def test_bad_parameters(kw, exc):
     with pytest.raises(exc, match=next(iter(kw))):
         hyperkit.lcn(np.zeros((3, 3)), **kw)
+
+
+# ---- on every device (the CUDA cases run where hyperkit's CUDA kernels are usable)
+
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 1, 200), (2, 3, 37, 41), (5, 64, 33), (70000, 2, 3)])
+@pytest.mark.parametrize("radius", [0, 3, 5])
+def test_on_device(device, dtype, shape, radius):
+    x = torch.rand(shape, dtype=dtype, device=device)
+    got = hyperkit.lcn(x, radius=radius)
+    assert got.device == x.device and got.dtype == dtype and got.shape == x.shape
+    tol = 1e-10 if dtype == torch.float64 else 2e-5
+    np.testing.assert_allclose(got.cpu().numpy(), reference_lcn(x.cpu().numpy(), radius),
+                               rtol=tol, atol=tol)
+
+
+def test_nan_and_non_contiguous_on_device(device):
+    x = torch.rand(2, 40, 30, device=device, dtype=torch.float64).transpose(1, 2)
+    np.testing.assert_allclose(hyperkit.lcn(x).cpu().numpy(), reference_lcn(x.cpu().numpy()),
+                               atol=1e-10)
+    x[0, 3, 4] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        hyperkit.lcn(x)
+
+
+def test_opcheck_on_device(device):
+    x = torch.rand(2, 3, 17, 19, device=device)
+    torch.library.opcheck(torch.ops.hyperkit.lcn.default, (x, 3, 7 / 6, 1 / 255))
+
+
+@needs_cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_second_device():
+    x = torch.rand(2, 3, 26, 26, device="cuda:1")
+    assert hyperkit.lcn(x).device == x.device
+
+
+@needs_cuda
+def test_cupy_in_cupy_out():
+    cp = pytest.importorskip("cupy")
+    x = cp.random.rand(2, 3, 30, 40).astype(cp.float32)
+    y = hyperkit.lcn(x)
+    assert isinstance(y, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(y), reference_lcn(cp.asnumpy(x)), atol=2e-5)

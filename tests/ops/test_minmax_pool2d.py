@@ -1,29 +1,17 @@
-"""Fused min+max pooling against numpy window reductions, plus its autograd."""
+"""Fused min+max pooling against numpy window reductions, plus its autograd, on the CPU
+and (where usable) the GPU."""
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from numpy.lib.stride_tricks import sliding_window_view
 
 import hyperkit
-from hyperkit import _C
+from hyperkit.ops.kernels import cpu as _C
 
-
-def reference(x, k=None, s=None):
-    """(max, min, argmax, argmin) with flat input indices, first winner on ties."""
-    x = np.asarray(x, dtype=np.float64)
-    n, c, h, w = x.shape
-    kh, kw = (h, w) if k is None else k
-    sh, sw = (kh, kw) if s is None else s
-    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    flat = win.reshape(*win.shape[:4], kh * kw)
-    oh, ow = win.shape[2:4]
-    base = (np.arange(oh)[:, None] * sh * w + np.arange(ow)[None, :] * sw)
-    def to_input(a):
-        return base + (a // kw) * w + a % kw
-    return (flat.max(-1), flat.min(-1), to_input(flat.argmax(-1)), to_input(flat.argmin(-1)))
+from ..conftest import needs_cuda
+from ..reference import reference_minmax, reference_minmax_grad
 
 
 @st.composite
@@ -44,7 +32,7 @@ def test_forward_matches_reference(case, dtype, ties, seed):
     rng = np.random.default_rng(seed)
     x = (rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)).astype(dtype)
     mx, mn = hyperkit.minmax_pool2d(x, k, s)
-    rmx, rmn, _, _ = reference(x, k, s)
+    rmx, rmn, _, _ = reference_minmax(x, k, s)
     assert mx.dtype == dtype and mx.shape == rmx.shape
     np.testing.assert_array_equal(mx, rmx.astype(dtype))
     np.testing.assert_array_equal(mn, rmn.astype(dtype))
@@ -59,13 +47,8 @@ def test_gradient_goes_to_the_first_winner(case, ties, seed):
     mx, mn = hyperkit.minmax_pool2d(x, k, s)
     gmx, gmn = torch.randn_like(mx), torch.randn_like(mn)
     (mx * gmx + mn * gmn).sum().backward()
-    _, _, amx, amn = reference(xn, k, s)
-    expect = np.zeros(shape).reshape(shape[0], shape[1], -1)
-    for i in range(shape[0]):
-        for j in range(shape[1]):
-            np.add.at(expect[i, j], amx[i, j].ravel(), gmx[i, j].numpy().ravel())
-            np.add.at(expect[i, j], amn[i, j].ravel(), gmn[i, j].numpy().ravel())
-    np.testing.assert_allclose(x.grad.numpy(), expect.reshape(shape), atol=1e-12)
+    expect = reference_minmax_grad(xn, k, s, gmx.numpy(), gmn.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), expect, atol=1e-12)
 
 
 def test_kang_global_case():
@@ -86,9 +69,10 @@ def test_matches_max_pool2d():
 
 
 @pytest.mark.parametrize("k, s", [(None, None), ((3, 3), (2, 2)), ((2, 4), None)])
-def test_opcheck_and_gradcheck(k, s):
+def test_opcheck_and_gradcheck(device, k, s):
     # distinct, well-separated values so finite differences never change a winner
-    x = (torch.randperm(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).double() / 10).requires_grad_()
+    x = (torch.randperm(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).double() / 10).to(device)
+    x.requires_grad_()
     kk = [9, 10] if k is None else list(k)
     ss = kk if s is None else list(s)
     torch.library.opcheck(torch.ops.hyperkit.minmax_pool2d.default, (x, kk, ss, True))
@@ -114,12 +98,12 @@ def test_non_contiguous_and_numpy():
     base = np.random.default_rng(4).standard_normal((3, 2, 12, 14)).astype(np.float32)
     x = base.transpose(1, 0, 3, 2)
     mx, mn = hyperkit.minmax_pool2d(x, 3, 1)
-    rmx, rmn, _, _ = reference(x, (3, 3), (1, 1))
+    rmx, rmn, _, _ = reference_minmax(x, (3, 3), (1, 1))
     np.testing.assert_array_equal(mx, rmx.astype(np.float32))
     tmx, _ = hyperkit.minmax_pool2d(torch.from_numpy(base).transpose(2, 3), 3, 1)
     assert isinstance(tmx, torch.Tensor)
     np.testing.assert_array_equal(
-        tmx.numpy(), reference(base.transpose(0, 1, 3, 2), (3, 3), (1, 1))[0].astype(np.float32))
+        tmx.numpy(), reference_minmax(base.transpose(0, 1, 3, 2), (3, 3), (1, 1))[0].astype(np.float32))
 
 
 def test_thread_count_does_not_change_results():
@@ -150,8 +134,6 @@ def test_raw_ops_refuse_what_could_crash():
         torch.ops.hyperkit.minmax_pool2d_backward(g, g, bad, bad, 6, 6, [2, 2], [2, 2])
     with pytest.raises(ValueError, match="larger than the input"):
         torch.ops.hyperkit.minmax_pool2d(x, [7, 7], [1, 1], True)
-    with pytest.raises(ValueError, match="outside"):
-        torch.ops.hyperkit.gather_patches([torch.rand(1, 8, 8)], [4, 4], [2, 2], 2, 5)
 
 
 @pytest.mark.parametrize(
@@ -178,3 +160,49 @@ def test_inf_is_a_valid_value(k):
     x[0, 0, 1, 1], x[0, 1, 2, 2] = np.inf, -np.inf
     mx, mn = hyperkit.minmax_pool2d(x, k)
     assert mx[0, 0].max() == np.inf and mn[0, 1].min() == -np.inf
+
+
+# ---- on every device (the CUDA cases run where hyperkit's CUDA kernels are usable)
+
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, k, s", [((8, 50, 26, 26), None, None), ((2, 3, 1, 1), None, None),
+                                         ((2, 3, 33, 29), (3, 5), (2, 3)),
+                                         ((1, 70000, 4, 4), (2, 2), None)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_forward_backward_on_device(device, dtype, shape, k, s, ties):
+    gen = torch.Generator().manual_seed(0)
+    xc = (torch.randint(0, 3, shape, generator=gen) if ties
+          else torch.randn(shape, generator=gen)).to(dtype).requires_grad_()
+    xd = xc.detach().to(device).requires_grad_()
+    outs = []
+    for x in (xc, xd):
+        mx, mn = hyperkit.minmax_pool2d(x, k, s)
+        assert mx.device == x.device and mn.device == x.device
+        gm = torch.linspace(-1, 1, mx.numel(), dtype=dtype).reshape(mx.shape).to(x.device)
+        (mx * gm + mn * gm.flip(-1)).sum().backward()
+        outs.append((mx.detach().cpu(), mn.detach().cpu(), x.grad.cpu()))
+    rmx, rmn, _, _ = reference_minmax(xc.detach().numpy(), k, s)
+    np.testing.assert_array_equal(outs[1][0].numpy(), rmx.astype(outs[1][0].numpy().dtype))
+    np.testing.assert_array_equal(outs[1][1].numpy(), rmn.astype(outs[1][1].numpy().dtype))
+    for a, b in zip(*outs):  # the gather-form backward adds in the CPU's order
+        assert torch.equal(a, b)
+
+
+@needs_cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_second_device():
+    x = torch.rand(2, 3, 26, 26, device="cuda:1")
+    assert hyperkit.minmax_pool2d(x)[0].device == x.device
+
+
+@needs_cuda
+def test_cupy_in_cupy_out():
+    cp = pytest.importorskip("cupy")
+    x = cp.random.rand(2, 3, 30, 40).astype(cp.float32)
+    mx, mn = hyperkit.minmax_pool2d(x)
+    assert isinstance(mx, cp.ndarray) and isinstance(mn, cp.ndarray)
+    np.testing.assert_array_equal(cp.asnumpy(mx)[..., 0, 0], cp.asnumpy(x).max((2, 3)))
+    np.testing.assert_array_equal(cp.asnumpy(mn)[..., 0, 0], cp.asnumpy(x).min((2, 3)))

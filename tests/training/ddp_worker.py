@@ -1,22 +1,22 @@
-"""Run by test_train.py under torchrun: trains a tiny net with DDP and saves its weights."""
+"""Run by test_loop.py under torchrun: trains a tiny net with DDP and saves its weights."""
 
 import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent.parent))  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # noqa: E402  (the repo root)
 
-from hyperkit import train  # noqa: E402
-from tests.test_train import CFG, fresh, toy  # noqa: E402
+from hyperkit.training import dist, fit, init_distributed  # noqa: E402
+from tests.training.test_loop import CFG, fresh, toy  # noqa: E402
 
 out = Path(sys.argv[1])
-assert train.init_distributed() and train.dist_world() == 2
-rank = train.dist_rank()
+assert init_distributed() and dist.world() == 2
+rank = dist.rank()
 tr, va = toy()
 net = fresh()
 lines = []
-train.fit(net, tr, va, CFG, checkpoint=out / "ddp.ckpt", device="cpu", log=lines.append)
+fit(net, tr, va, config=CFG, checkpoint=out / "ddp.ckpt", device="cpu", log=lines.append)
 (out / f"log{rank}.txt").write_text("\n".join(lines))
 torch.save(net.state_dict(), out / f"rank{rank}.pt")
 torch.distributed.destroy_process_group()

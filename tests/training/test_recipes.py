@@ -1,0 +1,121 @@
+"""The two-stage training recipes: stage 1 on streamed grid patches, stage 2 on cached
+hyper-images; checkpoints, resume, reuse of a trained stage 1."""
+
+import numpy as np
+import pytest
+import torch
+
+from hyperkit.data import synthetic
+from hyperkit.training import TrainConfig
+from hyperkit.training.recipes import cached_hyperimages, train_stage1, train_two_stage
+
+from ..conftest import S1, S2, two_stage_kwargs
+
+
+def test_training_writes_checkpoints_and_cache(trained):
+    model, fits, _, wd = trained
+    assert fits["stage1"].epochs_run == 2 and fits["stage2"].epochs_run == 2
+    for name in ("stage1.ckpt", "stage2.ckpt", "hyper_train.npy", "hyper_val.npy"):
+        assert (wd / "work" / name).is_file()
+    assert np.load(wd / "work" / "hyper_train.npy").shape == (24, 12, 3, 3)
+    assert np.load(wd / "work" / "hyper_val.npy").shape == (8, 12, 3, 3)
+    c = torch.load(wd / "work" / "stage1.ckpt", weights_only=True)
+    assert c["objective"] == "mae"
+    assert not model.training and model.stage2 is not None
+
+
+def test_cached_hyperimages_are_the_model_hyperimages(trained):
+    model, _, d, wd = trained
+    h = np.load(wd / "work" / "hyper_train.npy")
+    np.testing.assert_allclose(h, model.hyperimages(list(d.images[:24])).numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_resume_refuses_then_reuses(trained):
+    model, _, d, wd = trained
+    args = (list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32])
+    kw = two_stage_kwargs(wd / "work")
+    with pytest.raises(FileExistsError, match="resume"):
+        train_two_stage(*args, **kw)
+    again, fits = train_two_stage(*args, resume=True, **kw)
+    np.testing.assert_array_equal(again.predict(d.images[32:]), model.predict(d.images[32:]))
+
+
+def test_mismatched_architectures(tmp_path):
+    d = synthetic.generate(12, 0)
+    cfg = TrainConfig(epochs=1, batch_size=64)
+    kw = dict(stage1_config=cfg, stage2_config=cfg, lcn=False, log=None, progress=False)
+    with pytest.raises(ValueError, match="takes 16x16 patches"):
+        train_two_stage(list(d.images[:6]), d.scores[:6], list(d.images[6:]), d.scores[6:],
+                        stage1_arch=S1, stage2_arch=S2, patch=(32, 32), grid=(3, 3),
+                        workdir=tmp_path / "a", **kw)
+    with pytest.raises(ValueError, match="hyper-images are"):
+        train_two_stage(list(d.images[:6]), d.scores[:6], list(d.images[6:]), d.scores[6:],
+                        stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(4, 4),
+                        workdir=tmp_path / "b", **kw)
+
+
+def test_reusing_a_trained_stage1_leaves_it_untouched(trained, tmp_path):
+    model, _, d, _ = trained
+    before = {k: v.clone() for k, v in model.stage1.state_dict().items()}
+    cfg = TrainConfig(epochs=1, batch_size=64, seed=3)
+    again, fits = train_two_stage(
+        list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32],
+        stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3), lcn=False,
+        stage1_config=None, stage2_config=cfg, workdir=tmp_path, stage1=model.stage1,
+        log=None, progress=False, cache="memory")
+    assert fits["stage1"] is None and fits["stage2"].epochs_run == 1
+    assert not (tmp_path / "stage1.ckpt").exists()
+    assert not list(tmp_path.glob("*.npy"))  # cache="memory": nothing written
+    for k, v in again.stage1.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_recipe_argument_errors(tmp_path):
+    d = synthetic.generate(8, 0)
+    cfg = TrainConfig(epochs=1, batch_size=64)
+    args = (list(d.images[:4]), d.scores[:4], list(d.images[4:]), d.scores[4:])
+    kw = dict(stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3), lcn=False,
+              stage2_config=cfg, log=None, progress=False)
+    with pytest.raises(ValueError, match="cache must be"):
+        train_two_stage(*args, stage1_config=cfg, workdir=tmp_path / "a", cache="disk", **kw)
+    with pytest.raises(ValueError, match="stage1_config is needed"):
+        train_two_stage(*args, stage1_config=None, workdir=tmp_path / "b", **kw)
+    with pytest.raises(ValueError, match="4 train images for 3 scores"):
+        train_stage1(args[0], d.scores[:3], args[2], args[3], stage1_arch=S1, patch=(16, 16),
+                     grid=(3, 3), lcn=False, config=cfg, workdir=tmp_path / "c", log=None,
+                     progress=False)
+
+
+def test_train_stage1_learns_from_grid_patches(tmp_path):
+    """Stage 1's validation loss is the MAE of its patch predictions against each patch's
+    image label, over every grid patch of the validation images."""
+    d = synthetic.generate(16, 1)
+    cfg = TrainConfig(epochs=1, batch_size=32, seed=0)
+    s1, r = train_stage1(d.images[:10], d.scores[:10], d.images[10:], d.scores[10:],
+                         stage1_arch=S1, patch=(16, 16), grid=(2, 3), lcn=True, config=cfg,
+                         workdir=tmp_path, log=None, progress=False)
+    from hyperkit.data.patches import GridPatches
+
+    val = GridPatches(list(d.images[10:]), d.scores[10:], (16, 16), (2, 3), lcn=True)
+    (p,), y = val.batch(np.arange(len(val)))
+    with torch.no_grad():
+        mae = (s1.eval()(p) - y).abs().mean().item()
+    assert r.best_val == pytest.approx(mae, rel=1e-5)
+    assert (tmp_path / "stage1.ckpt").is_file()
+
+
+def test_cached_hyperimages_written_once(tmp_path):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return torch.arange(6.0).reshape(1, 6, 1, 1)
+
+    a = cached_hyperimages("h", make, tmp_path, "mmap")
+    b = cached_hyperimages("h", make, tmp_path, "mmap")
+    assert len(calls) == 1 and isinstance(a, np.memmap)
+    np.testing.assert_array_equal(a, b)
+    m = cached_hyperimages("h", make, tmp_path, "memory")
+    assert len(calls) == 2 and not isinstance(m, np.memmap)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
