@@ -1,13 +1,32 @@
-"""Images in, float32 (C, H, W) tensors out: the conversions and checks every entry
-point shares (build_hyperimage, prediction, training, the CLI).
+"""The image contract: every entry point (lcn, gather_patches, build_hyperimage,
+TwoStage.predict, the CLI) reads images by the rules below, converts them here, and
+refuses what it cannot read unambiguously.
 
-Layouts: numpy images are (H, W) or (H, W, C), as scikit-image and Pillow give them;
-torch and cupy images are (H, W) or (C, H, W). uint8 is scaled by 1/255, uint16 by
-1/65535, floats are taken as they are (expected in [0, 1]).
+Layouts follow each ecosystem's convention:
+
+=========  =====================  ===========================
+kind       one image              a batch
+=========  =====================  ===========================
+numpy      (H, W) or (H, W, C)    (N, H, W) gray, (N, H, W, C), or a list
+torch      (H, W) or (C, H, W)    (N, C, H, W), or a list
+cupy       as torch               as torch
+=========  =====================  ===========================
+
+C is 1 to 4. Where a shape reads two ways (a numpy (3, 512, 512) is a channel-first
+image or three gray images; a torch (512, 512, 3) looks like numpy's layout), the
+array is refused with a message saying how to state it: ``channel_axis`` (as in
+scikit-image) names the channel axis of the array passed, and ``channel_axis=None``
+says it has none (gray images).
+
+Values: uint8 is 0-255 and uint16 0-65535, both scaled to [0, 1]; float images must
+already be in [0, 1] (a tolerance of 1/255 allows resampling overshoot). Float
+images far outside it are refused, naming the scale they look like: a 0-255 float
+image would silently give scores outside the model's range.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,97 +38,231 @@ from . import checks
 from .ops import interop
 from .ops.lcn import lcn as _lcn
 
+MAX_CHANNELS = 4  # gray, gray + alpha, RGB, RGBA
+AUTO = "auto"  # channel_axis default: read the layout from the shape, refuse if it reads two ways
+_TOLERANCE = 1 / 255  # float images may overshoot [0, 1] by a grey level (resampling)
+
+
+def _channel_first(kind: str) -> bool:
+    return kind != "numpy"
+
+
+def _axis(channel_axis: Any, ndim: int, name: str) -> Any:
+    """channel_axis checked and made non-negative; AUTO and None pass through."""
+    if channel_axis is None or (isinstance(channel_axis, str) and channel_axis == AUTO):
+        return channel_axis
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+        raise TypeError(f"channel_axis must be an int, None or 'auto', got {channel_axis!r}")
+    if not -ndim <= channel_axis < ndim:
+        raise ValueError(f"channel_axis {channel_axis} is out of range for {name} with "
+                         f"{ndim} dimensions")
+    return int(channel_axis) % ndim
+
+
+def _to_convention(image: Any, axis: int) -> Any:
+    """A view of one image with its channel axis where its ecosystem puts it."""
+    if isinstance(image, np.ndarray):
+        return np.moveaxis(image, axis, -1)
+    if isinstance(image, Tensor):
+        return image.movedim(axis, 0)
+    import cupy
+
+    return cupy.moveaxis(image, axis, 0)
+
+
+def _say_which(name: str, shape: tuple, reading: str) -> str:
+    return (f"{name} has shape {shape}, which {reading}; say which with channel_axis= "
+            "(the axis that holds the channels, or None for gray images), or pass a list "
+            "of single images")
+
+
+def single_image(image: Any, *, channel_axis: Any = AUTO, name: str = "image") -> Any:
+    """One image in its ecosystem's layout: numpy (H, W) / (H, W, C), torch and cupy
+    (H, W) / (C, H, W), C <= 4; a view when ``channel_axis`` moves the channels."""
+    k = interop.kind(image, name)
+    first = _channel_first(k)
+    layout = "(H, W) or (C, H, W)" if first else "(H, W) or (H, W, C)"
+    checks.check_rank(image, name, min_ndim=2, max_ndim=3, layout=layout)
+    if image.ndim == 2:
+        return image
+    ca = _axis(channel_axis, 3, name)
+    shape = tuple(image.shape)
+    if ca is None:
+        raise ValueError(f"{name} has shape {shape} but channel_axis=None says it has no "
+                         "channels; one image with channels has 3 dimensions")
+    if ca != AUTO:
+        return _to_convention(image, ca)
+    c, other = (shape[0], shape[2]) if first else (shape[2], shape[0])
+    if c <= MAX_CHANNELS:
+        return image
+    if other <= MAX_CHANNELS:
+        keep = "first" if first else "last"
+        raise ValueError(_say_which(name, shape, f"looks like a channels-"
+                                    f"{'last' if first else 'first'} image, but {k} images "
+                                    f"keep channels {keep}"))
+    raise ValueError(f"{name} has shape {shape}: {c} channels, more than {MAX_CHANNELS}; "
+                     f"{k} images are {layout}")
+
+
+def split_images(images: Any, *, channel_axis: Any = AUTO, name: str = "images") -> list[Any]:
+    """Single images, each in its ecosystem's layout (see the module docstring), from one
+    image, a batch array or a list. Nothing is converted or copied.
+
+    Args:
+        images: one image, a batch, or a list of single images (sizes may differ).
+        channel_axis: which axis of the array passed (of each list item) holds the
+            channels; None: there is none (an (N, H, W) array is a batch of gray
+            images); 'auto': read it from the shape, refusing shapes that read two ways.
+    """
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise ValueError(f"{name} is an empty list")
+        return [single_image(im, channel_axis=channel_axis, name=f"{name}[{i}]")
+                for i, im in enumerate(images)]
+    k = interop.kind(images, name)
+    first = _channel_first(k)
+    shape = tuple(images.shape)
+    if not 2 <= len(shape) <= 4:
+        raise ValueError(f"{name} must have 2 to 4 dimensions, got shape {shape}")
+    if len(shape) == 2:
+        return [images]
+    ca = _axis(channel_axis, len(shape), name)
+    if len(shape) == 4:
+        if ca is None or ca == 0:
+            raise ValueError(f"{name} is a 4-D batch: channel_axis must name axis 1, 2 or 3")
+        if ca == AUTO:
+            ca = 1 if first else 3
+            if shape[ca] > MAX_CHANNELS:
+                lay = "(N, C, H, W)" if first else "(N, H, W, C)"
+                raise ValueError(_say_which(name, shape, f"does not read as {lay} with at "
+                                            f"most {MAX_CHANNELS} channels"))
+        return [_to_convention(images[i], ca - 1) for i in range(shape[0])]
+    # 3-D: one image with channels, or a batch of gray images
+    if ca is None:
+        return [images[i] for i in range(shape[0])]
+    if ca != AUTO:
+        return [_to_convention(images, ca)]
+    c, other = (shape[0], shape[2]) if first else (shape[2], shape[0])
+    if c <= MAX_CHANNELS and (first or min(shape[:2]) > MAX_CHANNELS):
+        return [images]  # the convention: torch (C, H, W), numpy (H, W, C)
+    if c > MAX_CHANNELS and other > MAX_CHANNELS:
+        return [images[i] for i in range(shape[0])]  # no axis can hold channels: (N, H, W)
+    if first:
+        reading = (f"reads as one channels-last image (torch images keep channels first) or "
+                   f"as {shape[0]} gray {shape[1]}x{shape[2]} images")
+    else:
+        reading = (f"reads as {shape[0]} gray {shape[1]}x{shape[2]} images or as one "
+                   f"channels-first image (numpy images keep channels last)")
+    raise ValueError(_say_which(name, shape, reading))
+
+
+def image_hw(image: Any) -> tuple[int, int]:
+    """(H, W) of one image in its ecosystem's layout, without converting it."""
+    shape = tuple(image.shape)
+    if len(shape) == 2 or not isinstance(image, np.ndarray):
+        return shape[-2], shape[-1]
+    return shape[0], shape[1]
+
+
+def image_channels(image: Any) -> int:
+    """Channel count of one image in its ecosystem's layout, from its shape alone."""
+    if image.ndim == 2:
+        return 1
+    return image.shape[2] if isinstance(image, np.ndarray) else image.shape[0]
+
+
+def check_channels(images: list[Any], channels: int | None, name: str = "images") -> int:
+    """The channel count stage 1 will see, checked from shapes before anything runs.
+
+    With ``channels`` (what the network takes): each image must have that many, or be
+    RGB for a gray network (it is converted to gray). Without: all images must agree.
+    ValueError names the image and both counts.
+    """
+    counts = [image_channels(im) for im in images]
+    want = counts[0] if channels is None else channels
+    for i, c in enumerate(counts):
+        if c == want or (want == 1 and c == 3):
+            continue
+        if channels is None:
+            raise ValueError(f"{name}[{i}] has {c} channel(s) but {name}[0] has {want}; all "
+                             "images must have the same channel count")
+        hint = ""
+        if c == 4:
+            hint = ("; drop the alpha channel (image[..., :3]) or composite it "
+                    "(skimage.color.rgba2rgb)")
+        elif want == 3 and c == 1:
+            hint = "; this network was trained on colour images and needs RGB input"
+        raise ValueError(f"{name}[{i}] has {c} channel(s); the network takes {want}{hint}")
+    return want
+
+
+# ITU-R BT.709 luma, the weights of skimage.color.rgb2gray (taken from it, so the two agree).
+def _gray_weights() -> Tensor:
+    from skimage.color import rgb2gray
+
+    return torch.from_numpy(rgb2gray(np.eye(3)[None]).reshape(3)).float()
+
+
+_GRAY: Tensor | None = None
+
+
+def to_gray(t: Tensor) -> Tensor:
+    """(3, H, W) RGB in [0, 1] -> (1, H, W) luma, as skimage.color.rgb2gray."""
+    global _GRAY
+    if _GRAY is None:
+        _GRAY = _gray_weights()
+    w = _GRAY.to(t.device)
+    return (t * w[:, None, None]).sum(0, keepdim=True)
+
+
+def _scale_hint(name: str, lo: float, hi: float) -> str:
+    if lo >= -_TOLERANCE and hi <= 255 + _TOLERANCE:
+        return (f"{name} holds values up to {hi:g}: it looks like a 0-255 image stored as "
+                "floats; divide it by 255 (or pass it as uint8)")
+    if lo >= -_TOLERANCE and hi <= 65535 + _TOLERANCE:
+        return (f"{name} holds values up to {hi:g}: it looks like a 0-65535 image stored as "
+                "floats; divide it by 65535 (or pass it as uint16)")
+    if lo >= -1 - _TOLERANCE and hi <= 1 + _TOLERANCE:
+        return (f"{name} holds values down to {lo:g}: it looks like a [-1, 1] image; map it "
+                "to [0, 1] with (x + 1) / 2")
+    return f"{name} holds values in [{lo:g}, {hi:g}]; float images must be in [0, 1]"
+
 
 def as_image_tensor(image: Any, name: str = "image") -> Tensor:
-    """One image as a float32 (C, H, W) torch tensor with values in [0, 1].
+    """One image (its ecosystem's layout, see :func:`single_image`) as a float32
+    (C, H, W) torch tensor with values in [0, 1], on the image's device.
 
-    numpy input is (H, W) or (H, W, C) as Pillow / imageio / scikit-image give it;
-    torch input is (H, W) or (C, H, W). uint8 is divided by 255, uint16 by 65535,
-    floats are taken as they are. The tensor stays on its device.
+    uint8 is divided by 255 and uint16 by 65535; float images must already be in
+    [0, 1] (within 1/255), or ValueError names the scale they look like.
     """
+    image = single_image(image, name=name) if image.ndim == 3 else image
     k = interop.kind(image, name)
     if k == "numpy":
-        checks.check_rank(image, name, min_ndim=2, max_ndim=3, layout="(H, W) or (H, W, C)")
         arr = np.ascontiguousarray(image)
         if not arr.flags.writeable:  # read-only (memory maps, PIL): torch wants writable
             arr = arr.copy()
         t = torch.from_numpy(arr)
         t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
     elif k == "torch":
-        checks.check_rank(image, name, min_ndim=2, max_ndim=3, layout="(H, W) or (C, H, W)")
         t = image[None] if image.ndim == 2 else image
     else:
         t = torch.as_tensor(image, device="cuda")
         t = t[None] if t.ndim == 2 else t
     dt = t.dtype
     if dt == torch.uint8:
-        t = t.float() / 255.0
-    elif dt == torch.uint16:
-        t = t.float() / 65535.0
-    elif dt.is_floating_point:
-        t = t.float()
-    else:
-        raise TypeError(f"{name} must be uint8, uint16 or float, got {interop.dtype_name(image)}")
+        return t.float() / 255.0
+    if dt == torch.uint16:
+        return t.float() / 65535.0
+    if not dt.is_floating_point:
+        raise TypeError(f"{name} must be uint8, uint16 or float, got {interop.dtype_name(image)}"
+                        " (for other integer images, scale them to [0, 1] floats)")
+    t = t.float()
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or Inf values")
+    lo, hi = (float(v) for v in torch.aminmax(t))
+    if lo < -_TOLERANCE or hi > 1 + _TOLERANCE:
+        raise ValueError(_scale_hint(name, lo, hi))
     return t
-
-
-def as_image_list(images: Any, channels: int | None = None) -> list[Any]:
-    """Splits the accepted forms of ``images`` into a list of single images, unconverted.
-
-    A list or tuple is taken as it is; a 4-D array is a batch (torch (N, C, H, W), numpy
-    (N, H, W, C)); a 2-D array is one image. A 3-D array is one image, unless
-    ``channels`` is given and its channel axis (numpy: last, torch: first) does not
-    hold that many: then it is a batch of gray (N, H, W) images.
-    """
-    if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("images is an empty list")
-        return list(images)
-    k = interop.kind(images, "images")
-    if images.ndim == 4:
-        return [images[i] for i in range(images.shape[0])]
-    if images.ndim == 3 and channels is not None:
-        channel_axis = 2 if k == "numpy" else 0
-        if images.shape[channel_axis] != channels:
-            return [images[i] for i in range(images.shape[0])]
-    if images.ndim in (2, 3):
-        return [images]
-    raise ValueError(f"images must have 2 to 4 dimensions, got shape {tuple(images.shape)}")
-
-
-def images_with_channels(images: Any, channels: int) -> list[Any]:
-    """:func:`as_image_list` for a network that takes ``channels`` channels: ValueError
-    naming the first image with another count (from shapes; nothing is converted)."""
-    ims = as_image_list(images, channels=channels)
-    for i, im in enumerate(ims):
-        c = image_channels(im, f"images[{i}]")
-        if c != channels:
-            raise ValueError(f"images[{i}] has {c} channel(s); this model takes {channels}")
-    return ims
-
-
-def image_hw(image: Any) -> tuple[int, int]:
-    """(H, W) of one image in any accepted layout, without converting it."""
-    shape = tuple(getattr(image, "shape", ()))
-    if len(shape) < 2:
-        interop.kind(image, "image")  # TypeError for non-arrays
-        raise ValueError(f"an image must have 2 or 3 dimensions, got shape {shape}")
-    if len(shape) == 2 or not isinstance(image, np.ndarray):
-        return shape[-2], shape[-1]
-    return shape[0], shape[1]
-
-
-def image_channels(image: Any, name: str = "image") -> int:
-    """Channel count of one image in any accepted layout, from its shape alone
-    (numpy (H, W) / (H, W, C), torch or cupy (H, W) / (C, H, W))."""
-    k = interop.kind(image, name)
-    layout = "(H, W) or (H, W, C)" if k == "numpy" else "(H, W) or (C, H, W)"
-    checks.check_rank(image, name, min_ndim=2, max_ndim=3, layout=layout)
-    if image.ndim == 2:
-        return 1
-    return image.shape[2] if k == "numpy" else image.shape[0]
 
 
 def fitted_hw(h: int, w: int, max_size: tuple[int, int] | None) -> tuple[int, int]:
@@ -132,9 +285,61 @@ def fit_image(t: Tensor, max_size: tuple[int, int] | None) -> Tensor:
 
 
 def prepare_image(image: Any, name: str, *, device: torch.device | str = "cpu",
-                  max_size: tuple[int, int] | None = None, lcn: bool = True) -> Tensor:
+                  max_size: tuple[int, int] | None = None, lcn: bool = True,
+                  channels: int | None = None) -> Tensor:
     """One image as stage 1 sees it before patches are cut: converted
-    (:func:`as_image_tensor`), moved to ``device``, fitted into ``max_size`` and, with
-    ``lcn``, normalized whole (eq. 4). Returns a C-contiguous float32 (C, H, W)."""
-    t = fit_image(as_image_tensor(image, name).to(device), max_size)
+    (:func:`as_image_tensor`), moved to ``device``, made gray when ``channels`` is 1
+    and the image is RGB, fitted into ``max_size`` and, with ``lcn``, normalized whole
+    (eq. 4). Returns a C-contiguous float32 (C, H, W)."""
+    t = as_image_tensor(image, name).to(device)
+    if channels == 1 and t.shape[0] == 3:
+        t = to_gray(t)
+    t = fit_image(t, max_size)
     return _lcn(t) if lcn else t.contiguous()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".ppm",
+                  ".pgm", ".pnm", ".npy")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as a numpy array at its real depth, in the numpy layout.
+
+    .npy files are loaded as they are (no pickles). Other files go through Pillow:
+    8-bit modes give uint8 (palette images become RGB or RGBA, CMYK and YCbCr become
+    RGB), 16-bit modes (I;16, and I holding 16-bit values) give uint16, F gives float32.
+    Raises FileNotFoundError or ValueError naming the file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file")
+    if not p.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist")
+    if p.suffix.lower() == ".npy":
+        try:
+            return np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f"{path} is not a readable .npy array: {e}") from e
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+            mode = im.mode
+            if mode == "1":
+                im = im.convert("L")
+            elif mode in ("P", "PA"):
+                im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{path} is not a readable image: {e}") from e
+    if mode.startswith("I;16"):
+        return arr.astype(np.uint16)  # native byte order
+    if mode == "I":  # 32-bit integers; 16-bit PNGs arrive this way from some Pillow versions
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError(f"{path} holds 32-bit integers beyond 16 bits; convert it to "
+                             "floats in [0, 1] and save it as .npy")
+        return arr.astype(np.uint16)
+    return arr

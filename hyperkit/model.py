@@ -20,13 +20,12 @@ from . import nets
 from .devices import module_device, resolve_device
 from .files import load_torch, save_torch, write_text
 from .hyperimage import build_hyperimage
-from .images import images_with_channels
+from .images import AUTO, check_channels, split_images
 from .runs import read_manifest
 from .training.loop import predict as predict_outputs
 
 FORMAT = "hyperkit-two-stage"
-# The scoring methods and how tables, plots and the CLI label them.
-METHODS = {"two_stage": "Two-stage (hyper-image)", "patch_average": "Patch-averaging"}
+from .methods import METHODS
 
 
 class TwoStage(nn.Module):
@@ -57,44 +56,56 @@ class TwoStage(nn.Module):
         """Where stage 1's weights are."""
         return module_device(self.stage1)
 
-    def images(self, images: Any) -> list[Any]:
-        """A list of single images this model can take. A 3-D array whose channel axis
-        (numpy: last, torch: first) does not match the model's channel count is a batch
-        of gray images. Checked from shapes: the pixels are converted later, once."""
-        return images_with_channels(images, self.channels)
+    def images(self, images: Any, channel_axis: Any = AUTO) -> list[Any]:
+        """Single images this model can take (the rules of :mod:`hyperkit.images`),
+        checked from shapes before any network runs: each has the model's channel count,
+        or is RGB for a gray model (converted to gray). The pixels are converted later,
+        once."""
+        ims = split_images(images, channel_axis=channel_axis)
+        check_channels(ims, self.channels)
+        return ims
 
-    def hyperimages(self, images: Any, batch_size: int = 4096) -> Tensor:
+    def hyperimages(self, images: Any, batch_size: int = 4096, *,
+                    channel_axis: Any = AUTO) -> Tensor:
         """(N, D, U, V) hyper-images of images (stage 1 in eval mode)."""
         self.stage1.eval()
-        return build_hyperimage(self.images(images), self.stage1.features, patch=self.patch,
-                                grid=self.grid, lcn=self.lcn, batch_size=batch_size)
+        return build_hyperimage(self.images(images, channel_axis), self.stage1.features,
+                                patch=self.patch, grid=self.grid, lcn=self.lcn,
+                                batch_size=batch_size, channels=self.channels)
 
-    def patch_scores(self, images: Any, batch_size: int = 4096) -> np.ndarray:
+    def patch_scores(self, images: Any, batch_size: int = 4096, *,
+                     channel_axis: Any = AUTO) -> np.ndarray:
         """(N, U, V) stage-1 predictions of every grid patch."""
         self.stage1.eval()
-        out = build_hyperimage(self.images(images), lambda p: self.stage1(p).reshape(-1, 1),
-                               patch=self.patch, grid=self.grid, lcn=self.lcn,
-                               batch_size=batch_size)
+        out = build_hyperimage(self.images(images, channel_axis),
+                               lambda p: self.stage1(p).reshape(-1, 1), patch=self.patch,
+                               grid=self.grid, lcn=self.lcn, batch_size=batch_size,
+                               channels=self.channels)
         return out[:, 0].double().cpu().numpy()
 
-    def predict(self, images: Any, method: str = "two_stage", batch_size: int = 4096
-                ) -> np.ndarray:
+    def predict(self, images: Any, method: str = "two_stage", batch_size: int = 4096, *,
+                channel_axis: Any = AUTO) -> np.ndarray:
         """One score per image, float64 numpy (N,).
 
         Args:
-            images: a list of images (numpy H x W or H x W x C, torch (C, H, W)), a
-                torch (N, C, H, W) batch, or a numpy (N, H, W) / (N, H, W, C) batch.
-                Any size of at least one patch; the grid adapts (eq. 2).
+            images: one image, a batch or a list, by the rules of :mod:`hyperkit.images`
+                (numpy (H, W) / (H, W, C), torch (C, H, W) / (N, C, H, W); uint8, uint16
+                or floats in [0, 1]). Any size of at least one patch; the grid adapts
+                (eq. 2). RGB images are converted to gray for a gray model.
             method: 'two_stage' (stage 2 on the hyper-image) or 'patch_average'
                 (mean stage-1 prediction over the grid, Kang et al.).
+            channel_axis: the channel axis of ``images`` where its shape reads two
+                ways (see :func:`hyperkit.images.split_images`).
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if method == "patch_average":
-            return self.patch_scores(images, batch_size).mean(axis=(1, 2))
+            return self.patch_scores(images, batch_size,
+                                     channel_axis=channel_axis).mean(axis=(1, 2))
         if self.stage2 is None:
             raise RuntimeError("stage 2 is not trained; use method='patch_average'")
-        return predict_outputs(self.stage2, self.hyperimages(images, batch_size))
+        return predict_outputs(self.stage2, self.hyperimages(images, batch_size,
+                                                             channel_axis=channel_axis))
 
     def save(self, directory: str | Path) -> Path:
         """Writes model.json, stage1.pt and stage2.pt into ``directory`` (atomically;

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..grid import grid_cells, grid_positions
-from ..images import fitted_hw, image_channels, image_hw, prepare_image
+from ..images import check_channels, fitted_hw, image_hw, prepare_image
 from ..ops.gather_patches import gather_at
 
 
@@ -32,31 +32,20 @@ def check_patch_fits(sizes: Sequence[tuple[int, int]], patch: tuple[int, int],
             raise ValueError(f"{name}[{i}] is {h}x{w}, smaller than the {ph}x{pw} patch")
 
 
-def check_same_channels(images: Sequence[Any], name: str = "images") -> int:
-    """The channel count all images share (from shapes); ValueError naming the first
-    image that differs."""
-    first = image_channels(images[0], f"{name}[0]")
-    for i, im in enumerate(images[1:], 1):
-        c = image_channels(im, f"{name}[{i}]")
-        if c != first:
-            raise ValueError(f"{name}[{i}] has {c} channel(s) but {name}[0] has {first}; "
-                             "all images must have the same channel count")
-    return first
-
-
 def grid_batches(images: Sequence[Any], patch: tuple[int, int], grid: tuple[int, int], *,
                  batch_size: int, device: torch.device | str = "cpu",
-                 max_size: tuple[int, int] | None = None, lcn: bool = True
-                 ) -> Iterator[Tensor]:
+                 max_size: tuple[int, int] | None = None, lcn: bool = True,
+                 channels: int | None = None) -> Iterator[Tensor]:
     """Every grid patch of ``images`` in order (image, row u, column v), in chunks.
 
     Args:
-        images: single images in any accepted layout (see :mod:`hyperkit.images`),
-            converted one by one when a chunk first needs them.
+        images: single images in their ecosystem's layout (see
+            :func:`hyperkit.images.split_images`), converted one by one when a chunk
+            first needs them.
         patch: (ph, pw) pixels; grid: (U, V).
         batch_size: patches per chunk (the last may be smaller).
         device: where images are prepared and patches cut.
-        max_size, lcn: as :func:`hyperkit.images.prepare_image`.
+        max_size, lcn, channels: as :func:`hyperkit.images.prepare_image`.
 
     Yields:
         float32 (P, C, ph, pw) chunks on ``device``; chunks may span images.
@@ -71,7 +60,7 @@ def grid_batches(images: Sequence[Any], patch: tuple[int, int], grid: tuple[int,
         for n in range(n0, n1 + 1):
             if n not in cache:
                 cache[n] = prepare_image(images[n], f"images[{n}]", device=device,
-                                         max_size=max_size, lcn=lcn)
+                                         max_size=max_size, lcn=lcn, channels=channels)
         ims = [cache[n] for n in range(n0, n1 + 1)]
         index, ys, xs = grid_cells([t.shape[1] for t in ims], [t.shape[2] for t in ims],
                                    patch, grid, p0 - n0 * per_image, p1 - p0)
@@ -86,23 +75,26 @@ class GridPatches:
     when a batch asks for them, so memory does not grow with the number of patches.
 
     Args:
-        images: single images in any accepted layout, same channel count.
+        images: single images in their ecosystem's layout (see
+            :func:`hyperkit.images.split_images`).
         labels: (N,) image labels.
-        patch: (ph, pw) pixels; grid: (U, V); lcn, max_size: as
-            :func:`hyperkit.images.prepare_image`.
+        patch: (ph, pw) pixels; grid: (U, V); lcn, max_size, channels: as
+            :func:`hyperkit.images.prepare_image` (without ``channels`` all images must
+            have the same count).
         name: how errors name the images ('train images', ...).
     """
 
     def __init__(self, images: Sequence[Any], labels: Any, patch: tuple[int, int],
                  grid: tuple[int, int], *, lcn: bool, max_size: tuple[int, int] | None = None,
-                 name: str = "images") -> None:
+                 channels: int | None = None, name: str = "images") -> None:
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32).reshape(-1))
         if len(self.labels) != len(images):
             raise ValueError(f"{len(images)} {name} for {len(self.labels)} labels")
-        self.channels = check_same_channels(images, name)
+        self.channels = check_channels(list(images), channels, name)
         check_patch_fits([fitted_hw(*image_hw(im), max_size) for im in images], patch, name)
         self.patch, self.grid = tuple(patch), tuple(grid)
-        self.images = [prepare_image(im, f"{name}[{i}]", max_size=max_size, lcn=lcn)
+        self.images = [prepare_image(im, f"{name}[{i}]", max_size=max_size, lcn=lcn,
+                                     channels=channels)
                        for i, im in enumerate(images)]
         self._rows = np.stack([grid_positions(t.shape[1], patch[0], grid[0])
                                for t in self.images])

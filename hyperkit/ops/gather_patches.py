@@ -111,32 +111,45 @@ def gather_at(images: Sequence[Any], patch: tuple[int, int], index: np.ndarray,
     return _gather([interop.contiguous(im) for im in images], *patch, index, ys, xs)
 
 
+def _channels_first(image: Any) -> Any:
+    """One image in the ecosystem's layout as the kernel's C-contiguous (C, H, W)."""
+    if image.ndim == 2:
+        return image[None]
+    if isinstance(image, np.ndarray):
+        return np.ascontiguousarray(np.moveaxis(image, -1, 0))
+    return image
+
+
 def gather_patches(images: Any, patch: Any, grid: Any = None, *,
-                   positions: tuple[Any, Any, Any] | None = None) -> Any:
+                   positions: tuple[Any, Any, Any] | None = None,
+                   channel_axis: Any = "auto") -> Any:
     """Cuts patches from every image in one kernel call: a U x V grid, or given positions.
 
     Args:
-        images: float32/float64 (N, C, H, W) array, or a list of (C, H, W) arrays of
-            possibly different sizes (one kind, dtype, channel count and device).
+        images: float32/float64 images by the rules of :mod:`hyperkit.images`: numpy
+            (H, W) / (H, W, C) / (N, H, W, C), torch or cupy (C, H, W) / (N, C, H, W), or
+            a list of single images of possibly different sizes (one kind, dtype,
+            channel count and device). Values are copied as they are (no scaling).
         patch: patch size, int or (ph, pw), pixels; no image may be smaller.
         grid: (U, V) patches per column and per row; each image uses
             :func:`hyperkit.grid_positions` along each axis.
         positions: instead of a grid, (index, ys, xs): integer arrays (P,) naming the
             image of each patch and the top row and left column of its window (pixels);
             every window must lie inside its image.
+        channel_axis: the channel axis where the shape reads two ways (a numpy
+            (N, C, H, W) batch needs channel_axis=1); see
+            :func:`hyperkit.images.split_images`.
 
     Returns:
-        (P, C, ph, pw) of the caller's type. For a grid P = N * U * V, ordered image,
+        (P, C, ph, pw) of the caller's type, channels first whatever the input layout
+        (the layout CNNs take). For a grid P = N * U * V, ordered image,
         then row u, then column v: patch (n, u, v) is image n at rows ys[u]:ys[u]+ph,
         columns xs[v]:xs[v]+pw with ys = grid_positions(H_n, ph, U),
         xs = grid_positions(W_n, pw, V).
     """
-    from ..images import as_image_list  # here: images imports the ops package
+    from ..images import split_images  # here: images imports the ops package
 
-    if not isinstance(images, (list, tuple)):
-        interop.kind(images, "images")
-        checks.check_rank(images, "images", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
-    ims = as_image_list(images)
+    ims = [_channels_first(im) for im in split_images(images, channel_axis=channel_axis)]
     kinds = {interop.kind(im, f"images[{i}]") for i, im in enumerate(ims)}
     if len(kinds) > 1:
         raise TypeError(f"images mixes array types {sorted(kinds)}; use one kind")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -58,16 +59,56 @@ def _(images: Tensor, radius: int, sigma: float, eps: float) -> Tensor:
     return torch.empty_like(images, memory_format=torch.contiguous_format)
 
 
-def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255) -> Any:
+def _channel_axis(images: Any, kind: str, channel_axis: Any) -> int | None:
+    """The axis to move in front of (H, W) so that each channel is normalized, or None
+    when every leading index already is a plane."""
+    nd, shape = images.ndim, tuple(images.shape)
+    if channel_axis is None:
+        return None
+    if isinstance(channel_axis, str) and channel_axis == "auto":
+        if nd < 3 or shape[-1] > 4 or min(shape[-3:-1]) <= 4:
+            return None  # (..., H, W) planes; a channel-first axis is a leading index
+        if kind == "numpy":
+            return nd - 1  # numpy images are (H, W, C): normalize each channel
+        raise ValueError(f"images has shape {shape}, which looks like channels-last, but {kind} "
+                         "images keep channels first (..., C, H, W); pass channel_axis=-1 to "
+                         f"normalize each channel, or channel_axis=None if these are planes "
+                         f"{shape[-1]} pixels wide")
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, int) \
+            or not -nd <= channel_axis < nd:
+        raise ValueError(f"channel_axis must be None, 'auto' or an axis of images (shape "
+                         f"{shape}), got {channel_axis!r}")
+    axis = channel_axis % nd
+    return axis if axis >= nd - 2 else None
+
+
+def _moveaxis(x: Any, src: int, dst: int) -> Any:
+    """A view of x with axis src moved to dst (numpy, torch or cupy)."""
+    if isinstance(x, Tensor):
+        return x.movedim(src, dst)
+    if isinstance(x, np.ndarray):
+        return np.moveaxis(x, src, dst)
+    import cupy
+
+    return cupy.moveaxis(x, src, dst)
+
+
+def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255, *,
+        channel_axis: Any = "auto") -> Any:
     """Local contrast normalization of every H x W plane (eq. 4).
 
     Args:
-        images: float32 or float64 array of shape (..., H, W), pixel values scaled to
-            [0, 1]; every leading index is an independent plane (so an RGB image
-            (3, H, W) is normalized per channel). numpy, torch (CPU/CUDA) or cupy.
+        images: float32 or float64 array, pixel values scaled to [0, 1]: planes
+            (..., H, W), every leading index an independent plane (so a torch RGB image
+            (3, H, W) is normalized per channel), or, for numpy, images in numpy's
+            layout (H, W, C) / (N, H, W, C) with C <= 4, normalized per channel and
+            returned in the same layout. numpy, torch (CPU/CUDA) or cupy.
         radius: window radius r in pixels; the window is (2r+1) x (2r+1).
         sigma: standard deviation of the Gaussian weights, in pixels.
         eps: added to the local deviation; 1/255 is BRISQUE's C = 1 for [0, 1] images.
+        channel_axis: 'auto' reads the layout as above and refuses a torch or cupy
+            array that looks channels-last; None: every leading index is a plane; an
+            int: that axis holds the channels.
 
     Returns:
         Array of the same type, shape, dtype and device: unitless normalized values.
@@ -80,6 +121,10 @@ def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255
     checks.check_float(images, "images")
     checks.check_rank(images, "images", min_ndim=2, layout="(..., H, W)")
     r, s, e = _check_params(radius, sigma, eps)
+    axis = _channel_axis(images, k, channel_axis)
+    if axis is not None:  # channels among the last two axes: normalize each channel
+        out = lcn(_moveaxis(images, axis, -3), r, s, e, channel_axis=None)
+        return interop.contiguous(_moveaxis(out, -3, axis))
     if k == "torch":
         return torch.ops.hyperkit.lcn(images, r, s, e)
     return _run(interop.contiguous(images), r, s, e)

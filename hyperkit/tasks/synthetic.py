@@ -34,6 +34,9 @@ from ..training.config import TrainConfig, stage1_config, stage2_config
 from ..training.recipes import train_stage1, train_two_stage
 
 GRID = (10, 10)  # Table 4: synthetic stage 2 takes Input(10, 10, 400)
+# What a synthetic model's score means, for `hyperkit predict --csv` and model.json.
+SCORE_MEANING = ("synthetic eq. 3 score, at most 5; lower means more, stronger and more "
+                 "central artifact patches")
 DATA_SEED = 2017  # data sets are fixed; seeds vary the split and the initial weights
 PAPER = {
     1: {"patch_average": {"srocc": 0.9132, "plcc": 0.8982},
@@ -153,13 +156,13 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
                                                dev, resume, log, progress)
         s1, fit1 = shared.get(seed, (None, None))
         model, fits = train_two_stage(
-            data.images[tr], data.scores[tr], data.images[va], data.scores[va],
+            list(data.images[tr]), data.scores[tr], list(data.images[va]), data.scores[va],
             stage1_arch="synthetic_stage1", stage2_arch="synthetic_stage2",
             patch=(synthetic.PATCH, synthetic.PATCH), grid=GRID, lcn=False,
             stage1_config=c1, stage2_config=c2, workdir=rdir / "work", resume=resume,
             stage1=s1, device=dev, log=lambda s, r=rel: log(f"[{r}] {s}"), progress=progress)
         fits["stage1"] = fits["stage1"] or fit1
-        preds = {m: model.predict(data.images[te], method=m) for m in METHODS}
+        preds = {m: model.predict(list(data.images[te]), method=m) for m in METHODS}
         run = {"run": rel, "count": count, "seed": seed, "train": len(tr), "val": len(va),
                "test": len(te), "seconds": time.perf_counter() - t0,
                "stage1": {"best_val_mae": fits["stage1"].best_val,
@@ -170,6 +173,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
                           "epochs": fits["stage2"].epochs_run},
                **{m: correlations(p, data.scores[te]) for m, p in preds.items()}}
         if rank0:
+            model.meta["score_meaning"] = SCORE_MEANING
             model.save(rdir / "model")
             np.savez(rdir / "predictions.npz", index=te, true=data.scores[te], **preds)
             write_text(done, json.dumps(run, indent=2))
@@ -190,6 +194,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
         from .synthetic_plots import plot_examples, plot_predictions
         plot_predictions(out, runs, experiment, out / "pred_vs_true.png")
         plot_examples(sets, out / "examples.png")
+        log("\n" + table(results))
         log(f"wrote {out / 'results.json'}, results.md, pred_vs_true.png, examples.png")
     return results
 
@@ -210,7 +215,7 @@ def _experiment1_stage1(data: synthetic.SyntheticSet, st: Setting, seed: int, wo
     c1, _ = st.configs(seed)
     log(f"[stage1/seed{seed}] stage 1 on experiment 1's data ({len(data)} images), shared "
         "by the five data sets")
-    return train_stage1(data.images[tr], data.scores[tr], data.images[va], data.scores[va],
+    return train_stage1(list(data.images[tr]), data.scores[tr], list(data.images[va]), data.scores[va],
                         stage1_arch="synthetic_stage1", patch=(synthetic.PATCH, synthetic.PATCH),
                         grid=GRID, lcn=False, config=c1, workdir=workdir, resume=resume,
                         device=dev, log=lambda s: log(f"[stage1/seed{seed}] {s}"),

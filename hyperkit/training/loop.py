@@ -259,6 +259,11 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
             checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
     if ckpt is not None and rank == 0 and state.done:
         checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+    if log is not None and rank == 0 and state.done:
+        how = (f"stopped early after epoch {state.epoch} ({cfg.patience} epochs without "
+               "improvement)" if state.stopped_early else f"ran all {cfg.epochs} epochs")
+        log(f"{name} {how}; best validation loss {state.best_val:.4f} at epoch "
+            f"{state.best_epoch + 1}")
     dist.barrier()
     model.load_state_dict(best_state)
     return FitResult(state.best_val, state.best_epoch + 1, state.epoch, history,

@@ -20,7 +20,7 @@ from .. import nets
 from ..data.patches import GridPatches
 from ..devices import resolve_device
 from ..files import write_atomic
-from ..images import images_with_channels
+from ..images import check_channels, split_images
 from ..model import TwoStage
 from . import dist
 from .config import TrainConfig
@@ -59,9 +59,10 @@ def train_stage1(train_images: Any, train_scores: Any, val_images: Any, val_scor
     sets = []
     for ims, scores, name in ((train_images, train_scores, "train"),
                               (val_images, val_scores, "val")):
-        ims = images_with_channels(ims, c)
+        ims = split_images(ims, name=f"{name} images")
+        check_channels(ims, c, f"{name} images")
         sets.append(GridPatches(ims, _labels(scores, ims, name), tuple(patch), tuple(grid),
-                                lcn=lcn, name=f"{name} images"))
+                                lcn=lcn, channels=c, name=f"{name} images"))
     r1 = fit(s1, sets[0], sets[1], MAE(), config, checkpoint=wd / "stage1.ckpt",
              resume=resume, device=device, log=log, name="stage1", progress=progress)
     return s1, r1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hyperkit.data.patches import (GridPatches, check_patch_fits, check_same_channels,
+from hyperkit.data.patches import (GridPatches, check_patch_fits,
                                    grid_batches)
 from hyperkit.images import prepare_image
 from hyperkit.ops.gather_patches import gather_patches

@@ -24,7 +24,8 @@ def test_split_is_a_partition_of_about_the_asked_sizes(n, seed, a, b):
     assert sorted(joined.tolist()) == list(range(n))  # disjoint, nothing lost
     assert all(p.dtype.kind == "i" for p in (tr, va, te))
     assert len(tr) >= 1 and len(va) >= 1
-    assert abs(len(tr) - f0 * n) <= 1 and abs(len(tr) + len(va) - (f0 + f1) * n) <= 2
+    # rounding moves a cut point by at most 1; keeping every part non-empty by 1 more
+    assert abs(len(tr) - f0 * n) <= 2 and abs(len(tr) + len(va) - (f0 + f1) * n) <= 3
 
 
 @pytest.mark.parametrize("n, fractions", [
