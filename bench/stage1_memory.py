@@ -74,7 +74,8 @@ def child(images: int, grid: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--images", type=int, default=2000)
-    ap.add_argument("--grids", type=int, nargs="+", default=[10, 20])
+    ap.add_argument("--grids", type=int, nargs="*", default=[10, 20],
+                    help="grids to measure (none: rewrite the report from stage1_memory.json)")
     ap.add_argument("--label", default="after", help="row label (e.g. before / after)")
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -89,6 +90,11 @@ def main() -> None:
         print(args.label, r)
         rows[f"{args.label} grid {g}"] = {"label": args.label, **r}
     STATE.write_text(json.dumps(rows, indent=2))
+    write_report(rows)
+
+
+def write_report(rows: dict) -> None:
+    """The stage-1-memory section of bench/RESULTS.md from the measured rows."""
     from results import write_section
 
     cpu = next((line.split(":", 1)[1].strip() for line in
@@ -99,9 +105,10 @@ def main() -> None:
              f"16 x 16 patches, batch 128, CPU. Machine: {cpu}. Each row is a fresh process; "
              "peak RSS is the high-water mark during training (VmHWM after resetting it once "
              "the images exist); 'before' is the flat layout (commit bebb8ff) that materialized every "
-             "patch, 'after' streams patches from the images.", "",
+             "patch, 'after' streams patches from the images. 'growth' is what training adds "
+             "to the process: it grows with the patch count before and stays flat after.", "",
              "| code | images | grid | training patches | RSS before training MiB | peak RSS in training MiB | growth MiB | seconds (1 epoch) |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows.values():
         lines.append(f"| {r['label']} | {r['images']} | {r['grid']}x{r['grid']} | "
                      f"{r['train_patches']:,} | {r['rss_before_training_mib']:.0f} | "

@@ -84,3 +84,27 @@ def test_gather(benchmark, tid_images, impl):
           .permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, 32, 32)}[impl]
     out = benchmark(fn)
     assert out.shape == (8 * u * v, 3, 32, 32) and math.isfinite(float(out[-1].sum()))
+
+
+@pytest.mark.benchmark(group="stage-1 training batch: 128 random 16x16 patches of 600 128x128 images")
+@pytest.mark.parametrize("impl", ["hyperkit", "slice_stack"])
+def test_training_batch(benchmark, impl):
+    """What stage-1 training does per batch (hyperkit.data.patches.GridPatches.batch):
+    the one gather kernel at explicit positions, against slicing each patch and
+    stacking them in torch."""
+    from hyperkit.data.patches import GridPatches
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((128, 128), dtype=np.float32) for _ in range(600)]
+    source = GridPatches(images, np.zeros(600), (16, 16), (10, 10), lcn=False)
+    idx = rng.integers(0, len(source), 128)
+    n, cell = idx // 100, idx % 100
+    ys, xs = source._rows[n, cell // 10], source._cols[n, cell % 10]
+
+    def slice_stack():
+        return torch.stack([source.images[i][:, y:y + 16, x:x + 16]
+                            for i, y, x in zip(n.tolist(), ys.tolist(), xs.tolist())])
+
+    fn = {"hyperkit": lambda: source.batch(idx)[0][0], "slice_stack": slice_stack}[impl]
+    out = benchmark(fn)
+    assert torch.equal(out, slice_stack())

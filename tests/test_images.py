@@ -1,15 +1,22 @@
-"""Images in, float32 (C, H, W) tensors out: conversions, layouts, fitting, preparation."""
+"""The image contract (hyperkit.images): layouts read from shapes (and refused where a
+shape reads two ways), channel checks, value ranges, gray conversion, preparation and
+reading files at their real depth."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from skimage.color import rgb2gray
 
 import hyperkit
-from hyperkit.images import (as_image_list, as_image_tensor, fit_image, fitted_hw,
-                             image_channels, image_hw, images_with_channels, prepare_image)
+from hyperkit.images import (IMAGE_SUFFIXES, as_image_tensor, check_channels, fit_image,
+                             fitted_hw, image_channels, image_hw, prepare_image, read_image,
+                             single_image, split_images, to_gray)
 
 from .reference import reference_lcn
+
+# ------------------------------------------------------------------- as_image_tensor
 
 
 def test_as_image_tensor_layouts_and_scaling():
@@ -22,7 +29,7 @@ def test_as_image_tensor_layouts_and_scaling():
     t = as_image_tensor(rgb)
     assert t.shape == (3, 5, 7)  # numpy (H, W, C) -> (C, H, W)
     np.testing.assert_array_equal(t.numpy(), rgb.transpose(2, 0, 1).astype(np.float32) / 65535)
-    f = rng.random((5, 7, 2))  # floats are taken as they are, as float32
+    f = rng.random((5, 7, 2))  # floats in [0, 1] are taken as they are, as float32
     np.testing.assert_array_equal(as_image_tensor(f).numpy(),
                                   f.transpose(2, 0, 1).astype(np.float32))
     chw = torch.rand(4, 5, 7, dtype=torch.float64)  # torch is (C, H, W) already
@@ -30,6 +37,9 @@ def test_as_image_tensor_layouts_and_scaling():
     assert torch.equal(as_image_tensor(chw[0]), chw[:1].float())
     assert torch.equal(as_image_tensor(torch.full((2, 2), 255, dtype=torch.uint8)),
                        torch.ones(1, 2, 2))
+    # torch uint16 is 0-65535 as numpy's is
+    t16 = torch.from_numpy(rgb).permute(2, 0, 1)
+    assert torch.equal(as_image_tensor(t16), as_image_tensor(rgb))
 
 
 def test_as_image_tensor_read_only_and_non_contiguous(tmp_path):
@@ -66,44 +76,124 @@ def test_as_image_tensor_errors(image, exc, words):
         as_image_tensor(image, "photo")
 
 
-def test_as_image_list_forms():
+@pytest.mark.parametrize("scale, words", [
+    (255, r"0-255 image stored as floats; divide it by 255"),
+    (65535, r"0-65535 image stored as floats; divide it by 65535"),
+])
+def test_float_images_outside_0_1_name_the_scale(scale, words):
+    """Issue #9: a 0-255 float image gave a score outside the model's label range."""
+    img = (np.random.default_rng(2).random((20, 30)) * scale).astype(np.float32)
+    img[0, 0] = scale
+    with pytest.raises(ValueError, match=words):
+        as_image_tensor(img, "photo")
+    with pytest.raises(ValueError, match=f"photo holds values up to {scale}"):
+        as_image_tensor(torch.from_numpy(img)[None], "photo")
+
+
+def test_float_images_in_minus_one_one_and_beyond():
+    x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+    with pytest.raises(ValueError, match=r"\[-1, 1\] image; map it to \[0, 1\] with \(x \+ 1\) / 2"):
+        as_image_tensor(x)
+    with pytest.raises(ValueError, match=r"values in \[-3, 1e\+06\]; float images must be in "
+                                         r"\[0, 1\]"):
+        as_image_tensor(np.array([[-3.0, 1e6], [0, 0]]))
+
+
+def test_float_tolerance_is_one_grey_level():
+    """Resampling overshoot within 1/255 of [0, 1] is accepted (and kept as it is)."""
+    x = np.full((6, 6), 0.5, np.float32)
+    x[0, 0], x[0, 1] = -0.9 / 255, 1 + 0.9 / 255
+    np.testing.assert_array_equal(as_image_tensor(x)[0].numpy(), x)
+    x[0, 1] = 1 + 2 / 255
+    with pytest.raises(ValueError, match="float images must be in|looks like"):
+        as_image_tensor(x)
+
+
+# ------------------------------------------------------------------ layouts
+
+
+def test_split_images_forms():
     ims = [np.zeros((5, 5)), np.zeros((6, 6, 3))]
-    out = as_image_list(ims)
+    out = split_images(ims)
     assert len(out) == 2 and out[0] is ims[0] and out[1] is ims[1]  # unconverted
-    assert len(as_image_list(tuple(ims))) == 2
-    assert len(as_image_list(torch.zeros(4, 3, 8, 8))) == 4  # torch (N, C, H, W)
-    nb = as_image_list(np.zeros((4, 8, 8, 3)))  # numpy (N, H, W, C)
+    assert len(split_images(tuple(ims))) == 2
+    assert len(split_images(torch.zeros(4, 3, 8, 8))) == 4  # torch (N, C, H, W)
+    nb = split_images(np.zeros((4, 8, 8, 3)))  # numpy (N, H, W, C)
     assert len(nb) == 4 and nb[0].shape == (8, 8, 3)
-    assert len(as_image_list(np.zeros((8, 8)))) == 1
-    assert len(as_image_list(np.zeros((8, 8, 3)))) == 1  # 3-D: one image
-    assert len(as_image_list(torch.zeros(3, 8, 8))) == 1
+    assert len(split_images(np.zeros((8, 8)))) == 1
+    assert len(split_images(np.zeros((8, 8, 3)))) == 1  # numpy (H, W, C): one image
+    assert len(split_images(torch.zeros(3, 8, 8))) == 1  # torch (C, H, W): one image
+    # 3-D with no axis that can hold channels: a batch of gray images
+    g = split_images(np.zeros((5, 8, 9)))
+    assert len(g) == 5 and g[0].shape == (8, 9)
+    assert len(split_images(torch.zeros(6, 8, 9))) == 6
 
 
-def test_as_image_list_channels_tell_a_gray_batch_from_one_image():
-    assert len(as_image_list(np.zeros((5, 8, 8)), channels=1)) == 5  # numpy (N, H, W)
-    assert len(as_image_list(np.zeros((8, 8, 3)), channels=3)) == 1  # numpy (H, W, C)
-    assert len(as_image_list(torch.zeros(5, 8, 8), channels=3)) == 5  # torch (N, H, W)
-    assert len(as_image_list(torch.zeros(3, 8, 8), channels=3)) == 1  # torch (C, H, W)
-    assert len(as_image_list(torch.zeros(1, 8, 8), channels=1)) == 1
+def test_split_images_refuses_shapes_that_read_two_ways():
+    for shape in [(2, 128, 128), (3, 512, 512), (4, 8, 8)]:
+        with pytest.raises(ValueError, match=r"gray .* or as one channels-first image .*"
+                                             "channel_axis="):
+            split_images(np.zeros(shape))
+    with pytest.raises(ValueError, match=r"channels-last image \(torch images keep channels "
+                                         r"first\).*channel_axis="):
+        split_images(torch.zeros(512, 512, 3))
+    with pytest.raises(ValueError, match=r"does not read as \(N, H, W, C\).*channel_axis="):
+        split_images(np.zeros((2, 3, 16, 16)))  # numpy (N, C, H, W)
+    with pytest.raises(ValueError, match=r"does not read as \(N, C, H, W\)"):
+        split_images(torch.zeros(2, 16, 16, 3))
 
 
-def test_as_image_list_errors():
-    with pytest.raises(ValueError, match="empty"):
-        as_image_list([])
-    with pytest.raises(ValueError, match="2 to 4 dimensions"):
-        as_image_list(np.zeros((1, 2, 3, 4, 5)))
-    with pytest.raises(ValueError, match="2 to 4 dimensions"):
-        as_image_list(np.zeros(5))
-    with pytest.raises(TypeError, match="numpy array, torch tensor"):
-        as_image_list("a.png")
+def test_channel_axis_states_the_layout():
+    x = np.random.default_rng(3).random((2, 16, 20))
+    batch = split_images(x, channel_axis=None)  # two gray images
+    assert len(batch) == 2 and all(np.shares_memory(b, x) for b in batch)
+    np.testing.assert_array_equal(batch[1], x[1])
+    (one,) = split_images(x, channel_axis=0)  # one 2-channel image, as a view
+    assert one.shape == (16, 20, 2) and np.shares_memory(one, x)
+    np.testing.assert_array_equal(one[..., 1], x[1])
+    nchw = np.random.default_rng(4).random((3, 2, 16, 20))
+    views = split_images(nchw, channel_axis=1)
+    assert len(views) == 3 and views[2].shape == (16, 20, 2)
+    np.testing.assert_array_equal(np.moveaxis(views[2], -1, 0), nchw[2])
+    (t,) = split_images(torch.zeros(16, 20, 3), channel_axis=-1)
+    assert t.shape == (3, 16, 20)
+    assert len(split_images(torch.zeros(3, 16, 20), channel_axis=None)) == 3
+    # per item of a list
+    ims = split_images([np.zeros((3, 16, 20)), np.zeros((3, 10, 12))], channel_axis=0)
+    assert [im.shape for im in ims] == [(16, 20, 3), (10, 12, 3)]
 
 
-def test_images_with_channels_names_the_image():
-    ims = images_with_channels([np.zeros((8, 8, 3)), torch.zeros(3, 8, 8)], 3)
-    assert len(ims) == 2
-    with pytest.raises(ValueError, match=r"images\[1\] has 3 channel\(s\); this model takes 1"):
-        images_with_channels([np.zeros((8, 8)), np.zeros((8, 8, 3))], 1)
-    assert len(images_with_channels(np.zeros((4, 8, 8), np.float32), 1)) == 4
+@pytest.mark.parametrize("images, kw, exc, words", [
+    ([], {}, ValueError, "empty"),
+    (np.zeros((1, 2, 3, 4, 5)), {}, ValueError, "2 to 4 dimensions"),
+    (np.zeros(5), {}, ValueError, "2 to 4 dimensions"),
+    ("a.png", {}, TypeError, "numpy array, torch tensor"),
+    (np.zeros((2, 8, 8)), {"channel_axis": 3}, ValueError, "out of range"),
+    (np.zeros((2, 8, 8)), {"channel_axis": "last"}, TypeError, "channel_axis"),
+    (np.zeros((2, 8, 8)), {"channel_axis": True}, TypeError, "channel_axis"),
+    (np.zeros((2, 8, 8, 3)), {"channel_axis": None}, ValueError, "axis 1, 2 or 3"),
+    (np.zeros((2, 8, 8, 3)), {"channel_axis": 0}, ValueError, "axis 1, 2 or 3"),
+    ([np.zeros((8, 8, 3))], {"channel_axis": None}, ValueError, "channel_axis=None"),
+])
+def test_split_images_errors(images, kw, exc, words):
+    with pytest.raises(exc, match=words):
+        split_images(images, **kw)
+
+
+def test_single_image_names_the_layout_it_expects():
+    assert single_image(np.zeros((8, 9, 4))).shape == (8, 9, 4)
+    assert single_image(torch.zeros(1, 8, 9)).shape == (1, 8, 9)
+    with pytest.raises(ValueError, match=r"pic has shape \(3, 8, 9\), which looks like a "
+                                         r"channels-first image, but numpy images keep "
+                                         "channels last.*channel_axis="):
+        single_image(np.zeros((3, 8, 9)), name="pic")
+    with pytest.raises(ValueError, match="channels-last image, but torch images keep channels "
+                                         "first"):
+        single_image(torch.zeros(8, 9, 3))
+    with pytest.raises(ValueError, match="5 channels, more than 4"):
+        single_image(np.zeros((8, 9, 5)))
+    with pytest.raises(ValueError, match=r"2 to 3 dimensions \(H, W\) or \(H, W, C\)"):
+        single_image(np.zeros((2, 8, 9, 3)))
 
 
 def test_image_hw_and_channels_from_shapes():
@@ -114,12 +204,38 @@ def test_image_hw_and_channels_from_shapes():
     assert image_channels(np.zeros((5, 7))) == 1
     assert image_channels(np.zeros((5, 7, 4))) == 4
     assert image_channels(torch.zeros(2, 5, 7)) == 2
-    with pytest.raises(ValueError, match="2 or 3 dimensions"):
-        image_hw(np.zeros(5))
-    with pytest.raises(TypeError, match="numpy array, torch tensor"):
-        image_hw([1, 2])
-    with pytest.raises(ValueError, match="pic must have 2 to 3 dimensions"):
-        image_channels(np.zeros((1, 2, 3, 4)), "pic")
+
+
+# ------------------------------------------------------------------ channels
+
+
+def test_check_channels_names_the_image_and_both_counts():
+    assert check_channels([np.zeros((8, 8, 3)), torch.zeros(3, 8, 8)], 3) == 3
+    assert check_channels([np.zeros((8, 8, 3)), np.zeros((8, 8))], 1) == 1  # RGB -> gray
+    assert check_channels([np.zeros((5, 5, 3)), torch.zeros(3, 5, 5)], None) == 3
+    assert check_channels([np.zeros((5, 5)), torch.zeros(5, 5)], None) == 1
+    with pytest.raises(ValueError, match=r"images\[2\] has 2 channel\(s\) but images\[0\] has 1"):
+        check_channels([np.zeros((5, 5)), np.zeros((5, 5)), torch.zeros(2, 5, 5)], None)
+    with pytest.raises(ValueError, match=r"val\[1\] has 4 channel\(s\); the network takes 3; "
+                                         r"drop the alpha channel .*rgba2rgb"):
+        check_channels([np.zeros((8, 8, 3)), np.zeros((8, 8, 4))], 3, "val")
+    with pytest.raises(ValueError, match=r"images\[0\] has 1 channel\(s\); the network takes 3; "
+                                         "this network was trained on colour images"):
+        check_channels([np.zeros((8, 8))], 3)
+    with pytest.raises(ValueError, match=r"has 4 channel\(s\); the network takes 1.*alpha"):
+        check_channels([np.zeros((8, 8, 4))], 1)
+    with pytest.raises(ValueError, match=r"has 2 channel\(s\); the network takes 1"):
+        check_channels([np.zeros((8, 8, 2))], 1)
+
+
+def test_to_gray_is_skimage_rgb2gray():
+    rgb = np.random.default_rng(5).random((12, 17, 3))
+    got = to_gray(torch.from_numpy(rgb).permute(2, 0, 1).float())
+    assert got.shape == (1, 12, 17)
+    np.testing.assert_allclose(got[0].numpy(), rgb2gray(rgb), atol=1e-6)
+
+
+# ------------------------------------------------------------------ fitting, preparing
 
 
 def test_fitted_hw_scales_down_isotropically_never_up():
@@ -162,3 +278,103 @@ def test_prepare_image(device):
     torch.testing.assert_close(small.cpu(), hyperkit.lcn(fitted), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match=r"images\[3\] contains NaN"):
         prepare_image(np.full((8, 8), np.nan), "images[3]")
+
+
+def test_prepare_image_converts_rgb_to_gray_for_one_channel(device):
+    rgb = (np.random.default_rng(6).random((20, 24, 3)) * 255).astype(np.uint8)
+    g = prepare_image(rgb, "img", device=device, lcn=False, channels=1)
+    assert g.shape == (1, 20, 24) and g.device.type == device
+    np.testing.assert_allclose(g[0].cpu().numpy(), rgb2gray(rgb), atol=1e-6)
+    # a gray image, or another count, is left as it is
+    assert prepare_image(rgb[..., 0], "img", lcn=False, channels=1).shape == (1, 20, 24)
+    assert prepare_image(rgb, "img", lcn=False, channels=3).shape == (3, 20, 24)
+
+
+# ------------------------------------------------------------------ reading files
+
+
+def test_image_suffixes():
+    for s in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy"):
+        assert s in IMAGE_SUFFIXES
+
+
+def test_read_image_8_bit_modes(tmp_path):
+    rng = np.random.default_rng(7)
+    gray = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (9, 11, 4), dtype=np.uint8)
+    for name, arr in (("g.png", gray), ("c.png", rgb), ("a.png", rgba), ("t.tif", rgb)):
+        Image.fromarray(arr).save(tmp_path / name)
+        got = read_image(tmp_path / name)
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, arr)
+    # palette -> RGB (RGBA with transparency); 1-bit -> L; CMYK -> RGB
+    pal = Image.fromarray(rgb).quantize(8)
+    pal.save(tmp_path / "p.png")
+    got = read_image(tmp_path / "p.png")
+    assert got.dtype == np.uint8 and got.shape == (9, 11, 3)
+    np.testing.assert_array_equal(got, np.asarray(pal.convert("RGB")))
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "pt.png", transparency=0)
+    assert read_image(tmp_path / "pt.png").shape == (9, 11, 4)
+    Image.fromarray(gray > 127).save(tmp_path / "b.png")
+    bits = read_image(tmp_path / "b.png")
+    assert bits.dtype == np.uint8 and bits.shape == (9, 11)
+    np.testing.assert_array_equal(bits, np.where(gray > 127, 255, 0))
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    cmyk.save(tmp_path / "k.tif")
+    got = read_image(tmp_path / "k.tif")
+    assert got.shape == (9, 11, 3)
+    np.testing.assert_array_equal(got, np.asarray(cmyk.convert("RGB")))
+
+
+def test_read_image_reads_16_bit_and_float_modes_at_depth(tmp_path):
+    """Issue #9: a 16-bit PNG was converted with Image.convert('L'), which clipped almost
+    every pixel to 255."""
+    rng = np.random.default_rng(8)
+    a16 = rng.integers(0, 65536, (10, 13), dtype=np.uint16)
+    Image.fromarray(a16).save(tmp_path / "i16.png")  # mode I;16
+    with Image.open(tmp_path / "i16.png") as im:
+        assert im.mode in ("I;16", "I")
+    got = read_image(tmp_path / "i16.png")
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, a16)
+    # mode I (32-bit integers) holding 16-bit values
+    i32 = a16.astype(np.int32)
+    Image.fromarray(i32).save(tmp_path / "i32.tif")
+    with Image.open(tmp_path / "i32.tif") as im:
+        assert im.mode == "I"
+    got = read_image(tmp_path / "i32.tif")
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, a16)
+    # mode F: float32 as it is
+    f = rng.random((10, 13)).astype(np.float32)
+    Image.fromarray(f).save(tmp_path / "f.tif")
+    with Image.open(tmp_path / "f.tif") as im:
+        assert im.mode == "F"
+    got = read_image(tmp_path / "f.tif")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, f)
+    # 32-bit values beyond 16 bits cannot be scaled safely: refused, naming the file
+    i32[0, 0] = 70000
+    Image.fromarray(i32).save(tmp_path / "big.tif")
+    with pytest.raises(ValueError, match=r"big\.tif holds 32-bit integers beyond 16 bits"):
+        read_image(tmp_path / "big.tif")
+
+
+def test_read_image_npy_and_errors(tmp_path):
+    arr = np.random.default_rng(9).random((6, 7, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", arr)
+    got = read_image(tmp_path / "x.npy")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, arr)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"obj\.npy is not a readable \.npy array"):
+        read_image(tmp_path / "obj.npy")
+    with pytest.raises(FileNotFoundError, match=r"image file .*nope\.png does not exist"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(ValueError, match="is a folder, not an image file"):
+        read_image(tmp_path)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"bad\.png is not a readable image"):
+        read_image(tmp_path / "bad.png")

@@ -20,8 +20,8 @@ def test_methods():
 
 def test_patch_average_is_mean_of_stage1_on_grid_patches(trained):
     model, _, d, _ = trained
-    ims = d.images[32:36]
-    p = gather_patches(torch.from_numpy(ims)[:, None], (16, 16), (3, 3))
+    ims = list(d.images[32:36])
+    p = gather_patches(torch.from_numpy(d.images[32:36])[:, None], (16, 16), (3, 3))
     with torch.no_grad():
         per_patch = model.stage1.eval()(p).reshape(4, 3, 3).double().numpy()
     np.testing.assert_allclose(model.patch_scores(ims), per_patch, rtol=1e-5)
@@ -31,8 +31,8 @@ def test_patch_average_is_mean_of_stage1_on_grid_patches(trained):
 
 def test_two_stage_is_stage2_of_hyperimage(trained):
     model, _, d, _ = trained
-    ims = d.images[32:36]
-    h = hyperkit.build_hyperimage(list(ims), model.stage1.features, patch=16, grid=(3, 3),
+    ims = list(d.images[32:36])
+    h = hyperkit.build_hyperimage(ims, model.stage1.features, patch=16, grid=(3, 3),
                                   lcn=False)
     torch.testing.assert_close(model.hyperimages(ims), h)
     with torch.no_grad():
@@ -43,12 +43,22 @@ def test_two_stage_is_stage2_of_hyperimage(trained):
 def test_input_forms_agree(trained):
     model, _, d, _ = trained
     ims = d.images[32:35]
-    ref = model.predict(ims)  # numpy (N, H, W)
+    ref = model.predict(list(ims))
     assert ref.dtype == np.float64 and ref.shape == (3,)
-    np.testing.assert_allclose(model.predict(list(ims)), ref, rtol=1e-6)
+    # a numpy (3, H, W) reads two ways (3 gray images or one channels-first image)
+    with pytest.raises(ValueError, match="channel_axis"):
+        model.predict(ims)
+    np.testing.assert_allclose(model.predict(ims, channel_axis=None), ref, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(d.images[32:40])[:3], ref, rtol=1e-6)  # (8, H, W)
+    np.testing.assert_allclose(model.predict(ims[..., None]), ref, rtol=1e-6)  # (N, H, W, 1)
     np.testing.assert_allclose(model.predict(torch.from_numpy(ims)[:, None]), ref, rtol=1e-6)
     np.testing.assert_allclose(model.predict([torch.from_numpy(i) for i in ims]), ref, rtol=1e-6)
-    np.testing.assert_allclose(model.predict((ims * 255).round().astype(np.uint8)), ref, atol=0.05)
+    np.testing.assert_allclose(model.predict(list((ims * 255).round().astype(np.uint8))), ref,
+                               atol=0.05)
+    # the same picture as uint16 (exactly ims scaled to 0-65535)
+    u16 = (ims * 65535).round().astype(np.uint16)
+    np.testing.assert_allclose(model.predict(u16, channel_axis=None),
+                               model.predict(list(u16.astype(np.float64) / 65535)), rtol=1e-6)
     # any size of at least one patch: the grid adapts (eq. 2)
     assert model.predict([np.random.rand(40, 90).astype(np.float32)]).shape == (1,)
     # the batch size only bounds memory
@@ -58,9 +68,13 @@ def test_input_forms_agree(trained):
 def test_predict_errors(trained):
     model, _, _, _ = trained
     with pytest.raises(ValueError, match="method"):
-        model.predict(np.zeros((1, 32, 32), np.float32), method="median")
-    with pytest.raises(ValueError, match="3 channel"):
-        model.predict([np.zeros((32, 32, 3), np.float32)])
+        model.predict(np.zeros((32, 32), np.float32), method="median")
+    with pytest.raises(ValueError, match=r"images\[1\] has 4 channel\(s\); the network takes 1"):
+        model.predict([np.zeros((32, 32), np.float32), np.zeros((32, 32, 4), np.float32)])
+    with pytest.raises(ValueError, match=r"has 2 channel\(s\); the network takes 1"):
+        model.predict(torch.zeros(2, 32, 32), method="patch_average")
+    with pytest.raises(ValueError, match="0-255 image stored as floats"):
+        model.predict([np.full((32, 32), 200.0, np.float32)])
     with pytest.raises(ValueError, match="smaller than the 16x16 patch"):
         model.predict([np.zeros((8, 32), np.float32)])
     with pytest.raises(ValueError, match="NaN"):

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hyperkit.data.patches import (GridPatches, check_patch_fits,
-                                   grid_batches)
-from hyperkit.images import prepare_image
+from hyperkit.data.patches import GridPatches, check_patch_fits, grid_batches
+from hyperkit.images import check_channels, prepare_image
 from hyperkit.ops.gather_patches import gather_patches
 from hyperkit.training.batches import BatchSource
 
@@ -111,7 +110,7 @@ def test_checks_name_the_image():
     check_patch_fits([(20, 20), (16, 30)], (16, 16))
     with pytest.raises(ValueError, match=r"val\[1\] is 15x30, smaller than the 16x16 patch"):
         check_patch_fits([(20, 20), (15, 30)], (16, 16), "val")
-    assert check_same_channels([np.zeros((5, 5, 3)), torch.zeros(3, 5, 5)]) == 3
-    assert check_same_channels([np.zeros((5, 5)), torch.zeros(5, 5)]) == 1
+    assert check_channels([np.zeros((5, 5, 3)), torch.zeros(3, 5, 5)], None) == 3
+    assert check_channels([np.zeros((5, 5)), torch.zeros(5, 5)], None) == 1
     with pytest.raises(ValueError, match=r"images\[2\] has 2 channel\(s\) but images\[0\]"):
-        check_same_channels([np.zeros((5, 5)), np.zeros((5, 5)), torch.zeros(2, 5, 5)])
+        check_channels([np.zeros((5, 5)), np.zeros((5, 5)), torch.zeros(2, 5, 5)], None)

@@ -25,9 +25,14 @@ DTYPES = [np.float32, np.float64]
        dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**31 - 1))
 def test_gather_batch(n, c, h, w, ph, pw, u, v, dtype, seed):
     x = np.random.default_rng(seed).random((n, c, h + ph, w + pw)).astype(dtype)
-    got = hyperkit.gather_patches(x, (ph, pw), (u, v))
+    got = hyperkit.gather_patches(x, (ph, pw), (u, v), channel_axis=1)  # numpy (N, C, H, W)
     assert got.dtype == dtype and got.shape == (n * u * v, c, ph, pw)
     np.testing.assert_array_equal(got, by_hand(x, ph, pw, u, v))
+    # numpy's own (N, H, W, C) and torch's (N, C, H, W) give the same (P, C, ph, pw)
+    nhwc = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    np.testing.assert_array_equal(hyperkit.gather_patches(nhwc, (ph, pw), (u, v)), got)
+    np.testing.assert_array_equal(
+        hyperkit.gather_patches(torch.from_numpy(x), (ph, pw), (u, v)).numpy(), got)
 
 
 def test_gather_list_of_sizes_torch_and_non_contiguous():
@@ -45,9 +50,9 @@ def test_gather_threads_identical_and_opcheck():
     before = _C.get_num_threads()
     try:
         _C.set_num_threads(1)
-        one = hyperkit.gather_patches(x, 32, (5, 7))
+        one = hyperkit.gather_patches(x, 32, (5, 7), channel_axis=1)
         _C.set_num_threads(2)
-        two = hyperkit.gather_patches(x, 32, (5, 7))
+        two = hyperkit.gather_patches(x, 32, (5, 7), channel_axis=1)
     finally:
         _C.set_num_threads(before)
     assert np.array_equal(one, two)
@@ -62,16 +67,23 @@ def test_gather_threads_identical_and_opcheck():
 @pytest.mark.parametrize(
     "images, patch, grid, exc, words",
     [
-        (np.zeros((1, 1, 20, 20), np.float32), 32, (2, 2), ValueError, "smaller than the 32x32"),
-        (np.zeros((1, 20, 20), np.float32), 8, (2, 2), ValueError, "4 dimensions"),
-        ([np.zeros((1, 20, 20)), np.zeros((2, 20, 20))], 8, (2, 2), ValueError, "channel"),
-        ([np.zeros((1, 20, 20)), np.zeros((1, 20, 20), np.float32)], 8, (2, 2), TypeError,
-         "dtypes"),
-        ([np.zeros((1, 20, 20)), torch.zeros(1, 20, 20)], 8, (2, 2), TypeError, "mixes"),
+        (np.zeros((1, 20, 20, 1), np.float32), 32, (2, 2), ValueError, "smaller than the 32x32"),
+        (torch.zeros(1, 1, 20, 20), 32, (2, 2), ValueError, "smaller than the 32x32"),
+        (np.zeros(20, np.float32), 8, (2, 2), ValueError, "2 to 4 dimensions"),
+        (np.zeros((1, 2, 3, 4, 5)), 8, (2, 2), ValueError, "2 to 4 dimensions"),
+        # a numpy (C, H, W) image or (N, C, H, W) batch reads two ways: say which
+        (np.zeros((1, 20, 20), np.float32), 8, (2, 2), ValueError, "channel_axis="),
+        (np.zeros((2, 3, 20, 20), np.float32), 8, (2, 2), ValueError,
+         r"does not read as \(N, H, W, C\).*channel_axis="),
+        (torch.zeros(20, 20, 3), 8, (2, 2), ValueError, "channels-last"),
+        ([np.zeros((20, 20, 1)), np.zeros((20, 20, 2))], 8, (2, 2), ValueError,
+         r"different channel counts \[1, 2\]"),
+        ([np.zeros((20, 20)), np.zeros((20, 20), np.float32)], 8, (2, 2), TypeError, "dtypes"),
+        ([np.zeros((20, 20)), torch.zeros(1, 20, 20)], 8, (2, 2), TypeError, "mixes"),
         ([], 8, (2, 2), ValueError, "empty"),
-        (np.zeros((1, 1, 20, 20), np.uint8), 8, (2, 2), TypeError, "float32"),
-        (np.zeros((1, 1, 20, 20)), 8, (0, 2), ValueError, "grid"),
-        (np.zeros((1, 1, 20, 20)), 8, (2, 2, 2), ValueError, "pair"),
+        (np.zeros((1, 20, 20, 1), np.uint8), 8, (2, 2), TypeError, "float32"),
+        (np.zeros((1, 20, 20, 1)), 8, (0, 2), ValueError, "grid"),
+        (np.zeros((1, 20, 20, 1)), 8, (2, 2, 2), ValueError, "pair"),
     ],
 )
 def test_gather_bad_input(images, patch, grid, exc, words):
@@ -112,7 +124,7 @@ def test_positions_match_slicing_by_hand(case, dtype, as_torch, seed):
         assert isinstance(got, torch.Tensor)
         got = got.numpy()
     else:
-        got = hyperkit.gather_patches(ims, (ph, pw), positions=pos)
+        got = hyperkit.gather_patches(ims, (ph, pw), positions=pos, channel_axis=0)
         assert isinstance(got, np.ndarray)
     assert got.dtype == dtype and got.shape == (len(index), c, ph, pw)
     if index:
@@ -127,19 +139,21 @@ def test_positions_any_order_repeats_and_integer_forms():
     for form in (list, np.array, lambda a: np.array(a, np.int32),
                  lambda a: np.array(a, np.uint16), lambda a: torch.tensor(a),
                  lambda a: torch.tensor(a, dtype=torch.int32)):
-        got = hyperkit.gather_patches(ims, 8, positions=(form(index), form(ys), form(xs)))
+        got = hyperkit.gather_patches(ims, 8, positions=(form(index), form(ys), form(xs)),
+                                      channel_axis=0)
         np.testing.assert_array_equal(got, expect)
     assert np.array_equal(got[0], got[3]) and np.array_equal(got[1], got[5])  # repeats
     # a 4-D batch takes positions too
     batch = rng.random((3, 1, 12, 12)).astype(np.float32)
-    got = hyperkit.gather_patches(batch, (4, 5), positions=([2, 0], [8, 0], [7, 3]))
+    got = hyperkit.gather_patches(batch, (4, 5), positions=([2, 0], [8, 0], [7, 3]),
+                                  channel_axis=1)
     np.testing.assert_array_equal(got, by_hand_at(batch, 4, 5, [2, 0], [8, 0], [7, 3]))
 
 
 def test_positions_no_patches():
     ims = [np.zeros((3, 10, 10), np.float32)]
     e = np.zeros(0, np.int64)
-    got = hyperkit.gather_patches(ims, 4, positions=(e, e, e))
+    got = hyperkit.gather_patches(ims, 4, positions=(e, e, e), channel_axis=0)
     assert got.shape == (0, 3, 4, 4) and got.dtype == np.float32
     got = hyperkit.gather_patches([torch.zeros(3, 10, 10)], 4, positions=(e, e, e))
     assert isinstance(got, torch.Tensor) and got.shape == (0, 3, 4, 4)
@@ -150,8 +164,9 @@ def test_grid_is_the_grid_cells_position_table(dtype):
     rng = np.random.default_rng(8)
     ims = [rng.random((2, h, w)).astype(dtype) for h, w in [(40, 33), (21, 60), (16, 16)]]
     cells = grid_cells([40, 21, 16], [33, 60, 16], (16, 12), (3, 4), 0, 36)
-    np.testing.assert_array_equal(hyperkit.gather_patches(ims, (16, 12), (3, 4)),
-                                  hyperkit.gather_patches(ims, (16, 12), positions=cells))
+    np.testing.assert_array_equal(
+        hyperkit.gather_patches(ims, (16, 12), (3, 4), channel_axis=0),
+        hyperkit.gather_patches(ims, (16, 12), positions=cells, channel_axis=0))
     # a sub-range of the table: what grid_batches asks for, one chunk at a time
     sub = grid_cells([40, 21, 16], [33, 60, 16], (16, 12), (3, 4), 5, 20)
     np.testing.assert_array_equal(gather_at(ims, (16, 12), *sub),
@@ -178,15 +193,15 @@ def test_grid_is_the_grid_cells_position_table(dtype):
 def test_bad_positions(positions, exc, words):
     ims = [np.zeros((1, 20, 30)), np.zeros((1, 25, 30))]
     with pytest.raises(exc, match=words):
-        hyperkit.gather_patches(ims, 8, positions=positions)
+        hyperkit.gather_patches(ims, 8, positions=positions, channel_axis=0)
 
 
 def test_grid_or_positions_exactly_one():
     ims = [np.zeros((1, 20, 20))]
     with pytest.raises(ValueError, match="either grid"):
-        hyperkit.gather_patches(ims, 8)
+        hyperkit.gather_patches(ims, 8, channel_axis=0)
     with pytest.raises(ValueError, match="either grid"):
-        hyperkit.gather_patches(ims, 8, (2, 2), positions=([0], [0], [0]))
+        hyperkit.gather_patches(ims, 8, (2, 2), positions=([0], [0], [0]), channel_axis=0)
 
 
 def test_torch_op_new_signature_and_opcheck():
