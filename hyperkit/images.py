@@ -181,7 +181,7 @@ def check_channels(images: list[Any], channels: int | None, name: str = "images"
     counts = [image_channels(im) for im in images]
     want = counts[0] if channels is None else channels
     for i, c in enumerate(counts):
-        if c == want or (want == 1 and c == 3):
+        if c == want or (channels == 1 and c == 3):
             continue
         if channels is None:
             raise ValueError(f"{name}[{i}] has {c} channel(s) but {name}[0] has {want}; all "
@@ -235,7 +235,7 @@ def as_image_tensor(image: Any, name: str = "image") -> Tensor:
     uint8 is divided by 255 and uint16 by 65535; float images must already be in
     [0, 1] (within 1/255), or ValueError names the scale they look like.
     """
-    image = single_image(image, name=name) if image.ndim == 3 else image
+    image = single_image(image, name=name)
     k = interop.kind(image, name)
     if k == "numpy":
         arr = np.ascontiguousarray(image)

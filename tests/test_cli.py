@@ -1,13 +1,20 @@
-"""The command line: info, demo, synthetic end to end, predict."""
+"""The command line: info, demo, synthetic end to end, predict (files, folders, globs,
+bad files, --csv), --version, and help that does not load torch."""
 
+import csv
 import json
+import pydoc
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import hyperkit
 from hyperkit.cli import main
-from hyperkit.model import METHODS
+from hyperkit.model import METHODS, TwoStage, load_model
 
 
 def test_demo_writes_hyperimages(tmp_path, capsys):
@@ -69,10 +76,12 @@ def test_synthetic_end_to_end_then_predict(tmp_path, capsys):
     assert score == pytest.approx(model.predict(imgs[1:], method="patch_average")[0], abs=1e-4)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    with pytest.raises(SystemExit, match="not a readable image"):
+    with pytest.raises(SystemExit, match=r"1 input\(s\) failed, 0 scored"):
         main(["predict", str(out), str(bad)])
-    with pytest.raises(SystemExit, match="does not exist"):
+    assert f"skipped {bad}: {bad} is not a readable image" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"1 input\(s\) failed, 0 scored"):
         main(["predict", str(out), str(tmp_path / "missing.png")])
+    assert f"skipped {tmp_path / 'missing.png'}: does not exist" in capsys.readouterr().err
 
     # an existing run is never overwritten; --resume reuses finished runs
     with pytest.raises(SystemExit, match="already holds results"):
@@ -112,4 +121,253 @@ def test_synthetic_experiment2_tiny(tmp_path):
     models = [f"count{c}/seed0/model" for c in range(1, 6)]
     assert json.loads((out / "run.json").read_text())["models"] == models
     assert res["models"] == models
-    assert hyperkit.load_model(out).predict(np.zeros((1, 32, 32), np.float32)).shape == (1,)
+    assert hyperkit.load_model(out).predict(np.zeros((32, 32), np.float32)).shape == (1,)
+
+
+# ---- issue #9: predict takes files, folders and globs; bad files are skipped; --csv;
+# --version; help without torch
+
+MEANING = "test score, higher is better, with a comma"
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained, tmp_path_factory):
+    """The shared gray model (16x16 patches, 3x3 grid), saved with a score meaning."""
+    model = trained[0]
+    d = tmp_path_factory.mktemp("cli_model") / "model"
+    TwoStage(model.stage1, model.stage2, stage1_arch=model.stage1_arch,
+             stage2_arch=model.stage2_arch, patch=model.patch, grid=model.grid,
+             lcn=model.lcn, meta={"score_meaning": MEANING}).save(d)
+    return d
+
+
+def scored(out):
+    """{path: score} from predict's standard output."""
+    return {p: float(s) for p, s in (l.split("\t") for l in out.strip().splitlines())}
+
+
+def image_folder(folder):
+    """Two gray images, an RGB one and a file that is not an image; returns the arrays
+    by file name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    ims = {"a.png": (rng.random((40, 48)) * 255).astype(np.uint8),
+           "b.npy": rng.random((36, 52)).astype(np.float32),
+           "c.png": (rng.random((40, 40, 3)) * 255).astype(np.uint8)}
+    for name, im in ims.items():
+        if name.endswith(".npy"):
+            np.save(folder / name, im)
+        else:
+            Image.fromarray(im).save(folder / name)
+    (folder / "notes.txt").write_text("not an image, not listed")
+    return ims
+
+
+def test_predict_a_folder_dot_and_globs(model_dir, tmp_path, capsys, monkeypatch):
+    """Was: 'image file . does not exist'."""
+    ims = image_folder(tmp_path / "imgs")
+    model = hyperkit.load_model(model_dir)
+    want = dict(zip(ims, model.predict(list(ims.values()))))
+    monkeypatch.chdir(tmp_path / "imgs")
+    main(["predict", str(model_dir), "."])
+    got = scored(capsys.readouterr().out)
+    assert list(got) == ["a.png", "b.npy", "c.png"]  # sorted; notes.txt is not an image
+    assert list(got.values()) == pytest.approx(list(want.values()), abs=1e-4)
+    monkeypatch.chdir(tmp_path)
+    main(["predict", str(model_dir), "imgs/*.png", str(tmp_path / "imgs" / "b.npy")])
+    got = scored(capsys.readouterr().out)
+    assert list(got) == ["imgs/a.png", "imgs/c.png", str(tmp_path / "imgs" / "b.npy")]
+    assert list(got.values()) == pytest.approx([want["a.png"], want["c.png"], want["b.npy"]],
+                                               abs=1e-4)
+
+
+def test_expand_inputs(tmp_path):
+    from hyperkit.cli import expand_inputs
+
+    image_folder(tmp_path / "imgs")
+    (tmp_path / "empty").mkdir()
+    files, problems = expand_inputs([str(tmp_path / "imgs"), str(tmp_path / "empty"),
+                                     str(tmp_path / "imgs" / "*.npy"), str(tmp_path / "*.jpg"),
+                                     str(tmp_path / "gone.png")])
+    assert [f.name for f in files] == ["a.png", "b.npy", "c.png", "b.npy"]
+    assert [(p, why.split(" (")[0]) for p, why in problems] == [
+        (str(tmp_path / "empty"), "folder holds no image files"),
+        (str(tmp_path / "*.jpg"), "no file matches this pattern"),
+        (str(tmp_path / "gone.png"), "does not exist")]
+
+
+def test_predict_skips_a_bad_file_scores_the_rest_and_fails(model_dir, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    ims = image_folder(folder)
+    (folder / "broken.png").write_bytes(b"not an image")
+    np.save(folder / "scaled.npy", np.full((40, 40), 200.0, np.float32))  # 0-255 floats
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(model_dir), str(folder), str(tmp_path / "missing.png")])
+    assert isinstance(e.value.code, str)  # a message: the exit status is 1
+    assert e.value.code == "hyperkit predict: 3 input(s) failed, 3 scored"
+    out, err = capsys.readouterr()
+    assert list(scored(out)) == [str(folder / n) for n in ("a.png", "b.npy", "c.png")]
+    bad = folder / "broken.png"
+    assert f"hyperkit predict: skipped {bad}: {bad} is not a readable image" in err
+    assert f"hyperkit predict: skipped {folder / 'scaled.npy'}: " in err
+    assert "0-255 image stored as floats" in err
+    assert f"hyperkit predict: skipped {tmp_path / 'missing.png'}: does not exist" in err
+    model = hyperkit.load_model(model_dir)
+    assert list(scored(out).values()) == pytest.approx(model.predict(list(ims.values())),
+                                                       abs=1e-4)
+
+
+def test_predict_exit_status_in_a_process(model_dir, tmp_path):
+    ims = image_folder(tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    r = subprocess.run([sys.executable, "-m", "hyperkit.cli", "predict", str(model_dir),
+                        str(tmp_path / "a.png"), str(tmp_path / "broken.png")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert list(scored(r.stdout)) == [str(tmp_path / "a.png")]
+    assert "skipped" in r.stderr and "1 input(s) failed, 1 scored" in r.stderr
+    score = hyperkit.load_model(model_dir).predict(ims["a.png"])[0]
+    assert scored(r.stdout)[str(tmp_path / "a.png")] == pytest.approx(score, abs=1e-4)
+
+
+def test_predict_csv(model_dir, tmp_path, capsys):
+    image_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "scores.csv"
+    with pytest.raises(SystemExit, match="1 input"):
+        main(["predict", str(model_dir), str(tmp_path / "imgs"), "--csv", str(out),
+              "--method", "patch_average"])
+    printed = scored(capsys.readouterr().out)
+    with out.open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["path", "score", "method", "meaning"]
+    assert [r[0] for r in rows[1:]] == list(printed)  # the images scored, not the bad one
+    for (path, score, method, meaning), p in zip(rows[1:], printed):
+        assert float(score) == pytest.approx(printed[p], abs=1e-4)
+        assert method == "patch_average" and meaning == MEANING
+    # an existing file is never overwritten
+    before = out.read_bytes()
+    with pytest.raises(SystemExit, match=r"--csv .*scores\.csv exists"):
+        main(["predict", str(model_dir), str(tmp_path / "imgs" / "a.png"), "--csv", str(out)])
+    assert out.read_bytes() == before
+
+
+def test_predict_16_bit_png_as_its_8_bit_twin_and_the_array(model_dir, tmp_path, capsys):
+    """Was: 4.07 for the 16-bit PNG (Image.convert('L') clipped it), 3.04 for the others."""
+    from skimage import data
+
+    cam = data.camera()
+    rng = np.random.default_rng(1)
+    cam16 = np.clip(cam.astype(np.int64) * 257 + rng.integers(-128, 129, cam.shape),
+                    0, 65535).astype(np.uint16)
+    Image.fromarray(cam16).save(tmp_path / "cam16.png")
+    Image.fromarray(np.round(cam16 / 257).astype(np.uint8)).save(tmp_path / "cam8.png")
+    np.save(tmp_path / "cam16.npy", cam16)
+    model = hyperkit.load_model(model_dir)
+    for method in ("two_stage", "patch_average"):
+        main(["predict", str(model_dir), str(tmp_path / "cam16.png"),
+              str(tmp_path / "cam16.npy"), str(tmp_path / "cam8.png"), "--method", method])
+        got = scored(capsys.readouterr().out)
+        want = model.predict(cam16, method=method)[0]
+        assert got[str(tmp_path / "cam16.png")] == pytest.approx(want, abs=1e-4)
+        assert got[str(tmp_path / "cam16.npy")] == pytest.approx(want, abs=1e-4)
+        assert got[str(tmp_path / "cam8.png")] == pytest.approx(want, abs=5e-3)
+
+
+def test_predict_rgb_files_on_a_gray_model(model_dir, tmp_path, capsys):
+    """Was: 'images[0] has 3 channel(s)' for an RGB .npy, naming neither file nor position."""
+    from skimage import data
+    from skimage.color import rgb2gray
+
+    astro = data.astronaut()
+    np.save(tmp_path / "astro.npy", astro)
+    np.save(tmp_path / "astro_float.npy", astro / 255.0)
+    Image.fromarray(astro).save(tmp_path / "astro.png")
+    main(["predict", str(model_dir), str(tmp_path / "astro*")])
+    got = scored(capsys.readouterr().out)
+    assert len(got) == 3
+    want = hyperkit.load_model(model_dir).predict(rgb2gray(astro))[0]
+    assert list(got.values()) == pytest.approx([want] * 3, abs=2e-4)
+    # an RGBA .npy is refused, naming the file and both channel counts
+    np.save(tmp_path / "rgba.npy", np.dstack([astro, astro[..., :1]]))
+    with pytest.raises(SystemExit, match="1 input"):
+        main(["predict", str(model_dir), str(tmp_path / "rgba.npy")])
+    err = capsys.readouterr().err
+    assert f"skipped {tmp_path / 'rgba.npy'}: " in err
+    assert "has 4 channel(s); the network takes 1" in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hyperkit {hyperkit.__version__}"
+
+
+def test_help_texts_have_examples_and_state_the_channel_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    for command in ("info", "demo", "synthetic", "predict"):
+        assert command in top
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "example" in text and f"  hyperkit {command}" in text
+        assert "``" not in text and ":func:" not in text  # plain words, not reST
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "trained on gray images scores colour files by converting them to gray" in text
+    assert "trained on colour images needs colour files" in text
+    assert "--csv" in text and "folders" in text and "glob" in text
+
+
+def test_help_and_version_do_not_import_torch():
+    """Was: 'hyperkit --help' took 3.7 s, loading torch."""
+    code = (
+        "import sys\n"
+        "import hyperkit\n"
+        "assert hyperkit.__version__ and hyperkit.__doc__\n"
+        "from hyperkit.cli import main\n"
+        "for argv in (['--help'], ['predict', '--help'], ['synthetic', '--help'],\n"
+        "             ['--version']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "assert not loaded, loaded[:5]\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "usage: hyperkit" in r.stdout and f"hyperkit {hyperkit.__version__}" in r.stdout
+
+
+def test_help_of_the_package_opens_with_the_guide():
+    """help(hyperkit) starts with a short guide to the main calls."""
+    doc = hyperkit.__doc__
+    assert doc.startswith("hyperkit: CNN hyper-images")
+    guide = doc.split("\n\n")[1]
+    assert guide.startswith("The main calls")
+    text = pydoc.render_doc(hyperkit, renderer=pydoc.plaintext)
+    description = text.split("DESCRIPTION\n", 1)[1]
+    assert description.lstrip().startswith("hyperkit: CNN hyper-images")
+    head = description[:2000]
+    for call in ("load_model", ".predict(", "build_hyperimage", "lcn", "gather_patches"):
+        assert call in head
+    assert "torch" not in description.split("The main calls")[0]
+    # the lazy attributes are the public API
+    assert set(hyperkit.__all__) <= set(dir(hyperkit))
+    assert hyperkit.load_model is load_model and callable(hyperkit.lcn)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        hyperkit.nope
+
+
+def test_package_metadata():
+    """pyproject names the project's authors, keywords and classifiers (no URLs yet: the
+    project has no public address to name)."""
+    tomllib = pytest.importorskip("tomllib")
+    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert meta["authors"] and meta["keywords"] and meta["classifiers"]

@@ -84,3 +84,35 @@ def test_on_device_matches_cpu(device):
     torch.testing.assert_close(got.cpu(), cpu, rtol=1e-5, atol=1e-5)
     # the default device is where stage 1's weights are
     assert hyperkit.build_hyperimage(imgs, dev_net.float(), batch_size=7).device.type == device
+
+
+def test_channels_argument_for_a_stage1_that_declares_none():
+    """channels= states what a plain callable takes: RGB becomes gray for 1; other
+    mismatches are refused before stage 1 runs."""
+    rng = np.random.default_rng(2)
+    rgb = (rng.random((40, 44, 3)) * 255).astype(np.uint8)
+    net = tiny_stage1(channels=1)
+    got = hyperkit.build_hyperimage(rgb, as_double(net), patch=16, grid=(2, 2), channels=1)
+    from hyperkit.images import to_gray
+
+    gray = to_gray(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
+    torch.testing.assert_close(got[0], expected_hyperimage(gray, net, 16, 2, 2),
+                               rtol=1e-6, atol=1e-6)
+    calls = []
+    with pytest.raises(ValueError, match=r"images\[0\] has 1 channel\(s\); the network takes 3"):
+        hyperkit.build_hyperimage(rgb[..., 0], lambda p: calls.append(1), patch=16,
+                                  channels=3)
+    assert calls == []
+    with pytest.raises(ValueError, match="channels"):
+        hyperkit.build_hyperimage(rgb, as_double(net), patch=16, channels=0)
+
+
+def test_channel_axis_reaches_the_images():
+    x = np.random.default_rng(3).random((2, 3, 40, 36)).astype(np.float32)  # numpy NCHW
+    net = tiny_stage1()
+    with pytest.raises(ValueError, match="channel_axis"):
+        hyperkit.build_hyperimage(x, as_double(net), patch=16)
+    got = hyperkit.build_hyperimage(x, as_double(net), patch=16, grid=(2, 3), channel_axis=1)
+    torch.testing.assert_close(got, hyperkit.build_hyperimage(torch.from_numpy(x),
+                                                              as_double(net), patch=16,
+                                                              grid=(2, 3)))

@@ -216,6 +216,12 @@ def test_check_channels_names_the_image_and_both_counts():
     assert check_channels([np.zeros((5, 5)), torch.zeros(5, 5)], None) == 1
     with pytest.raises(ValueError, match=r"images\[2\] has 2 channel\(s\) but images\[0\] has 1"):
         check_channels([np.zeros((5, 5)), np.zeros((5, 5)), torch.zeros(2, 5, 5)], None)
+    # without a network's count, gray and RGB do not mix, in either order (RGB becomes
+    # gray only for a network that takes one channel)
+    with pytest.raises(ValueError, match=r"images\[1\] has 1 channel\(s\) but images\[0\] has 3"):
+        check_channels([np.zeros((5, 5, 3)), np.zeros((5, 5))], None)
+    with pytest.raises(ValueError, match=r"images\[1\] has 3 channel\(s\) but images\[0\] has 1"):
+        check_channels([np.zeros((5, 5)), np.zeros((5, 5, 3))], None)
     with pytest.raises(ValueError, match=r"val\[1\] has 4 channel\(s\); the network takes 3; "
                                          r"drop the alpha channel .*rgba2rgb"):
         check_channels([np.zeros((8, 8, 3)), np.zeros((8, 8, 4))], 3, "val")

@@ -59,10 +59,17 @@ def test_input_forms_agree(trained):
     u16 = (ims * 65535).round().astype(np.uint16)
     np.testing.assert_allclose(model.predict(u16, channel_axis=None),
                                model.predict(list(u16.astype(np.float64) / 65535)), rtol=1e-6)
+    # hyperimages and patch_scores read images by the same rules
+    torch.testing.assert_close(model.hyperimages(ims, channel_axis=None),
+                               model.hyperimages(list(ims)))
+    np.testing.assert_array_equal(model.patch_scores(ims, channel_axis=None),
+                                  model.patch_scores(list(ims)))
+    with pytest.raises(ValueError, match="channel_axis"):
+        model.patch_scores(ims)
     # any size of at least one patch: the grid adapts (eq. 2)
     assert model.predict([np.random.rand(40, 90).astype(np.float32)]).shape == (1,)
     # the batch size only bounds memory
-    np.testing.assert_allclose(model.predict(ims, batch_size=5), ref, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(list(ims), batch_size=5), ref, rtol=1e-6)
 
 
 def test_predict_errors(trained):

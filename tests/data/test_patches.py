@@ -114,3 +114,16 @@ def test_checks_name_the_image():
     assert check_channels([np.zeros((5, 5)), torch.zeros(5, 5)], None) == 1
     with pytest.raises(ValueError, match=r"images\[2\] has 2 channel\(s\) but images\[0\]"):
         check_channels([np.zeros((5, 5)), np.zeros((5, 5)), torch.zeros(2, 5, 5)], None)
+
+
+def test_grid_patches_channels_makes_rgb_gray_for_a_gray_network():
+    images = mixed_images(channels=3, seed=5)
+    gp = GridPatches(images, [1.0, 2.0, 3.0, 4.0], PATCH, GRID, lcn=True, channels=1)
+    assert gp.channels == 1
+    (p,), _ = gp.batch(np.arange(len(gp)))
+    assert p.shape == (len(gp), 1, *PATCH)
+    gray = [prepare_image(im, "x", lcn=True, channels=1).numpy() for im in images]
+    np.testing.assert_array_equal(p.numpy(), by_hand(gray, *PATCH, *GRID))
+    with pytest.raises(ValueError, match=r"val\[0\] has 1 channel\(s\); the network takes 3"):
+        GridPatches(mixed_images(channels=1), [1, 2, 3, 4], PATCH, GRID, lcn=False,
+                    channels=3, name="val")

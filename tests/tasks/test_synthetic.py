@@ -8,8 +8,8 @@ import pytest
 
 import hyperkit
 from hyperkit.model import METHODS
-from hyperkit.tasks.synthetic import (PAPER, SETTINGS, Setting, run_synthetic, summarize,
-                                      table)
+from hyperkit.tasks.synthetic import (PAPER, SCORE_MEANING, SETTINGS, Setting, run_synthetic,
+                                      summarize, table)
 
 TINY = Setting("tiny", images=10, images_per_count=10, seeds=1, stage1_epochs=1,
                stage1_patience=1, stage2_epochs=2, stage2_patience=2)
@@ -107,10 +107,18 @@ def test_tiny_run_writes_a_loadable_run_folder(tmp_path):
     d = synthetic.generate(TINY.images, 2017)
     model = hyperkit.load_model(out)
     for m in METHODS:
-        np.testing.assert_allclose(model.predict(d.images[pred["index"]], method=m), pred[m],
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.predict(list(d.images[pred["index"]]), method=m),
+                                   pred[m], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred["true"], d.scores[pred["index"]])
     assert any("two-stage SROCC" in l for l in lines)
+    # the model says what its score means (the CLI's --csv writes it)
+    assert model.meta["score_meaning"] == SCORE_MEANING and "at most 5" in SCORE_MEANING
+    # each stage says how it stopped; the results table is logged at the end of the run
+    assert any("stage1 ran all 1 epochs" in l for l in lines)
+    assert any("stage2 ran all 2 epochs" in l or "stage2 stopped early" in l for l in lines)
+    last = "\n".join(lines[-2:])
+    assert table(res) in last and "| Approach |" in last
+    assert lines[-1].startswith("wrote ") and "results.json" in lines[-1]
     # resume reuses the finished run without training again
     lines.clear()
     again = run_synthetic(1, TINY, out, device="cpu", resume=True, log=lines.append,

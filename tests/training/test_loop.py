@@ -124,10 +124,28 @@ def test_deterministic_on_cpu():
 def test_log_lines():
     tr, va = toy(90)
     lines = []
-    fit(fresh(), tr, va, config=TrainConfig(epochs=2, batch_size=16), log=lines.append,
-        name="stageX")
-    assert len(lines) == 2 and lines[0].startswith("stageX epoch 1/2 train ")
+    r = fit(fresh(), tr, va, config=TrainConfig(epochs=2, batch_size=16), log=lines.append,
+            name="stageX")
+    assert len(lines) == 3 and lines[0].startswith("stageX epoch 1/2 train ")
+    assert lines[1].startswith("stageX epoch 2/2 train ")
     assert " *" in lines[0]  # the first epoch always improves
+    # the last line says how the run ended: here the whole budget was spent
+    assert not r.stopped_early
+    assert lines[2] == (f"stageX ran all 2 epochs; best validation loss {r.best_val:.4f} at "
+                        f"epoch {r.best_epoch}")
+
+
+def test_log_says_when_early_stopping_ended_the_run():
+    """Issue #9: a stage ended by early stopping says so, with the epoch."""
+    tr, va = toy(90)
+    cfg = TrainConfig(epochs=50, patience=3, plateau_patience=1, batch_size=8,
+                      lr=1e-30, decay=0)  # updates vanish in float32: a plateau
+    lines = []
+    r = fit(fresh(), tr, va, config=cfg, log=lines.append, name="stageY")
+    assert r.stopped_early and r.epochs_run == 4
+    assert len(lines) == 5 and lines[3].startswith("stageY epoch 4/50 ")
+    assert lines[4] == ("stageY stopped early after epoch 4 (3 epochs without improvement); "
+                        f"best validation loss {r.best_val:.4f} at epoch 1")
 
 
 def test_resume_after_interruption_is_exact(tmp_path):

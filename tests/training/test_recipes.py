@@ -81,6 +81,11 @@ def test_recipe_argument_errors(tmp_path):
         train_two_stage(*args, stage1_config=cfg, workdir=tmp_path / "a", cache="disk", **kw)
     with pytest.raises(ValueError, match="stage1_config is needed"):
         train_two_stage(*args, stage1_config=None, workdir=tmp_path / "b", **kw)
+    with pytest.raises(ValueError, match=r"train images has shape \(4, 128, 128\), which reads as "
+                                         "4 gray 128x128 images or as one channels-first"):
+        train_stage1(d.images[:4], d.scores[:4], args[2], args[3], stage1_arch=S1,
+                     patch=(16, 16), grid=(3, 3), lcn=False, config=cfg,
+                     workdir=tmp_path / "d", log=None, progress=False)
     with pytest.raises(ValueError, match="4 train images for 3 scores"):
         train_stage1(args[0], d.scores[:3], args[2], args[3], stage1_arch=S1, patch=(16, 16),
                      grid=(3, 3), lcn=False, config=cfg, workdir=tmp_path / "c", log=None,
