@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..grid import grid_cells, grid_positions
 from ..images import check_channels, fitted_hw, image_hw, prepare_image
-from ..ops.gather_patches import gather_at
+from ..ops.gather_patches import ImageTable, gather_at
 
 
 def check_patch_fits(sizes: Sequence[tuple[int, int]], patch: tuple[int, int],
@@ -96,6 +96,7 @@ class GridPatches:
         self.images = [prepare_image(im, f"{name}[{i}]", max_size=max_size, lcn=lcn,
                                      channels=channels)
                        for i, im in enumerate(images)]
+        self._table = ImageTable(self.images, self.patch)  # checked once, gathered per batch
         self._rows = np.stack([grid_positions(t.shape[1], patch[0], grid[0])
                                for t in self.images])
         self._cols = np.stack([grid_positions(t.shape[2], patch[1], grid[1])
@@ -108,8 +109,6 @@ class GridPatches:
         """((patches (B, C, ph, pw),), labels (B,)) for global patch numbers ``idx``."""
         u, v = self.grid
         n = idx // (u * v)
-        # Only the images this batch touches go to the kernel: its cost stays per batch.
-        used, local = np.unique(n, return_inverse=True)
-        patches = gather_at([self.images[i] for i in used], self.patch, local,
-                            self._rows[n, (idx % (u * v)) // v], self._cols[n, idx % v])
+        patches = self._table.gather(n, self._rows[n, (idx % (u * v)) // v],
+                                     self._cols[n, idx % v])
         return (patches,), self.labels[torch.from_numpy(n)]

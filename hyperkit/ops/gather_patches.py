@@ -39,26 +39,6 @@ def check_images(ims: Sequence[Any], ph: int, pw: int) -> str:
     return dts.pop()
 
 
-def _check_positions(ims: Sequence[Any], ph: int, pw: int, index: np.ndarray, ys: np.ndarray,
-                     xs: np.ndarray) -> None:
-    """The kernel trusts the table: refuse any window that is not inside its image."""
-    if not (index.ndim == ys.ndim == xs.ndim == 1 and len(index) == len(ys) == len(xs)):
-        raise ValueError("positions must be three 1-D integer arrays (index, ys, xs) of one "
-                         f"length, got shapes {index.shape}, {ys.shape}, {xs.shape}")
-    if len(index) == 0:
-        return
-    if index.min() < 0 or index.max() >= len(ims):
-        raise ValueError(f"positions: image index outside 0..{len(ims) - 1}")
-    hs = np.array([im.shape[1] for im in ims], dtype=np.int64)[index]
-    ws = np.array([im.shape[2] for im in ims], dtype=np.int64)[index]
-    bad = (ys < 0) | (xs < 0) | (ys + ph > hs) | (xs + pw > ws)
-    if bad.any():
-        q = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"positions: patch {q} at ({int(ys[q])}, {int(xs[q])}) of "
-                         f"images[{int(index[q])}] ({int(hs[q])}x{int(ws[q])}) does not fit a "
-                         f"{ph}x{pw} window")
-
-
 def _int64(a: Any, name: str) -> np.ndarray:
     arr = a.cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
     if arr.dtype.kind not in "iu":
@@ -66,30 +46,60 @@ def _int64(a: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _gather(ims: Sequence[Any], ph: int, pw: int, index: np.ndarray, ys: np.ndarray,
-            xs: np.ndarray) -> Any:
-    """Runs the kernel on validated C-contiguous (C, H, W) images and int64 positions."""
-    like = ims[0]
-    hs = np.array([im.shape[1] for im in ims], dtype=np.int64)
-    ws = np.array([im.shape[2] for im in ims], dtype=np.int64)
-    ptrs = np.array([interop.address(im) for im in ims], dtype=np.uint64)
-    out = interop.empty(like, (len(index), like.shape[0], ph, pw))
-    kernels.launch(like, "gather_patches", interop.dtype_name(like), ptrs.ctypes.data,
-                   hs.ctypes.data, ws.ctypes.data, len(ims), like.shape[0], ph, pw,
-                   index.ctypes.data, ys.ctypes.data, xs.ctypes.data, len(index),
-                   interop.address(out))
-    return out
+class ImageTable:
+    """Images checked once, with the kernel's table of their addresses and sizes.
+
+    One table serves every gather from the same images: stage-1 training draws a batch
+    per step from one table (measured in bench/: 128 random patches cost less than
+    slicing and stacking them in torch). Keeps the images alive. Every gather checks its
+    positions, because the kernel trusts them.
+    """
+
+    def __init__(self, images: Sequence[Any], patch: tuple[int, int]) -> None:
+        check_images(images, *patch)
+        self.images = [interop.contiguous(im) for im in images]
+        self.patch = tuple(patch)
+        self.heights = np.array([im.shape[1] for im in self.images], dtype=np.int64)
+        self.widths = np.array([im.shape[2] for im in self.images], dtype=np.int64)
+        self.ptrs = np.array([interop.address(im) for im in self.images], dtype=np.uint64)
+
+    def check_positions(self, index: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> None:
+        """ValueError unless every ph x pw window lies inside its image."""
+        (ph, pw), n = self.patch, len(self.images)
+        if not (index.ndim == ys.ndim == xs.ndim == 1 and len(index) == len(ys) == len(xs)):
+            raise ValueError("positions must be three 1-D integer arrays (index, ys, xs) of one "
+                             f"length, got shapes {index.shape}, {ys.shape}, {xs.shape}")
+        if len(index) == 0:
+            return
+        if index.min() < 0 or index.max() >= n:
+            raise ValueError(f"positions: image index outside 0..{n - 1}")
+        hs, ws = self.heights[index], self.widths[index]
+        bad = (ys < 0) | (xs < 0) | (ys + ph > hs) | (xs + pw > ws)
+        if bad.any():
+            q = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"positions: patch {q} at ({int(ys[q])}, {int(xs[q])}) of "
+                             f"images[{int(index[q])}] ({int(hs[q])}x{int(ws[q])}) does not "
+                             f"fit a {ph}x{pw} window")
+
+    def gather(self, index: Any, ys: Any, xs: Any) -> Any:
+        """(P, C, ph, pw) patches at integer positions (image index, top row, left column),
+        of the images' kind and device."""
+        index, ys, xs = _int64(index, "index"), _int64(ys, "ys"), _int64(xs, "xs")
+        self.check_positions(index, ys, xs)
+        (ph, pw), like = self.patch, self.images[0]
+        out = interop.empty(like, (len(index), like.shape[0], ph, pw))
+        kernels.launch(like, "gather_patches", interop.dtype_name(like), self.ptrs.ctypes.data,
+                       self.heights.ctypes.data, self.widths.ctypes.data, len(self.images),
+                       like.shape[0], ph, pw, index.ctypes.data, ys.ctypes.data,
+                       xs.ctypes.data, len(index), interop.address(out))
+        return out
 
 
 @torch.library.custom_op("hyperkit::gather_patches", mutates_args=(),
                          device_types=("cpu", "cuda"))
 def _gather_op(images: list[Tensor], patch: list[int], index: Tensor, ys: Tensor, xs: Tensor
                ) -> Tensor:
-    ph, pw = checks.pair(list(patch), "patch")
-    check_images(images, ph, pw)
-    idx, y, x = _int64(index, "index"), _int64(ys, "ys"), _int64(xs, "xs")
-    _check_positions(images, ph, pw, idx, y, x)
-    return _gather([im.contiguous() for im in images], ph, pw, idx, y, x)
+    return ImageTable(images, checks.pair(list(patch), "patch")).gather(index, ys, xs)
 
 
 @_gather_op.register_fake
@@ -97,18 +107,16 @@ def _(images, patch, index, ys, xs):
     return images[0].new_empty((index.shape[0], images[0].shape[0], patch[0], patch[1]))
 
 
-def gather_at(images: Sequence[Any], patch: tuple[int, int], index: np.ndarray,
-              ys: np.ndarray, xs: np.ndarray) -> Any:
-    """Patches at explicit positions of a list of (C, H, W) float images of one kind:
-    the single entry to the kernel. Positions are checked against the images."""
-    index, ys, xs = _int64(index, "index"), _int64(ys, "ys"), _int64(xs, "xs")
+def gather_at(images: Sequence[Any], patch: tuple[int, int], index: Any, ys: Any,
+              xs: Any) -> Any:
+    """Patches at explicit positions of a list of (C, H, W) float images of one kind
+    (torch through the registered op); images and positions are checked."""
     if isinstance(images[0], Tensor):
+        index, ys, xs = _int64(index, "index"), _int64(ys, "ys"), _int64(xs, "xs")
         return torch.ops.hyperkit.gather_patches(
             list(images), list(patch), torch.from_numpy(index), torch.from_numpy(ys),
             torch.from_numpy(xs))
-    check_images(images, *patch)
-    _check_positions(images, *patch, index, ys, xs)
-    return _gather([interop.contiguous(im) for im in images], *patch, index, ys, xs)
+    return ImageTable(images, patch).gather(index, ys, xs)
 
 
 def _channels_first(image: Any) -> Any:
