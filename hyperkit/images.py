@@ -26,6 +26,7 @@ image would silently give scores outside the model's range.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,7 @@ def _axis(channel_axis: Any, ndim: int, name: str) -> Any:
 
 def _to_convention(image: Any, axis: int) -> Any:
     """A view of one image with its channel axis where its ecosystem puts it."""
-    if isinstance(image, np.ndarray):
-        return np.moveaxis(image, axis, -1)
-    if isinstance(image, Tensor):
-        return image.movedim(axis, 0)
-    import cupy
-
-    return cupy.moveaxis(image, axis, 0)
+    return interop.moveaxis(image, axis, -1 if isinstance(image, np.ndarray) else 0)
 
 
 def _say_which(name: str, shape: tuple, reading: str) -> str:
@@ -196,22 +191,18 @@ def check_channels(images: list[Any], channels: int | None, name: str = "images"
     return want
 
 
-# ITU-R BT.709 luma, the weights of skimage.color.rgb2gray (taken from it, so the two agree).
+@functools.lru_cache(maxsize=1)
 def _gray_weights() -> Tensor:
+    """ITU-R BT.709 luma: the weights of skimage.color.rgb2gray, taken from it so the two
+    agree (and skimage is imported only when an image needs converting)."""
     from skimage.color import rgb2gray
 
     return torch.from_numpy(rgb2gray(np.eye(3)[None]).reshape(3)).float()
 
 
-_GRAY: Tensor | None = None
-
-
 def to_gray(t: Tensor) -> Tensor:
     """(3, H, W) RGB in [0, 1] -> (1, H, W) luma, as skimage.color.rgb2gray."""
-    global _GRAY
-    if _GRAY is None:
-        _GRAY = _gray_weights()
-    w = _GRAY.to(t.device)
+    w = _gray_weights().to(t.device)
     return (t * w[:, None, None]).sum(0, keepdim=True)
 
 
@@ -235,7 +226,7 @@ def as_image_tensor(image: Any, name: str = "image") -> Tensor:
     uint8 is divided by 255 and uint16 by 65535; float images must already be in
     [0, 1] (within 1/255), or ValueError names the scale they look like.
     """
-    image = single_image(image, name=name)
+    image = single_image(image, name=name)  # checks the kind, rank and layout
     k = interop.kind(image, name)
     if k == "numpy":
         arr = np.ascontiguousarray(image)

@@ -69,18 +69,19 @@ class TwoStage(nn.Module):
                     channel_axis: Any = AUTO) -> Tensor:
         """(N, D, U, V) hyper-images of images (stage 1 in eval mode)."""
         self.stage1.eval()
-        return build_hyperimage(self.images(images, channel_axis), self.stage1.features,
-                                patch=self.patch, grid=self.grid, lcn=self.lcn,
-                                batch_size=batch_size, channels=self.channels)
+        # build_hyperimage splits the images and checks their channels against ours
+        return build_hyperimage(images, self.stage1.features, patch=self.patch, grid=self.grid,
+                                lcn=self.lcn, batch_size=batch_size, channels=self.channels,
+                                channel_axis=channel_axis)
 
     def patch_scores(self, images: Any, batch_size: int = 4096, *,
                      channel_axis: Any = AUTO) -> np.ndarray:
         """(N, U, V) stage-1 predictions of every grid patch."""
         self.stage1.eval()
-        out = build_hyperimage(self.images(images, channel_axis),
-                               lambda p: self.stage1(p).reshape(-1, 1), patch=self.patch,
-                               grid=self.grid, lcn=self.lcn, batch_size=batch_size,
-                               channels=self.channels)
+        out = build_hyperimage(images, lambda p: self.stage1(p).reshape(-1, 1),
+                               patch=self.patch, grid=self.grid, lcn=self.lcn,
+                               batch_size=batch_size, channels=self.channels,
+                               channel_axis=channel_axis)
         return out[:, 0].double().cpu().numpy()
 
     def predict(self, images: Any, method: str = "two_stage", batch_size: int = 4096, *,

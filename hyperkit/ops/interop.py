@@ -53,6 +53,15 @@ def contiguous(x: Any) -> Any:
     return _cupy.ascontiguousarray(x)
 
 
+def moveaxis(x: Any, src: int, dst: int) -> Any:
+    """A view of x with axis src moved to position dst (numpy, torch or cupy)."""
+    if isinstance(x, torch.Tensor):
+        return x.movedim(src, dst)
+    if isinstance(x, np.ndarray):
+        return np.moveaxis(x, src, dst)
+    return _cupy.moveaxis(x, src, dst)
+
+
 def address(x: Any) -> int:
     """Address of the first element of a C-contiguous array."""
     if isinstance(x, torch.Tensor):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -82,17 +81,6 @@ def _channel_axis(images: Any, kind: str, channel_axis: Any) -> int | None:
     return axis if axis >= nd - 2 else None
 
 
-def _moveaxis(x: Any, src: int, dst: int) -> Any:
-    """A view of x with axis src moved to dst (numpy, torch or cupy)."""
-    if isinstance(x, Tensor):
-        return x.movedim(src, dst)
-    if isinstance(x, np.ndarray):
-        return np.moveaxis(x, src, dst)
-    import cupy
-
-    return cupy.moveaxis(x, src, dst)
-
-
 def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255, *,
         channel_axis: Any = "auto") -> Any:
     """Local contrast normalization of every H x W plane (eq. 4).
@@ -123,8 +111,8 @@ def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255
     r, s, e = _check_params(radius, sigma, eps)
     axis = _channel_axis(images, k, channel_axis)
     if axis is not None:  # channels among the last two axes: normalize each channel
-        out = lcn(_moveaxis(images, axis, -3), r, s, e, channel_axis=None)
-        return interop.contiguous(_moveaxis(out, -3, axis))
+        out = lcn(interop.moveaxis(images, axis, -3), r, s, e, channel_axis=None)
+        return interop.contiguous(interop.moveaxis(out, -3, axis))
     if k == "torch":
         return torch.ops.hyperkit.lcn(images, r, s, e)
     return _run(interop.contiguous(images), r, s, e)
