@@ -55,6 +55,38 @@ PYBIND11_MODULE(_C, m) {
       nogil);
 
   m.def(
+      "grid_minmax_pool",
+      [](const std::string& dtype, uintptr_t x, uintptr_t out_max, uintptr_t out_min,
+         uintptr_t idx_max, uintptr_t idx_min, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, uintptr_t ys, int64_t nu, uintptr_t xs, int64_t nv) {
+        return dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          return cpu::grid_minmax_pool<T>(ptr<const T>(x), ptr<T>(out_max), ptr<T>(out_min),
+                                          ptr<int64_t>(idx_max), ptr<int64_t>(idx_min), planes,
+                                          h, w, kh, kw, ptr<const int64_t>(ys), nu,
+                                          ptr<const int64_t>(xs), nv);
+        });
+      },
+      nogil, "ys (nu,) and xs (nv,) are host int64 arrays. Returns True when a window holds a NaN.");
+
+  m.def(
+      "grid_minmax_pool_backward",
+      [](const std::string& dtype, uintptr_t grad_max, uintptr_t grad_min, uintptr_t idx_max,
+         uintptr_t idx_min, uintptr_t grad_in, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, uintptr_t /*ys*/, int64_t nu, uintptr_t /*xs*/, int64_t nv) {
+        // A scatter at the saved indices: the grid itself is not needed on the CPU.
+        (void)kh;
+        (void)kw;
+        dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          cpu::minmax_pool2d_backward<T>(ptr<const T>(grad_max), ptr<const T>(grad_min),
+                                         ptr<const int64_t>(idx_max), ptr<const int64_t>(idx_min),
+                                         ptr<T>(grad_in), planes, h * w, nu * nv);
+        });
+      },
+      nogil);
+
+  m.def(
       "gather_patches",
       [](const std::string& dtype, uintptr_t images, uintptr_t heights, uintptr_t widths,
          int64_t n_images, int64_t channels, int64_t ph, int64_t pw, uintptr_t index,

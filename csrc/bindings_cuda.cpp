@@ -94,6 +94,47 @@ PYBIND11_MODULE(_C_cuda, m) {
       py::arg("device"), py::arg("stream"), nogil);
 
   m.def(
+      "grid_minmax_pool",
+      [](const std::string& dtype, uintptr_t x, uintptr_t out_max, uintptr_t out_min,
+         uintptr_t idx_max, uintptr_t idx_min, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, uintptr_t ys, int64_t nu, uintptr_t xs, int64_t nv, int device,
+         uintptr_t stream) {
+        DeviceGuard guard(device);
+        return dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          return cuda::grid_minmax_pool<T>(ptr<const T>(x), ptr<T>(out_max), ptr<T>(out_min),
+                                           ptr<int64_t>(idx_max), ptr<int64_t>(idx_min), planes,
+                                           h, w, kh, kw, ptr<const int64_t>(ys), nu,
+                                           ptr<const int64_t>(xs), nv, as_stream(stream));
+        });
+      },
+      py::arg("dtype"), py::arg("x"), py::arg("out_max"), py::arg("out_min"),
+      py::arg("idx_max"), py::arg("idx_min"), py::arg("planes"), py::arg("h"), py::arg("w"),
+      py::arg("kh"), py::arg("kw"), py::arg("ys"), py::arg("nu"), py::arg("xs"), py::arg("nv"),
+      py::kw_only(), py::arg("device"), py::arg("stream"), nogil,
+      "ys and xs are host int64 arrays; the rest device memory.");
+
+  m.def(
+      "grid_minmax_pool_backward",
+      [](const std::string& dtype, uintptr_t grad_max, uintptr_t grad_min, uintptr_t idx_max,
+         uintptr_t idx_min, uintptr_t grad_in, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, uintptr_t ys, int64_t nu, uintptr_t xs, int64_t nv, int device,
+         uintptr_t stream) {
+        DeviceGuard guard(device);
+        dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          cuda::grid_minmax_pool_backward<T>(
+              ptr<const T>(grad_max), ptr<const T>(grad_min), ptr<const int64_t>(idx_max),
+              ptr<const int64_t>(idx_min), ptr<T>(grad_in), planes, h, w, kh, kw,
+              ptr<const int64_t>(ys), nu, ptr<const int64_t>(xs), nv, as_stream(stream));
+        });
+      },
+      py::arg("dtype"), py::arg("grad_max"), py::arg("grad_min"), py::arg("idx_max"),
+      py::arg("idx_min"), py::arg("grad_in"), py::arg("planes"), py::arg("h"), py::arg("w"),
+      py::arg("kh"), py::arg("kw"), py::arg("ys"), py::arg("nu"), py::arg("xs"), py::arg("nv"),
+      py::kw_only(), py::arg("device"), py::arg("stream"), nogil);
+
+  m.def(
       "gather_patches",
       [](const std::string& dtype, uintptr_t images, uintptr_t heights, uintptr_t widths,
          int64_t n_images, int64_t channels, int64_t ph, int64_t pw, uintptr_t index,

@@ -55,5 +55,17 @@ void minmax_pool2d_backward(const T* grad_max, const T* grad_min,
 template <typename T>
 void gather_patches(const PatchTable& table, T* out);
 
+// Min+max pooling over kh x kw windows placed on a grid: output (planes, nu, nv),
+// window (u, v) covering rows ys[u] .. ys[u]+kh-1 and columns xs[v] .. xs[v]+kw-1
+// (0 <= ys[u] <= H - kh, 0 <= xs[v] <= W - kw, any order, repeats allowed). Indices
+// are flat positions h * W + w within the plane, the first in row-major order on
+// ties; both idx pointers null means values only. Cost does not grow with the window
+// (van Herk / Gil-Werman). Returns true when a window holds a NaN. The backward is
+// minmax_pool2d_backward with outs = nu * nv.
+template <typename T>
+bool grid_minmax_pool(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
+                      int64_t planes, int64_t height, int64_t width, int64_t kh, int64_t kw,
+                      const int64_t* ys, int64_t nu, const int64_t* xs, int64_t nv);
+
 }  // namespace cpu
 }  // namespace hyperkit

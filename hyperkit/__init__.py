@@ -37,6 +37,7 @@ _API = {
     "build_hyperimage": "hyperkit.hyperimage",
     "cuda_available": "hyperkit.ops.kernels",
     "gather_patches": "hyperkit.ops.gather_patches",
+    "grid_minmax_pool": "hyperkit.ops.grid_minmax_pool",
     "grid_positions": "hyperkit.grid",
     "grid_shape": "hyperkit.grid",
     "lcn": "hyperkit.ops.lcn",

@@ -133,11 +133,17 @@ def _predict(args: argparse.Namespace) -> None:
     files, problems = expand_inputs(args.images)
     meaning = model.meta.get("score_meaning", "in the units of the model's training labels")
     rows = []
+    classifier = model.labels([0.5]) is not None  # a forgery run: authentic / tampered
     for path in files:
         try:
             score = float(model.predict([read_image(path)], method=args.method)[0])
         except (FileNotFoundError, ValueError, TypeError) as e:
             problems.append((str(path), str(e)))
+            continue
+        if classifier:
+            label, prob = model.labels([score])[0]
+            print(f"{path}\t{label}\t{prob:.4f}", flush=True)
+            rows.append((str(path), f"{score:.6f}", args.method, meaning, label, f"{prob:.6f}"))
             continue
         print(f"{path}\t{score:.4f}", flush=True)
         rows.append((str(path), f"{score:.6f}", args.method, meaning))
@@ -146,13 +152,142 @@ def _predict(args: argparse.Namespace) -> None:
     if args.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["path", "score", "method", "meaning"])
+        writer.writerow(["path", "score", "method", "meaning"]
+                        + (["label", "probability"] if classifier else []))
         writer.writerows(rows)
         write_text(args.csv, buf.getvalue())
         print(f"wrote {len(rows)} row(s) to {args.csv}", file=sys.stderr)
     if problems:
         raise SystemExit(f"hyperkit predict: {len(problems)} input(s) failed, "
                          f"{len(rows)} scored")
+
+
+def _explain(args: argparse.Namespace) -> None:
+    """Importance maps of image files: a PNG, a .npy map and a scores.csv row per image;
+    a bad file is reported and skipped, the exit status is 1 if any input failed."""
+    import hyperkit
+    from hyperkit.tasks.explain import explain_files
+
+    try:
+        model = hyperkit.load_model(args.model)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"hyperkit explain: error: {e}") from None
+    if args.method != "patch_average" and model.stage2 is None:
+        raise SystemExit("hyperkit explain: error: this model has no stage 2; use "
+                         "--method patch_average")
+    files, problems = expand_inputs(args.images)
+    try:
+        rows, failed = explain_files(model, files, args.out, args.method)
+    except (FileExistsError, ValueError) as e:
+        raise SystemExit(f"hyperkit explain: error: {e}") from None
+    problems += failed
+    for arg, why in problems:
+        print(f"hyperkit explain: skipped {arg}: {why}", file=sys.stderr)
+    print(f"wrote {len(rows)} map(s) and scores.csv to {args.out}", file=sys.stderr)
+    if problems:
+        raise SystemExit(f"hyperkit explain: {len(problems)} input(s) failed, "
+                         f"{len(rows)} explained")
+
+
+def load_iqa_table(args: argparse.Namespace):
+    """The IQA table named by the CLI options (the demo is generated on first use)."""
+    from hyperkit.data.iqa import load_dataset
+
+    if args.dataset == "demo":
+        from hyperkit.data.csvset import load_csv
+        from hyperkit.data.iqa_demo import default_demo_dir, make_iqa_demo
+
+        root = make_iqa_demo(args.root or default_demo_dir(), log=print)
+        return load_csv(root, type_col="dist_type", best_score=100.0, higher_better=True)
+    if not args.root:
+        raise ValueError(f"--root is required for --dataset {args.dataset}")
+    options = {}
+    if args.dataset == "csv":
+        options = {"csv": args.csv, "image_col": args.image_col, "score_col": args.score_col,
+                   "type_col": args.type_col, "higher_better": not args.lower_better,
+                   "best_score": args.best_score}
+        if args.ref_col is not None:
+            options["ref_col"] = None if args.ref_col == "" else args.ref_col
+    return load_dataset(args.dataset, args.root, **options)
+
+
+def _iqa(args: argparse.Namespace) -> None:
+    """NR-IQA: inspect a data set, or run a Table 2 experiment on it."""
+    from dataclasses import replace
+
+    try:
+        table = load_iqa_table(args)
+        if args.inspect:
+            print(table.describe())
+            if args.check_images:
+                from hyperkit.data.iqa import check_readable
+
+                bad = check_readable(table)
+                if bad:
+                    raise ValueError(f"{len(bad)} unreadable image(s), first: {bad[0][0]}: "
+                                     f"{bad[0][1]}")
+            if args.to_csv:
+                print(f"wrote {table.to_csv(args.to_csv)}")
+            return
+        from hyperkit.tasks.iqa import SETTINGS, Options, run_iqa
+        from hyperkit.training.dist import init_distributed
+
+        setting = SETTINGS["quick" if args.quick else "full"]
+        if args.stage1_epochs:
+            setting = replace(setting, stage1_epochs=args.stage1_epochs)
+        if args.stage2_epochs:
+            setting = replace(setting, stage2_epochs=args.stage2_epochs)
+        from hyperkit.data.selection import DEFAULT_THRESHOLD
+
+        threshold = DEFAULT_THRESHOLD if args.ssim_threshold is None else args.ssim_threshold
+        options = Options(splits=args.splits, seed=args.seed, ssim_threshold=threshold,
+                          balance=args.balance, stage2_recipe=args.stage2_recipe,
+                          arms=tuple(args.methods.split(",")) if args.methods else None,
+                          vgg_weights=args.vgg_weights, splits_file=args.splits_file)
+        init_distributed()
+        exp = args.experiment
+        out = args.out or f"runs/iqa-{args.dataset}{f'-exp{exp}' if exp else ''}-{setting.name}"
+        run_iqa(table, args.dataset, exp, setting, out, options, device=args.device,
+                resume=args.resume, progress=not args.no_progress)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"hyperkit iqa: error: {e}") from None
+
+
+def _forgery(args: argparse.Namespace) -> None:
+    """Table 3: --inspect lists the CASIA v2 pairs; otherwise both stages and the
+    end-to-end baseline are trained and results.json, results.md and plots written."""
+    from dataclasses import replace
+
+    from hyperkit.tasks.forgery import SETTINGS, inspect, run_forgery
+
+    try:
+        if args.inspect or args.to_csv:
+            if args.dataset != "casia2" or args.root is None:
+                raise ValueError("--inspect and --to-csv read a CASIA v2 tree: pass "
+                                 "--dataset casia2 --root PATH")
+            inspect(args.root, args.masks, args.to_csv)
+            return
+        name = "quick" if args.quick else "full"
+        setting = SETTINGS[name]
+        over = {k: getattr(args, k) for k in (
+            "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
+            "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered")
+            if getattr(args, k) is not None}
+        for k in ("seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "demo_authentic",
+                  "demo_tampered"):
+            if k in over and over[k] < (3 if k.startswith("demo") else 1):
+                raise ValueError(f"--{k.replace('_', '-')} must be >= "
+                                 f"{3 if k.startswith('demo') else 1}")
+        for k in ("stage1", "stage2", "e2e"):  # a shorter budget shortens the patience
+            if f"{k}_epochs" in over:
+                over[f"{k}_patience"] = min(getattr(setting, f"{k}_patience"),
+                                            over[f"{k}_epochs"])
+        setting = replace(setting, **over)
+        out = args.out or f"runs/forgery-{args.dataset}-{name}"
+        run_forgery(args.dataset, setting, out, root=args.root, masks=args.masks,
+                    device=args.device, resume=args.resume, progress=not args.no_progress)
+    except (FileExistsError, FileNotFoundError, ValueError, TypeError) as e:
+        raise SystemExit(f"hyperkit forgery: error: {e}") from None
 
 
 def _version() -> str:
@@ -173,6 +308,38 @@ _EXAMPLES = {
                   "  hyperkit synthetic --quick                # experiment 1, minutes on 2 cores\n"
                   "  hyperkit synthetic --experiment 2 --seeds 2 --out runs/exp2\n"
                   "  hyperkit synthetic --quick --resume       # continue an interrupted run"),
+    "explain": ("For each image: NAME.png (the image and its importance map over it, the\n"
+                "most important cell boxed; red cells raise the score, blue ones lower it),\n"
+                "NAME.npy (the (U, V) map, score units) and a row of scores.csv. Methods:\n"
+                "gradient (default; gradient x input on stage 2, about the cost of a\n"
+                "prediction), occlusion (exact, stage 2 once per grid cell: slower),\n"
+                "patch_average (the baseline's per-patch scores).\n\n"
+                "examples:\n"
+                "  hyperkit explain runs/synthetic-exp1-quick photo.png --out maps/\n"
+                "  hyperkit explain runs/synthetic-exp1-quick scans/ --method occlusion"),
+    "iqa": ("Data sets are read as their authors ship them: LIVE Release 2 (--root\n"
+            "databaserelease2/), TID2013 (--root holding mos_with_names.txt), or any folder\n"
+            "with a CSV (pyiqa convention dist_name,ref_name,mos; --csv, column options).\n"
+            "--dataset demo generates a small set from scikit-image's photographs.\n"
+            "Experiments (Table 2): 1 LIVE: selective CNN vs two-stage; 2 TID2013: CNN,\n"
+            "selective CNN, two-stage; 3 TID2013 subsets; 4 end-to-end CNNs; 5 VGG-16\n"
+            "stage 1 (--vgg-weights FILE).\n\n"
+            "examples:\n"
+            "  hyperkit iqa --dataset demo --quick\n"
+            "  hyperkit iqa --dataset tid2013 --root ~/data/tid2013 --inspect --to-csv tid.csv\n"
+            "  hyperkit iqa --dataset tid2013 --root ~/data/tid2013 --experiment 2 --splits 100\n"
+            "  hyperkit iqa --dataset csv --root ~/data/koniq --csv koniq.csv --score-col mos\n"
+            "  hyperkit iqa --dataset tid2013 --root ~/data/tid2013 --experiment 2 --resume"),
+    "forgery": ("Data: --dataset casia2 --root PATH reads CASIA v2 as shipped (Au/, Tp/);\n"
+                "--masks DIR takes the community ground-truth masks (<tampered>_gt.png)\n"
+                "instead of image subtraction. --dataset demo generates a spliced set from\n"
+                "scikit-image's photographs into OUT/data. Nothing is written into --root.\n\n"
+                "examples:\n"
+                "  hyperkit forgery --dataset demo --quick        # ~6 min on 2 CPU cores\n"
+                "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --inspect "
+                "--to-csv pairs.csv\n"
+                "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --masks ~/data/gt\n"
+                "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --resume"),
     "predict": ("A model trained on gray images scores colour files by converting them to\n"
                 "gray (BT.709 luma, as skimage.color.rgb2gray); a model trained on colour\n"
                 "images needs colour files. 8- and 16-bit files are read at their depth;\n"
@@ -225,6 +392,87 @@ def main(argv: list[str] | None = None) -> None:
                      help="continue an interrupted run in --out from its checkpoints")
     syn.add_argument("--no-progress", action="store_true", help="no progress bars")
     syn.set_defaults(fn=_synthetic)
+    iqa = command("iqa", "inspect an NR-IQA data set or run Table 2's experiments",
+                  "No-reference image quality: read LIVE, TID2013 or a folder with a CSV, "
+                  "train stage 1 (selective patch training), patch averaging and stage 2 "
+                  "over reference-disjoint splits, and write results.json, results.md, "
+                  "plots and the trained models to --out.")
+    iqa.add_argument("--dataset", required=True, choices=("live", "tid2013", "csv", "demo"))
+    iqa.add_argument("--root", help="the data set folder (demo: where to generate it)")
+    iqa.add_argument("--inspect", action="store_true",
+                     help="print what was found (images, references, types, scores) and stop")
+    iqa.add_argument("--check-images", action="store_true",
+                     help="with --inspect: also open every image")
+    iqa.add_argument("--to-csv", metavar="FILE",
+                     help="with --inspect: write the parsed table as a CSV (never inside --root)")
+    iqa.add_argument("--csv", help="csv data sets: the CSV file (default: the one in --root)")
+    iqa.add_argument("--image-col", default="dist_name", help="csv: image column (dist_name)")
+    iqa.add_argument("--score-col", default="mos", help="csv: score column (mos)")
+    iqa.add_argument("--ref-col", help="csv: reference column (default ref_name when present; "
+                                        "'' for none)")
+    iqa.add_argument("--type-col", help="csv: distortion type column (default dist_type "
+                                         "when present)")
+    iqa.add_argument("--lower-better", action="store_true",
+                     help="csv: lower scores are better (DMOS)")
+    iqa.add_argument("--best-score", type=float,
+                     help="csv: the score of an undistorted image (reference patches' label)")
+    iqa.add_argument("--experiment", type=int, choices=(1, 2, 3, 4, 5),
+                     help="Table 2 experiment (default: selective CNN and two-stage)")
+    iqa.add_argument("--methods", help="comma-separated methods instead of the experiment's: "
+                                        "cnn, cnn_selective, two_stage, shallow_e2e, deep_e2e, "
+                                        "vgg_patch_average, vgg_two_stage")
+    iqa.add_argument("--splits", type=int, default=1, help="number of splits (default 1; "
+                                                             "the paper: 100)")
+    iqa.add_argument("--splits-file", help="read the splits from this JSON file")
+    iqa.add_argument("--seed", type=int, default=0, help="seed of splits and weights (0)")
+    iqa.add_argument("--quick", action="store_true", help="small setting (default: the "
+                                                           "paper's epochs)")
+    iqa.add_argument("--stage1-epochs", type=int, help="override the setting's stage-1 epochs")
+    iqa.add_argument("--stage2-epochs", type=int, help="override the setting's stage-2 epochs")
+    iqa.add_argument("--stage2-recipe", choices=("adam", "paper"), default="adam",
+                     help="adam (default: standardized inputs and labels, Adam 1e-4) or "
+                          "paper (SGD 0.005, Nesterov; dies on real photographs, see README)")
+    iqa.add_argument("--ssim-threshold", type=float, default=None,
+                     help="selective patch training: keep distorted patches below this SSIM")
+    iqa.add_argument("--balance", choices=("oversample", "undersample", "none"),
+                     default="oversample", help="equalize reference and distorted patches")
+    iqa.add_argument("--vgg-weights", help="experiment 5: local VGG-16 weights file")
+    iqa.add_argument("--out", help="output folder (default runs/iqa-<dataset>[-exp<E>]-<setting>)")
+    iqa.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    iqa.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run in --out (finished splits are kept)")
+    iqa.add_argument("--no-progress", action="store_true", help="no progress bars")
+    iqa.set_defaults(fn=_iqa)
+    forg = command("forgery", "train and evaluate image forgery classification (Table 3)",
+                   "Stage 1 (siamese ranking of contour patches), stage 2 (hyper-images, "
+                   "weighted BCE) and the end-to-end CNN baseline on CASIA v2 or the "
+                   "built-in spliced set. Writes results.json, results.md (Table 3), "
+                   "roc.png, contour pictures and the trained models to --out.")
+    forg.add_argument("--dataset", choices=("demo", "casia2"), default="casia2",
+                      help="casia2 (default; needs --root) or demo (generated offline)")
+    forg.add_argument("--root", help="CASIA v2 folder holding Au/ and Tp/")
+    forg.add_argument("--masks", help="folder of ground-truth masks, one per tampered image")
+    forg.add_argument("--inspect", action="store_true",
+                      help="list the pairs found and the files skipped, then stop")
+    forg.add_argument("--to-csv", metavar="FILE",
+                      help="with --inspect: write tampered, source, mask to this CSV")
+    forg.add_argument("--quick", action="store_true",
+                      help="small setting, minutes on 2 CPU cores (default: full setting)")
+    forg.add_argument("--out", help="output folder (default runs/forgery-<dataset>-<setting>)")
+    forg.add_argument("--seeds", type=int, help="number of seeds (default: the setting's)")
+    forg.add_argument("--stage1-epochs", type=int, help="stage-1 epoch budget")
+    forg.add_argument("--stage2-epochs", type=int, help="stage-2 epoch budget")
+    forg.add_argument("--e2e-epochs", type=int, help="end-to-end epoch budget")
+    forg.add_argument("--channel-arch", help="stage-1 channel (preset or architecture string)")
+    forg.add_argument("--stage2-arch", help="stage 2 (its Input(U, V, D) sets the grid)")
+    forg.add_argument("--e2e-arch", help="end-to-end network (its Input sets the size)")
+    forg.add_argument("--demo-authentic", type=int, help="demo set: authentic images")
+    forg.add_argument("--demo-tampered", type=int, help="demo set: tampered images")
+    forg.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    forg.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run in --out from its checkpoints")
+    forg.add_argument("--no-progress", action="store_true", help="no progress bars")
+    forg.set_defaults(fn=_forgery)
     pred = command("predict", "score image files with a trained model",
                    "Print one score per image: PNG, JPEG, TIFF, BMP, ... or .npy files, "
                    "folders (their image files, sorted) and glob patterns. A file that "
@@ -237,6 +485,19 @@ def main(argv: list[str] | None = None) -> None:
     pred.add_argument("--csv", metavar="OUT",
                       help="also write path, score, method and meaning to this CSV file")
     pred.set_defaults(fn=_predict)
+    expl = command("explain", "show where in an image a score comes from",
+                   "Importance maps: how much each grid patch of an image changes the "
+                   "model's score, as a heat map PNG over the image, the (U, V) map as .npy "
+                   "and the score (scores.csv). Works with any run's model.")
+    expl.add_argument("model", help="a run folder or a model folder")
+    expl.add_argument("images", nargs="+", metavar="IMAGE",
+                      help="image files, folders or glob patterns")
+    expl.add_argument("--out", default="explain",
+                      help="output folder (default ./explain; existing files are never "
+                           "overwritten)")
+    expl.add_argument("--method", choices=("gradient", "occlusion", "patch_average"),
+                      default="gradient", help="gradient (default), occlusion or patch_average")
+    expl.set_defaults(fn=_explain)
     args = parser.parse_args(argv)
     if args.command == "demo" and args.images < 1:
         parser.error("--images must be >= 1")

@@ -3,6 +3,17 @@
 Point (u, v) of image n's hyper-image is stage1(patch (u, v) of image n), the
 patches cut at :func:`hyperkit.grid_positions` offsets (the run-time strides of
 eq. 2), so every image gets the same grid without being resized.
+
+Two routes give the same numbers:
+
+* patches: cut every grid patch (:mod:`hyperkit.data.patches`) and run stage1 on
+  them in chunks;
+* shared: a stage-1 network that offers a whole-image path (a method
+  ``grid_<name>(images (N, C, H, W), rows (U,), cols (V,)) -> (N, D, U, V)`` next to
+  the ``<name>`` passed, e.g. ``grid_features`` for ``net.features``, plus
+  ``grid_bytes(height, width, cells)``) runs on whole normalized images, so
+  overlapping patches share their computation (Kang's stage 1: one convolution per
+  image instead of one per patch).
 """
 
 from __future__ import annotations
@@ -15,9 +26,11 @@ from torch import Tensor, nn
 from . import checks
 from .data.patches import check_patch_fits, grid_batches
 from .devices import module_device
-from .grid import grid_shape
-from .images import AUTO, check_channels, fitted_hw, image_hw, split_images
+from .grid import grid_positions, grid_shape
+from .images import AUTO, check_channels, fitted_hw, image_hw, prepare_image, split_images
 from .ops.kernels import cuda_available
+
+ROUTES = ("auto", "patches", "shared")
 
 
 def _network(stage1: Callable) -> Any:
@@ -49,6 +62,83 @@ def _check_stage1(stage1: Callable, patch: tuple[int, int]) -> int | None:
     return int(shape[0])
 
 
+def _whole_image_path(stage1: Callable) -> tuple[Callable, Callable] | None:
+    """(net.grid_<name>, net.grid_bytes) when stage1 is the bound method net.<name> of
+    a module that offers a whole-image version of it; None otherwise."""
+    net, name = _network(stage1), getattr(stage1, "__name__", None)
+    if net is None or stage1 is net or not name:
+        return None
+    fn, size = getattr(net, f"grid_{name}", None), getattr(net, "grid_bytes", None)
+    return (fn, size) if callable(fn) and callable(size) else None
+
+
+def _choose_route(route: str, path: Any, sizes: list[tuple[int, int]], patch: tuple[int, int],
+                  grid: tuple[int, int], dev: torch.device) -> bool:
+    """True for the shared route. 'auto' takes it when stage1 offers a whole-image path,
+    its kernels run on dev, and the whole images cost no more than their patches (an
+    image much larger than its grid's patches, e.g. a 4000 x 6000 photo on a 23 x 31
+    grid, is cheaper patch by patch)."""
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {', '.join(map(repr, ROUTES))}, got {route!r}")
+    if route == "patches":
+        return False
+    why = None
+    if path is None:
+        why = ("stage1 offers no whole-image path (it must be a bound method net.<name> of a "
+               "module with grid_<name> and grid_bytes methods, e.g. KangStage1.features)")
+    elif dev.type == "cuda" and not cuda_available():
+        why = "hyperkit's CUDA kernels are not usable here, and stage1 runs on the GPU"
+    if route == "shared":
+        if why:
+            raise ValueError(f"route='shared' is not possible: {why}; use route='auto' or "
+                             "'patches'")
+        return True
+    if why:
+        return False
+    whole = sum(h * w for h, w in sizes)
+    return whole <= len(sizes) * grid[0] * grid[1] * patch[0] * patch[1]
+
+
+def _shared_batches(raw: list[Any], sizes: list[tuple[int, int]], path: tuple[Callable, Callable],
+                    patch: tuple[int, int], grid: tuple[int, int], max_bytes: int, *,
+                    device: torch.device, prep_device: torch.device, **prepare: Any):
+    """The shared route, in pieces of bounded memory: yields (n0, n1, u0, u1, out) with
+    out (n1 - n0, D, u1 - u0, V) for grid rows u0 .. u1 - 1 of images n0 .. n1 - 1.
+
+    Consecutive images of one size form a group while ``grid_bytes`` of the group stays
+    within max_bytes. An image over the budget on its own is cut into horizontal bands
+    of whole grid rows (at least one grid row per band); each band holds exactly the
+    pixels its patches cover, so the results are those of the whole image.
+    """
+    fn, cost = path
+    (ph, pw), (nu, nv) = patch, grid
+    n = 0
+    while n < len(raw):
+        h, w = sizes[n]
+        rows, cols = grid_positions(h, ph, nu), grid_positions(w, pw, nv)
+        per_image = cost(h, w, nu * nv)
+        n1 = n + 1
+        while n1 < len(raw) and sizes[n1] == (h, w) and (n1 + 1 - n) * per_image <= max_bytes:
+            n1 += 1
+        ims = [prepare_image(raw[i], f"images[{i}]", device=prep_device, **prepare)
+               for i in range(n, n1)]
+        if per_image <= max_bytes:
+            batch = (ims[0][None] if len(ims) == 1 else torch.stack(ims)).to(device)
+            yield n, n1, 0, nu, fn(batch, rows, cols)
+        else:
+            image = ims[0].to(device)
+            u0 = 0
+            while u0 < nu:
+                u1 = u0 + 1
+                while u1 < nu and cost(int(rows[u1] + ph - rows[u0]), w,
+                                       (u1 + 1 - u0) * nv) <= max_bytes:
+                    u1 += 1
+                top, bottom = int(rows[u0]), int(rows[u1 - 1]) + ph
+                yield n, n1, u0, u1, fn(image[None, :, top:bottom], rows[u0:u1] - top, cols)
+                u0 = u1
+        n = n1
+
+
 def build_hyperimage(
     images: Any,
     stage1: Callable[[Tensor], Tensor],
@@ -63,6 +153,8 @@ def build_hyperimage(
     requires_grad: bool = False,
     channel_axis: Any = AUTO,
     channels: int | None = None,
+    route: str = "auto",
+    max_bytes: int = 2**28,
 ) -> Tensor:
     """Turns images into hyper-images with a stage-1 network.
 
@@ -90,6 +182,17 @@ def build_hyperimage(
             (see :func:`hyperkit.images.split_images`).
         channels: channels stage1 takes, when it does not declare them; RGB images are
             converted to gray for 1. Default: from stage1, else the images' own count.
+        route: 'patches' cuts every patch and runs stage1 on them; 'shared' runs
+            stage1's whole-image path (``grid_<name>`` of the module whose method
+            ``<name>`` stage1 is, e.g. ``KangStage1.grid_features`` for
+            ``net.features``) on whole normalized images, ValueError if it has none;
+            'auto' (default) takes 'shared' when stage1 offers it, its kernels can
+            run on stage1's device, and the whole images are no larger than the sum
+            of their patches. Both routes give the same hyper-images (to float
+            rounding: the convolutions sum in another order).
+        max_bytes: memory bound of the shared route: images go through it in groups
+            (or, one image alone above it, in bands of grid rows) whose
+            ``grid_bytes`` stays within it. The patch route is bounded by batch_size.
 
     Returns:
         float tensor (N, D, U, V) on stage1's device; point (u, v) of image n is the
@@ -114,9 +217,15 @@ def build_hyperimage(
     elif stride is not None:
         raise ValueError("give grid or stride, not both")
     u, v = checks.pair(grid, "grid")
+    max_bytes = checks.positive_int(max_bytes, "max_bytes")
+    path = _whole_image_path(stage1)
+    shared = _choose_route(route, path, sizes, (ph, pw), (u, v), dev)
 
     # With CUDA kernels, each image goes to the GPU once and its patches never leave it.
     prep_dev = dev if dev.type == "cuda" and cuda_available() else torch.device("cpu")
+    if shared:
+        return _shared_route(raw, sizes, path, (ph, pw), (u, v), max_bytes, dev, prep_dev,
+                             requires_grad, max_size=max_size, lcn=lcn, channels=channels)
     total = len(raw) * u * v
     feats: Tensor | None = None
     p0 = 0
@@ -135,3 +244,26 @@ def build_hyperimage(
             feats[p0:p1] = out
             p0 = p1
     return feats.view(len(raw), u, v, -1).permute(0, 3, 1, 2).contiguous()
+
+
+def _shared_route(raw: list[Any], sizes: list[tuple[int, int]], path: tuple[Callable, Callable],
+                  patch: tuple[int, int], grid: tuple[int, int], max_bytes: int,
+                  dev: torch.device, prep_dev: torch.device, requires_grad: bool,
+                  **prepare: Any) -> Tensor:
+    """build_hyperimage by the whole-image path: (N, D, U, V) on dev."""
+    u, v = grid
+    feats: Tensor | None = None
+    with torch.set_grad_enabled(requires_grad):
+        for n0, n1, u0, u1, out in _shared_batches(raw, sizes, path, patch, grid, max_bytes,
+                                                   device=dev, prep_device=prep_dev,
+                                                   **prepare):
+            want = (n1 - n0, u1 - u0, v)
+            if not isinstance(out, Tensor) or out.ndim != 4 \
+                    or (out.shape[0], *out.shape[2:]) != want:
+                got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                raise ValueError(f"stage1's whole-image path must return (N, D, U, V) = "
+                                 f"({want[0]}, D, {want[1]}, {want[2]}), got {got}")
+            if feats is None:
+                feats = out.new_empty((len(raw), out.shape[1], u, v))
+            feats[n0:n1, :, u0:u1] = out
+    return feats

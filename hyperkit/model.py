@@ -21,6 +21,7 @@ from .devices import module_device, resolve_device
 from .files import load_torch, save_torch, write_text
 from .hyperimage import build_hyperimage
 from .images import AUTO, check_channels, split_images
+from .nets.standardized import Standardized
 from .runs import read_manifest
 from .training.loop import predict as predict_outputs
 
@@ -69,8 +70,13 @@ class TwoStage(nn.Module):
                     channel_axis: Any = AUTO) -> Tensor:
         """(N, D, U, V) hyper-images of images (stage 1 in eval mode)."""
         self.stage1.eval()
+        features = self.stage1.features
+        if self.meta.get("patch_mean") is not None:  # forgery: stage 1 saw mean-free patches
+            from .nets.siamese import Centered
+
+            features = Centered(self.stage1, self.meta["patch_mean"]).features
         # build_hyperimage splits the images and checks their channels against ours
-        return build_hyperimage(images, self.stage1.features, patch=self.patch, grid=self.grid,
+        return build_hyperimage(images, features, patch=self.patch, grid=self.grid,
                                 lcn=self.lcn, batch_size=batch_size, channels=self.channels,
                                 channel_axis=channel_axis)
 
@@ -78,7 +84,11 @@ class TwoStage(nn.Module):
                      channel_axis: Any = AUTO) -> np.ndarray:
         """(N, U, V) stage-1 predictions of every grid patch."""
         self.stage1.eval()
-        out = build_hyperimage(images, lambda p: self.stage1(p).reshape(-1, 1),
+        # stage1.scores (P, 1), where the network has it, brings its whole-image path
+        # (grid_scores) with it: the shared route of build_hyperimage
+        scores = getattr(self.stage1, "scores", None) or (
+            lambda p: self.stage1(p).reshape(-1, 1))
+        out = build_hyperimage(images, scores,
                                patch=self.patch, grid=self.grid, lcn=self.lcn,
                                batch_size=batch_size, channels=self.channels,
                                channel_axis=channel_axis)
@@ -108,6 +118,34 @@ class TwoStage(nn.Module):
         return predict_outputs(self.stage2, self.hyperimages(images, batch_size,
                                                              channel_axis=channel_axis))
 
+    def explain(self, images: Any, method: str = "gradient", *, neutral: Any = "median",
+                batch_size: int = 4096, channel_axis: Any = AUTO) -> np.ndarray:
+        """One (U, V) importance map per image, float64 numpy (N, U, V): how much each
+        grid cell changes the score (score units; negative: the cell lowers it).
+
+        method: 'gradient' (gradient x input on stage 2, the default), 'occlusion'
+        (stage 2 with each cell replaced by the neutral vector) or 'patch_average' (the
+        baseline's per-patch scores); neutral: 'median' of the image's own cells
+        (default), 'mean', 'zero' or a (D,) vector. Scores, image sizes and maps in
+        pixels: :func:`hyperkit.evaluation.importance.explain`.
+        """
+        from .evaluation.importance import explain
+
+        return explain(self, images, method, neutral=neutral, batch_size=batch_size,
+                       channel_axis=channel_axis).maps
+
+    def labels(self, scores: Any) -> list[tuple[str, float]] | None:
+        """For a classifier (``meta['classes']`` = [name of class 0, name of class 1],
+        scores = probabilities of class 1, e.g. a forgery run: ['tampered',
+        'authentic']): (class name, probability of that class) per score, class 1 at
+        probabilities >= ``meta.get('threshold', 0.5)``. None for a regression model."""
+        classes = self.meta.get("classes")
+        if not classes:
+            return None
+        t = float(self.meta.get("threshold", 0.5))
+        return [(classes[1], float(p)) if p >= t else (classes[0], 1.0 - float(p))
+                for p in np.asarray(scores, dtype=np.float64).reshape(-1)]
+
     def save(self, directory: str | Path) -> Path:
         """Writes model.json, stage1.pt and stage2.pt into ``directory`` (atomically;
         model.json last, so its presence means the model is complete)."""
@@ -119,6 +157,7 @@ class TwoStage(nn.Module):
         info = {"format": FORMAT, "version": 1, "stage1_arch": self.stage1_arch,
                 "stage2_arch": self.stage2_arch, "patch": list(self.patch),
                 "grid": list(self.grid), "lcn": self.lcn, "has_stage2": self.stage2 is not None,
+                "stage2_standardized": isinstance(self.stage2, Standardized),
                 "meta": self.meta}
         write_text(d / "model.json", json.dumps(info, indent=2))
         return d
@@ -142,6 +181,8 @@ class TwoStage(nn.Module):
         s2 = None
         if info.get("has_stage2", True):
             s2 = nets.build(info["stage2_arch"])
+            if info.get("stage2_standardized", False):
+                s2 = Standardized(s2, nets.input_shape(s2)[0])
             s2.load_state_dict(load_torch(d / "stage2.pt"))
         m = cls(s1, s2, stage1_arch=info["stage1_arch"], stage2_arch=info["stage2_arch"],
                 patch=info["patch"], grid=info["grid"], lcn=info["lcn"], meta=info.get("meta"))

@@ -57,6 +57,20 @@ void minmax_pool2d_backward(const T* grad_max, const T* grad_min, const int64_t*
                             int64_t width, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                             cudaStream_t stream);
 
+// ys (nu,) and xs (nv,) are host arrays (staged on `stream`); see csrc/kernels.h.
+template <typename T>
+bool grid_minmax_pool(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
+                      int64_t planes, int64_t height, int64_t width, int64_t kh, int64_t kw,
+                      const int64_t* ys, int64_t nu, const int64_t* xs, int64_t nv,
+                      cudaStream_t stream);
+
+template <typename T>
+void grid_minmax_pool_backward(const T* grad_max, const T* grad_min, const int64_t* idx_max,
+                               const int64_t* idx_min, T* grad_in, int64_t planes,
+                               int64_t height, int64_t width, int64_t kh, int64_t kw,
+                               const int64_t* ys, int64_t nu, const int64_t* xs, int64_t nv,
+                               cudaStream_t stream);
+
 // The table's arrays are host arrays (as for the CPU kernel); they are staged to the
 // device on `stream` for the launch.
 template <typename T>

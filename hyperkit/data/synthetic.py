@@ -57,6 +57,12 @@ def dist_n(size: int = SIZE, patch: int = PATCH) -> float:
 def _scores(images: np.ndarray, background: np.ndarray, positions: np.ndarray,
             counts: np.ndarray) -> np.ndarray:
     """Vectorized eq. 3 over (N, H, W) images and (N, K, 2) positions."""
+    return 5.0 - np.sqrt((_alphas(images, background, positions, counts) ** 2).sum(1))
+
+
+def _alphas(images: np.ndarray, background: np.ndarray, positions: np.ndarray,
+            counts: np.ndarray) -> np.ndarray:
+    """Eq. 3's alpha_i of every patch, (N, K) float64; 0 for absent patches."""
     n, size = images.shape[0], images.shape[1]
     k = positions.shape[1]
     active = np.arange(k)[None, :] < counts[:, None]
@@ -68,7 +74,16 @@ def _scores(images: np.ndarray, background: np.ndarray, positions: np.ndarray,
     centre = pos + PATCH / 2.0
     dist = np.hypot(centre[..., 0] - size / 2, centre[..., 1] - size / 2)
     alpha = manhattan + (1.0 - dist / dist_n(size))
-    return 5.0 - np.sqrt((np.where(active, alpha, 0.0) ** 2).sum(1))
+    return np.where(active, alpha, 0.0)
+
+
+def patch_alphas(data: SyntheticSet) -> np.ndarray:
+    """Eq. 3's alpha_i of each overlaid patch of a generated set: how much patch i
+    lowers the score (contrast to the background plus location term), float64
+    (N, 5) in the order of ``data.positions``, NaN for absent patches. Within an
+    image, a larger alpha_i means a larger score change when patch i is removed."""
+    a = _alphas(data.images, data.background.astype(np.float64), data.positions, data.counts)
+    return np.where(np.arange(MAX_PATCHES)[None, :] < data.counts[:, None], a, np.nan)
 
 
 def synthetic_score(image: Any, background: float, positions: Any) -> float:

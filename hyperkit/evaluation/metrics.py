@@ -51,3 +51,71 @@ def krocc(pred: Any, true: Any) -> float:
 def correlations(pred: Any, true: Any) -> dict[str, float]:
     """{'srocc', 'plcc', 'krocc'} of predictions against labels."""
     return {"srocc": srocc(pred, true), "plcc": plcc(pred, true), "krocc": krocc(pred, true)}
+
+
+def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float
+              ) -> np.ndarray:
+    """The VQEG 5-parameter logistic: b1 (1/2 - 1/(1 + exp(b2 (x - b3)))) + b4 x + b5."""
+    z = np.clip(b2 * (x - b3), -500, 500)  # exp overflow guard; the curve is flat there
+    return b1 * (0.5 - 1.0 / (1.0 + np.exp(z))) + b4 * x + b5
+
+
+def plcc_logistic(pred: Any, true: Any) -> float:
+    """PLCC after mapping predictions to labels by the 5-parameter logistic (VQEG /
+    Sheikh et al. 2006), fitted with scipy.optimize.curve_fit. Falls back to the plain
+    PLCC when the fit does not converge (reported as such by :func:`iqa_metrics`)."""
+    from scipy.optimize import curve_fit
+
+    p, t = _pair(pred, true)
+    if _constant(p, t):
+        return 0.0
+    b0 = [float(t.max() - t.min()), 1.0 / (float(p.std()) + 1e-12), float(np.mean(p)), 0.0,
+          float(np.mean(t))]
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params, _ = curve_fit(logistic5, p, t, p0=b0, maxfev=20000)
+        mapped = logistic5(p, *params)
+        if not np.all(np.isfinite(mapped)) or np.all(mapped == mapped[0]):
+            return plcc(p, t)
+        return float(stats.pearsonr(mapped, t).statistic)
+    except (RuntimeError, ValueError, OverflowError):
+        return plcc(p, t)
+
+
+def collapsed(pred: Any, true: Any, rel: float = 1e-3) -> bool:
+    """True when predictions are (nearly) one constant: their spread is below ``rel``
+    times the labels' spread. A stage 2 whose ReLUs all died predicts this way; its
+    correlations mean nothing and must not be reported as a result."""
+    p, t = _pair(pred, true)
+    return bool(p.std() <= rel * max(float(t.std()), 1e-12))
+
+
+def iqa_metrics(pred: Any, true: Any, types: Any = None) -> dict:
+    """Everything an NR-IQA table reports for one test set.
+
+    Returns:
+        {'srocc', 'plcc', 'plcc_logistic', 'krocc', 'collapsed', 'per_type'}:
+        per_type maps each distortion type (when ``types`` is given) to its SROCC (None
+        when the type has fewer than 3 test images).
+    """
+    p, t = _pair(pred, true)
+    out: dict = {**correlations(p, t), "plcc_logistic": plcc_logistic(p, t),
+                 "collapsed": collapsed(p, t)}
+    if types is not None:
+        types = np.asarray(types)
+        out["per_type"] = {str(k): (srocc(p[types == k], t[types == k])
+                                    if (types == k).sum() >= 3 else None)
+                           for k in sorted(set(types.tolist()))}
+    return out
+
+
+def summarize(values: Any) -> dict:
+    """{'mean', 'std', 'median', 'n'} of a list of numbers (None and NaN skipped)."""
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return {"mean": None, "std": None, "median": None, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std()), "median": float(np.median(v)),
+            "n": int(v.size)}

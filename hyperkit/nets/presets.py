@@ -8,6 +8,7 @@ from torch import nn
 
 from .arch import SpecNet
 from .kang import KangStage1
+from .vgg import VGGStage1
 
 # Table 4. Synthetic stage 1: the paper prints Input(128, 128) with five MP(2), but
 # stage 1 is trained on the 16x16 patches (the 10x10x400 stage-2 input is a grid of
@@ -46,6 +47,9 @@ PRESETS: dict[str, str] = {
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "live_stage1": lambda: KangStage1(in_channels=1),
     "tid_stage1": lambda: KangStage1(in_channels=3),
+    # Experiment 5: VGG-16 to conv4_3 (frozen) + 2 x FC 800. Random convolutions here;
+    # the runner loads the user's weights with VGGStage1.load_conv_weights(path).
+    "vgg16_stage1": lambda: VGGStage1(),
 }
 
 

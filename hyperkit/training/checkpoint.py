@@ -31,6 +31,10 @@ def load(path: Path, config: TrainConfig, objective: str) -> dict:
     if "objective" not in c and isinstance(c.get("config"), dict):
         # Written before objectives were passed in: the loss was a config field.
         c["objective"] = c["config"].pop("loss", None)
+    if isinstance(c.get("config"), dict):
+        # Written before the optimizer was a choice: it was always SGD without decay.
+        c["config"].setdefault("optimizer", "sgd")
+        c["config"].setdefault("weight_decay", 0.0)
     if c.get("config") != dataclasses.asdict(config):
         raise ValueError(f"checkpoint {path} was written with a different configuration "
                          f"{c.get('config')}; resume needs the same one")

@@ -6,6 +6,9 @@ lr_t = lr_0 * f / (1 + 1e-5 t) after t updates, where f starts at 1 and is divid
 paper gives no patience for the drop; we use half the early-stopping patience).
 Stage 1 runs at most 80 epochs and stops after 20 without improvement, stage 2 200
 and 40.
+
+``optimizer='adam'`` swaps SGD for Adam under the same schedule: the default stage-2
+recipe of the NR-IQA task (see :func:`hyperkit.training.recipes.stage2_recipe`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class TrainConfig:
     nesterov: bool = True
     decay: float = 1e-5
     seed: int = 0
+    optimizer: str = "sgd"  # 'sgd' (the paper: Nesterov momentum) or 'adam'
+    weight_decay: float = 0.0
+
+    OPTIMIZERS = ("sgd", "adam")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "patience", "plateau_patience", "batch_size"):
@@ -39,6 +46,11 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.optimizer not in self.OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(self.OPTIMIZERS)}, got "
+                             f"{self.optimizer!r}")
+        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if self.lr == 0 or not 0 < self.plateau_factor <= 1:
             raise ValueError("lr must be > 0 and plateau_factor in (0, 1]")
 

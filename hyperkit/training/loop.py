@@ -61,6 +61,16 @@ class FitResult:
     stopped_early: bool = False
 
 
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with (Nesterov) momentum, the paper's, or Adam; frozen parameters
+    (requires_grad False) are left out."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                           nesterov=config.nesterov, weight_decay=config.weight_decay)
+
+
 def learning_rate(config: TrainConfig, state: FitState) -> float:
     """lr_0 * f / (1 + decay * t) for the next update."""
     return config.lr * state.factor / (1.0 + config.decay * state.updates)
@@ -222,8 +232,7 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
         raise ValueError(f"train has {len(train_src)} samples, fewer than the {world} ranks")
     torch.manual_seed(cfg.seed)
     model.to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                          nesterov=cfg.nesterov)
+    opt = make_optimizer(model, cfg)
     state, history = FitState(), []
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if ckpt is not None and ckpt.exists():

@@ -9,21 +9,24 @@ file), on which stage 2 learns the image score.
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .. import nets
 from ..data.patches import GridPatches
 from ..devices import resolve_device
-from ..files import write_atomic
 from ..images import check_channels, split_images
 from ..model import TwoStage
+from ..nets.standardized import Standardized
 from . import dist
-from .config import TrainConfig
+from .config import TrainConfig, stage2_config
 from .loop import FitResult, fit
 from .objectives import MAE
 
@@ -68,18 +71,124 @@ def train_stage1(train_images: Any, train_scores: Any, val_images: Any, val_scor
     return s1, r1
 
 
-def cached_hyperimages(name: str, make: Callable[[], torch.Tensor], workdir: Path,
-                       cache: str) -> np.ndarray:
-    """Hyper-images kept in memory, or in workdir/<name>.npy, memory-mapped (written
-    once by rank 0, atomically; reused on resume)."""
-    if cache == "memory":
-        return make().cpu().numpy()
+# The stage-2 recipes. 'paper': the paper's protocol (SGD, lr 0.005, Nesterov 0.9, raw
+# inputs and labels). 'adam': hyper-image channels and labels standardized (statistics
+# stored in the model, nets.standardized), Adam at lr 1e-4. On real photographs the
+# paper's recipe let every stage-2 ReLU die (constant predictions); README "Stage 2 on
+# real photographs" has the ablation that chose the default of the NR-IQA task.
+STAGE2_RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {"optimizer": "sgd", "lr": 0.005, "standardize": False},
+    "adam": {"optimizer": "adam", "lr": 1e-4, "standardize": True},
+}
+
+
+def stage2_recipe(name: str, **overrides: Any) -> tuple[TrainConfig, bool]:
+    """(stage-2 TrainConfig, standardize) of a named recipe of :data:`STAGE2_RECIPES`,
+    on the paper's epoch budget (:func:`~hyperkit.training.config.stage2_config`);
+    ``overrides`` replace config fields (epochs, patience, seed, ...)."""
+    if name not in STAGE2_RECIPES:
+        raise ValueError(f"stage-2 recipe must be one of {', '.join(STAGE2_RECIPES)}, got "
+                         f"{name!r}")
+    r = dict(STAGE2_RECIPES[name])
+    standardize = r.pop("standardize")
+    return stage2_config(**{**r, **overrides}), standardize
+
+
+def _group_size(cells: int, channels: int, batch_size: int, budget: int = 1 << 30) -> int:
+    """Images per hyper-image group, holding at most ``budget`` bytes of hyper-images.
+
+    A multiple of batch_size / gcd(batch_size, U V) images when one fits: every group
+    then ends on a patch-batch boundary, so the patch batches are those of one pass over
+    all images and the result does not depend on the grouping."""
+    aligned = batch_size // math.gcd(batch_size, cells)
+    per_image = 4 * channels * cells
+    if aligned * per_image <= budget:
+        return aligned * (budget // (aligned * per_image))
+    return max(1, budget // per_image)
+
+
+def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdir: Path,
+                       cache: str, batch_size: int = 4096, progress: bool = False
+                       ) -> np.ndarray:
+    """(N, D, U, V) float32 hyper-images of ``images``, built group by group so memory
+    holds one group of images and hyper-images at a time.
+
+    Kept in memory (``cache='memory'``), or in workdir/<name>.npy, memory-mapped:
+    written once by rank 0 (to a temporary name, renamed when complete), reused on
+    resume. ``images`` may be a lazy sequence (e.g.
+    :class:`hyperkit.data.image_files.ImageFiles`); a group is read when it is built.
+    """
     path = workdir / f"{name}.npy"
-    if not path.exists() and dist.rank() == 0:
-        h = make().cpu().numpy()
-        write_atomic(path, lambda f: np.save(f, h))
+    if cache == "mmap" and path.exists():
+        dist.barrier()
+        return np.load(path, mmap_mode="r")
+    n = len(images)
+    c, ph, pw = nets.input_shape(model.stage1)
+    with torch.no_grad():  # D, from one blank patch
+        d = int(model.stage1.eval().features(torch.zeros(1, c, ph, pw, device=model.device)
+                                             ).shape[1])
+    u, v = model.grid
+    group = _group_size(u * v, d, batch_size)
+    tmp = path.with_name(f"{name}.tmp{os.getpid()}.npy")
+    if dist.rank() == 0 or cache == "memory":
+        shape = (n, d, u, v)
+        out = (np.empty(shape, np.float32) if cache == "memory" else
+               np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape))
+        with tqdm(total=n, desc=name, leave=False, disable=None if progress else True) as bar:
+            for i in range(0, n, group):
+                part = images[i:i + group]
+                out[i:i + len(part)] = model.hyperimages(list(part), batch_size).cpu().numpy()
+                bar.update(len(part))
+        if cache == "memory":
+            return out
+        out.flush()
+        del out
+        os.replace(tmp, path)
     dist.barrier()
     return np.load(path, mmap_mode="r")
+
+
+def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_images: Any,
+                 val_scores: Any, *, stage2_arch: str, config: TrainConfig, workdir: str | Path,
+                 standardize: bool = False, resume: bool = False, device: Any = "auto",
+                 log: Any = print, cache: str = "mmap", progress: bool = True
+                 ) -> tuple[TwoStage, FitResult]:
+    """Trains stage 2 of ``model`` (its stage 1 trained) on cached hyper-images.
+
+    Args:
+        train_images, val_images: a list (or lazy sequence) of single images; a batch
+            array is split into images first.
+        standardize: wrap stage 2 in :class:`hyperkit.nets.standardized.Standardized`
+            with the training set's channel and label statistics (stored in the model).
+        workdir: stage2.ckpt and the hyper-image caches (hyper_train.npy, hyper_val.npy).
+
+    Returns:
+        (model with its stage 2, in eval mode; stage 2's FitResult).
+    """
+    if cache not in ("mmap", "memory"):
+        raise ValueError(f"cache must be 'mmap' or 'memory', got {cache!r}")
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    ims = []
+    for x, name in ((train_images, "train"), (val_images, "val")):
+        if not isinstance(x, (list, tuple)) and not hasattr(x, "paths"):
+            x = split_images(x, name=f"{name} images")
+        ims.append(x)
+    ytr, yva = _labels(train_scores, ims[0], "train"), _labels(val_scores, ims[1], "val")
+    htr = cached_hyperimages("hyper_train", model, ims[0], wd, cache, progress=progress)
+    hva = cached_hyperimages("hyper_val", model, ims[1], wd, cache, progress=progress)
+    torch.manual_seed(config.seed)
+    s2 = nets.build(stage2_arch)
+    if nets.input_shape(s2) != tuple(htr.shape[1:]):
+        raise ValueError(f"stage 2 {stage2_arch!r} takes {nets.input_shape(s2)} (D, U, V) "
+                         f"inputs but the hyper-images are {tuple(htr.shape[1:])}")
+    if standardize:
+        s2 = Standardized(s2, htr.shape[1]).fit_statistics(htr, ytr)
+    r2 = fit(s2, (htr, ytr), (hva, yva), MAE(), config, checkpoint=wd / "stage2.ckpt",
+             resume=resume, device=dev, log=log, name="stage2", progress=progress)
+    model.stage2 = s2
+    return model.eval(), r2
 
 
 def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_scores: Any,
@@ -88,10 +197,10 @@ def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_s
                     stage2_config: TrainConfig, workdir: str | Path,
                     stage1: nn.Module | None = None, resume: bool = False,
                     device: Any = "auto", log: Any = print, cache: str = "mmap",
-                    progress: bool = True
+                    progress: bool = True, standardize: bool = False
                     ) -> tuple[TwoStage, dict[str, FitResult | None]]:
     """Trains stage 1 on labelled patches (:func:`train_stage1`), then stage 2 on cached
-    hyper-images.
+    hyper-images (:func:`train_stage2`).
 
     Args:
         train_images, val_images: images in any form :meth:`TwoStage.predict` takes.
@@ -105,6 +214,7 @@ def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_s
             stage1_config is then unused and the 'stage1' result is None.
         resume: continue the checkpoints in workdir instead of refusing to touch them.
         cache: 'mmap' (hyper_train.npy / hyper_val.npy in workdir) or 'memory'.
+        standardize: see :func:`train_stage2`.
 
     Returns:
         (model on the training device, {'stage1': FitResult or None, 'stage2': FitResult}).
@@ -125,15 +235,8 @@ def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_s
     model = TwoStage(stage1.to(dev), None, stage1_arch=stage1_arch, stage2_arch=stage2_arch,
                      patch=patch, grid=grid, lcn=lcn)
     tr_ims, va_ims = model.images(train_images), model.images(val_images)
-    ytr, yva = _labels(train_scores, tr_ims, "train"), _labels(val_scores, va_ims, "val")
-    htr = cached_hyperimages("hyper_train", lambda: model.hyperimages(tr_ims), wd, cache)
-    hva = cached_hyperimages("hyper_val", lambda: model.hyperimages(va_ims), wd, cache)
-    torch.manual_seed(stage2_config.seed)
-    s2 = nets.build(stage2_arch)
-    if nets.input_shape(s2) != tuple(htr.shape[1:]):
-        raise ValueError(f"stage 2 {stage2_arch!r} takes {nets.input_shape(s2)} (D, U, V) "
-                         f"inputs but the hyper-images are {tuple(htr.shape[1:])}")
-    r2 = fit(s2, (htr, ytr), (hva, yva), MAE(), stage2_config, checkpoint=wd / "stage2.ckpt",
-             resume=resume, device=dev, log=log, name="stage2", progress=progress)
-    model.stage2 = s2
-    return model.eval(), {"stage1": r1, "stage2": r2}
+    model, r2 = train_stage2(model, tr_ims, train_scores, va_ims, val_scores,
+                             stage2_arch=stage2_arch, config=stage2_config, workdir=wd,
+                             standardize=standardize, resume=resume, device=dev, log=log,
+                             cache=cache, progress=progress)
+    return model, {"stage1": r1, "stage2": r2}

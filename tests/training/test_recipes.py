@@ -110,17 +110,33 @@ def test_train_stage1_learns_from_grid_patches(tmp_path):
     assert (tmp_path / "stage1.ckpt").is_file()
 
 
-def test_cached_hyperimages_written_once(tmp_path):
+def test_cached_hyperimages_written_once_in_groups(trained, tmp_path, monkeypatch):
+    model, _, d, _ = trained
+    ims = list(d.images[:7])
     calls = []
+    real = model.hyperimages
 
-    def make():
-        calls.append(1)
-        return torch.arange(6.0).reshape(1, 6, 1, 1)
+    def counting(images, *a, **k):
+        calls.append(len(images))
+        return real(images, *a, **k)
 
-    a = cached_hyperimages("h", make, tmp_path, "mmap")
-    b = cached_hyperimages("h", make, tmp_path, "mmap")
-    assert len(calls) == 1 and isinstance(a, np.memmap)
+    monkeypatch.setattr(model, "hyperimages", counting)
+    monkeypatch.setattr("hyperkit.training.recipes._group_size", lambda *a: 3)
+    a = cached_hyperimages("h", model, ims, tmp_path, "mmap")
+    b = cached_hyperimages("h", model, ims, tmp_path, "mmap")
+    assert calls == [3, 3, 1] and isinstance(a, np.memmap)  # built once, group by group
     np.testing.assert_array_equal(a, b)
-    m = cached_hyperimages("h", make, tmp_path, "memory")
-    assert len(calls) == 2 and not isinstance(m, np.memmap)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    np.testing.assert_allclose(a, real(ims).numpy(), rtol=1e-5, atol=1e-6)
+    m = cached_hyperimages("h2", model, ims, tmp_path, "memory")
+    assert not isinstance(m, np.memmap)
+    np.testing.assert_array_equal(m, a)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.npy"]
+
+
+def test_group_size_aligns_with_patch_batches():
+    from hyperkit.training.recipes import _group_size
+
+    g = _group_size(100, 400, 4096)  # synthetic: 1024-image multiples, 164 MB each
+    assert g % 1024 == 0 and g * 100 % 4096 == 0
+    g = _group_size(713, 800, 4096, budget=1 << 28)  # TID: no aligned group fits 256 MB
+    assert g == (1 << 28) // (4 * 800 * 713)

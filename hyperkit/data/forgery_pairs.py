@@ -1,0 +1,165 @@
+"""Stage-1 training pairs of the forgery task, streamed from the images.
+
+Sample s is point k = s % n of pair j = s // n: the authentic and the tampered patch
+at the same position (the k-th contour point of that pair,
+:func:`hyperkit.data.contours.contour_patches`). Their order is shuffled: y = 1 when
+the authentic patch is in the first channel, -1 otherwise (the paper: "shuffling of
+patches is necessary in order to achieve convergence"). The training patches' mean is
+subtracted from every patch, and training pairs are mirrored left-right on the fly
+(both patches alike).
+
+Memory: a batch reads the images of the pairs it draws (files are decoded then) and
+cuts its patches with the one gather kernel; up to ``cache_mb`` of prepared images are
+kept, least recently used first out. Patches are never stored.
+
+Randomness: the k-th time sample s is drawn, its order and mirror come from a
+generator seeded with (seed, s, k); in training each sample is drawn once per epoch,
+so k is the epoch. A resumed run calls :meth:`SiamesePairs.skip_draws` with the
+finished epochs to replay the draws of an uninterrupted run. Without ``augment``
+(validation) the order is fixed per sample and nothing is mirrored.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..images import prepare_image, read_image
+from ..ops.gather_patches import gather_at
+
+
+class SiamesePairs:
+    """A :class:`~hyperkit.training.batches.BatchSource` of (authentic, tampered) patch
+    pairs for :class:`hyperkit.nets.siamese.SiameseRanker` and ``RankingHinge``.
+
+    Args:
+        pairs: (authentic, tampered) per pair: image files or arrays of one size.
+        tops: per pair, int (n, 2) top-left (row, col) of its n patches; the same n for
+            every pair.
+        patch: patch side in pixels (64 in the paper).
+        mean: (C,) per-channel mean subtracted from every patch (the training patches'
+            mean, :meth:`channel_mean`); None subtracts nothing.
+        augment: shuffle the order per draw and mirror at random (training); False:
+            a fixed order per sample, no mirror (validation).
+        seed: seeds order and mirrors.
+        channels: channels the network takes (RGB by default).
+        cache_mb: megabytes of prepared images kept between batches.
+        name: how errors name the pairs.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[Any, Any]], tops: Sequence[Any], *,
+                 patch: int = 64, mean: Any = None, augment: bool = False, seed: int = 0,
+                 channels: int = 3, cache_mb: float = 512, name: str = "pairs") -> None:
+        if len(pairs) == 0:
+            raise ValueError(f"{name} is empty")
+        if len(tops) != len(pairs):
+            raise ValueError(f"{len(pairs)} {name} for {len(tops)} position arrays")
+        self.tops = [np.asarray(t, dtype=np.int64) for t in tops]
+        n = {t.shape for t in self.tops}
+        if len(n) != 1 or len(next(iter(n))) != 2 or next(iter(n))[1] != 2:
+            raise ValueError(f"tops must be (n, 2) integer arrays of one n, got shapes "
+                             f"{sorted(n)}")
+        self.points = self.tops[0].shape[0]
+        self.pairs = [tuple(p) for p in pairs]
+        if any(len(p) != 2 for p in self.pairs):
+            raise ValueError(f"each item of {name} must be (authentic, tampered)")
+        self.patch, self.channels, self.name = int(patch), int(channels), name
+        self.augment, self.seed = bool(augment), int(seed)
+        m = np.zeros(self.channels) if mean is None else np.asarray(mean, dtype=np.float64)
+        if m.shape != (self.channels,) or not np.isfinite(m).all():
+            raise ValueError(f"mean must be {self.channels} finite numbers, got {mean!r}")
+        self.mean = torch.from_numpy(m.astype(np.float32))[:, None, None]
+        self.cache_bytes = float(cache_mb) * 2**20
+        self._cache: OrderedDict[int, Tensor] = OrderedDict()
+        self._held = 0
+        self._draws = np.zeros(len(self), np.int64)
+        self._fixed_y = np.where(np.random.default_rng([self.seed, 1]).random(len(self)) < 0.5,
+                                 1.0, -1.0)
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.points
+
+    def _image(self, j: int, side: int) -> Tensor:
+        """Prepared (C, H, W) float32 image: side 0 authentic, 1 tampered."""
+        key = 2 * j + side
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        item = self.pairs[j][side]
+        label = f"{self.name}[{j}] {'authentic' if side == 0 else 'tampered'}"
+        if isinstance(item, (str, Path)):
+            label += f" ({item})"
+            item = read_image(item)
+        t = prepare_image(item, label, lcn=False, channels=self.channels)
+        self._cache[key] = t
+        self._held += t.numel() * 4
+        while self._held > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._held -= old.numel() * 4
+        return t
+
+    def skip_draws(self, draws: int) -> None:
+        """Sets every sample's draw count to ``draws`` (finished epochs, on resume)."""
+        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 0:
+            raise ValueError(f"draws must be an integer >= 0, got {draws!r}")
+        self._draws[:] = draws
+
+    def _draw(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y (B,) of +-1, mirror (B,) bool) for the drawn samples."""
+        if not self.augment:
+            return self._fixed_y[idx], np.zeros(len(idx), bool)
+        u = np.array([np.random.default_rng([self.seed, int(s), int(self._draws[s])]).random(2)
+                      for s in idx]).reshape(-1, 2)
+        np.add.at(self._draws, idx, 1)
+        return np.where(u[:, 0] < 0.5, 1.0, -1.0), u[:, 1] < 0.5
+
+    def patches(self, idx: np.ndarray) -> tuple[Tensor, Tensor]:
+        """(authentic, tampered) patches (B, C, p, p) of samples ``idx``, mean not
+        subtracted, not mirrored."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"{self.name} has {len(self)} samples; got index outside")
+        j, k = idx // self.points, idx % self.points
+        used, slot = np.unique(j, return_inverse=True)
+        images = []
+        for jj in used:
+            a, t = self._image(int(jj), 0), self._image(int(jj), 1)
+            if a.shape != t.shape:
+                raise ValueError(f"{self.name}[{int(jj)}]: authentic {tuple(a.shape)} and "
+                                 f"tampered {tuple(t.shape)} differ in size")
+            images += [a, t]
+        tops = np.stack([self.tops[int(jj)][kk] for jj, kk in zip(j, k)]) if len(idx) \
+            else np.zeros((0, 2), np.int64)
+        p = (self.patch, self.patch)
+        au = gather_at(images, p, 2 * slot, tops[:, 0], tops[:, 1])
+        tp = gather_at(images, p, 2 * slot + 1, tops[:, 0], tops[:, 1])
+        return au, tp
+
+    def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        """((first (B, C, p, p), second (B, C, p, p)), y (B,)) for samples ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        au, tp = self.patches(idx)
+        y, mirror = self._draw(idx)
+        au, tp = au - self.mean, tp - self.mean
+        if mirror.any():
+            m = torch.from_numpy(mirror)
+            au[m], tp[m] = au[m].flip(-1), tp[m].flip(-1)
+        first = torch.from_numpy(y > 0)[:, None, None, None]
+        x1 = torch.where(first, au, tp)
+        x2 = torch.where(first, tp, au)
+        return (x1, x2), torch.from_numpy(y.astype(np.float32))
+
+    def channel_mean(self, batch_size: int = 256) -> np.ndarray:
+        """(C,) float64 mean over every authentic and tampered patch, per channel, in
+        [0, 1] (one streamed pass): the mean to subtract."""
+        total, count = np.zeros(self.channels), 0
+        for i in range(0, len(self), batch_size):
+            au, tp = self.patches(np.arange(i, min(len(self), i + batch_size)))
+            total += (au.double().sum((0, 2, 3)) + tp.double().sum((0, 2, 3))).numpy()
+            count += 2 * len(au) * self.patch * self.patch
+        return total / count

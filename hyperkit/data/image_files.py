@@ -1,0 +1,46 @@
+"""Image files read only when asked for: a data set of thousands of photographs is a
+list of paths until a batch needs its pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence, overload
+
+import numpy as np
+
+from ..images import read_image
+
+
+class ImageFiles(Sequence):
+    """A sequence of image files; item i is read (:func:`hyperkit.images.read_image`,
+    numpy layout at the file's depth) each time it is asked for, nothing is kept.
+
+    Slicing or indexing with an integer array gives another ImageFiles. Errors name the
+    file: an unreadable or truncated image raises ValueError with its path.
+    """
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        self.paths = tuple(Path(p) for p in paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, i: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, i: slice | np.ndarray | list) -> "ImageFiles": ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ImageFiles(self.paths[i])
+        if isinstance(i, (np.ndarray, list, tuple)):
+            return ImageFiles([self.paths[int(k)] for k in np.asarray(i).ravel()])
+        return read_image(self.paths[int(i)])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for p in self.paths:
+            yield read_image(p)
+
+    def __repr__(self) -> str:
+        return f"ImageFiles({len(self)} files)"

@@ -1,0 +1,73 @@
+"""A stage-2 network that standardizes its inputs and outputs, with the statistics
+stored in the network (buffers), so a saved model predicts on the label's own scale.
+
+Why: a hyper-image has D = 800 (or 500) ReLU channels whose scales differ by orders
+of magnitude, and IQA labels sit far from 0 (DMOS 0-100, MOS 0-9). Standardizing both
+is what lets the default stage-2 recipe learn on real photographs (see
+:mod:`hyperkit.training.recipes`); keeping the statistics inside the module means
+``predict``, ``save`` and ``load`` need no side files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+class Standardized(nn.Module):
+    """``net((x - in_mean) / in_std) * out_std + out_mean`` for x (N, D, U, V).
+
+    Args:
+        net: the wrapped stage-2 network; its ``input_shape`` is forwarded.
+        channels: D, the number of hyper-image channels.
+    """
+
+    def __init__(self, net: nn.Module, channels: int) -> None:
+        super().__init__()
+        self.net = net
+        self.input_shape = getattr(net, "input_shape", None)
+        self.register_buffer("in_mean", torch.zeros(channels))
+        self.register_buffer("in_std", torch.ones(channels))
+        self.register_buffer("out_mean", torch.zeros(()))
+        self.register_buffer("out_std", torch.ones(()))
+
+    def fit_statistics(self, hyper: Any, labels: Any, chunk: int = 256) -> "Standardized":
+        """Sets the buffers from training hyper-images (N, D, U, V) (numpy, memory-mapped
+        is fine: read in chunks of ``chunk`` images) and labels (N,).
+
+        Per-channel mean and standard deviation over every cell of every image
+        (float64 sums); a channel that never varies (a dead ReLU) gets std 1 so it
+        stays 0 instead of dividing by 0.
+        """
+        n, d = len(hyper), hyper.shape[1]
+        if d != self.in_mean.numel():
+            raise ValueError(f"hyper-images have {d} channels, this stage 2 takes "
+                             f"{self.in_mean.numel()}")
+        s, s2, count = np.zeros(d), np.zeros(d), 0
+        for i in range(0, n, chunk):
+            x = np.asarray(hyper[i:i + chunk], dtype=np.float64)
+            s += x.sum(axis=(0, 2, 3))
+            s2 += (x * x).sum(axis=(0, 2, 3))
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+        mean = s / count
+        std = np.sqrt(np.maximum(s2 / count - mean * mean, 0.0))
+        std[std < 1e-6 * (1 + np.abs(mean))] = 1.0
+        y = np.asarray(labels, dtype=np.float64)
+        ystd = float(y.std()) if y.std() > 0 else 1.0
+        with torch.no_grad():
+            self.in_mean.copy_(torch.from_numpy(mean))
+            self.in_std.copy_(torch.from_numpy(std))
+            self.out_mean.fill_(float(y.mean()))
+            self.out_std.fill_(ystd)
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = (x - self.in_mean[:, None, None]) / self.in_std[:, None, None]
+        return self.net(z) * self.out_std + self.out_mean
+
+    def features(self, x: Tensor) -> Tensor:
+        """The wrapped network's features of standardized inputs."""
+        return self.net.features((x - self.in_mean[:, None, None]) / self.in_std[:, None, None])

@@ -1,0 +1,130 @@
+"""The Table 3 runner: class weights, weighted BCE, summaries and the table, and the
+CLI end to end on a miniature CASIA v2 tree (tiny networks via options): --inspect,
+--to-csv, a full run, resume, predict, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hyperkit
+from hyperkit.cli import main
+from hyperkit.tasks.forgery import (APPROACHES, PAPER, SETTINGS, class_weights, summarize,
+                                    table)
+from hyperkit.training import WeightedBCE
+from tests.data.test_casia2 import make_tree
+
+TINY = ["--channel-arch", "Input(64,64,3) - C(4) - MP(4) - C(8) - MP(4) - FC(16) - Drop(0.5)",
+        "--stage2-arch", "Input(4,4,16) - C(8) - MP(2) - C(8) - MP(2) - FC(8) - FC(1,'sigmoid')",
+        "--e2e-arch", "Input(32,48,3) - C(4) - MP(4) - C(4) - MP(4) - FC(8) - FC(1,'sigmoid')",
+        "--stage1-epochs", "2", "--stage2-epochs", "2", "--e2e-epochs", "1", "--no-progress"]
+
+
+def test_class_weights_balance_the_classes_and_weighted_bce_uses_them():
+    y = np.array([1, 1, 1, 0])
+    w0, w1 = class_weights(y)
+    assert (w0, w1) == (2.0, 4 / 6) and w0 * 1 == pytest.approx(w1 * 3)
+    with pytest.raises(ValueError, match="one class only"):
+        class_weights(np.ones(3))
+    logits = torch.tensor([2.0, -1.0, 0.5, 0.0])
+    t = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    got = WeightedBCE((w0, w1))(logits, t)
+    p = torch.sigmoid(logits)
+    want = -(w1 * (torch.log(p[:3])).sum() + w0 * torch.log(1 - p[3])) / 4
+    torch.testing.assert_close(got, want)
+
+
+def test_settings_summary_and_table():
+    q = SETTINGS["quick"]
+    assert q.grid() == (15, 15) and SETTINGS["full"].grid() == (15, 15)
+    assert SETTINGS["full"].channel_arch == "forgery_channel"
+    c1, c2, c3 = q.configs(seed=2)
+    assert (c1.epochs, c2.epochs, c3.epochs, c1.seed) == (q.stage1_epochs, q.stage2_epochs,
+                                                          q.e2e_epochs, 2)
+    m = {"accuracy": 0.8, "balanced_accuracy": 0.75, "roc_auc": 0.9,
+         "confusion_matrix": [[3, 1], [1, 5]]}
+    runs = [{"seed": s, "test": 10, "test_authentic": 6, "test_tampered": 4,
+             "metrics": {k: dict(m, accuracy=0.8 + 0.1 * s) for k in APPROACHES}}
+            for s in range(2)]
+    s = summarize(runs)
+    assert s["two_stage"]["accuracy"]["mean"] == pytest.approx(0.85)
+    assert s["e2e"]["confusion_matrix"] == [[6, 2], [2, 10]]
+    t = table({"dataset": "demo", "setting": {"name": "quick"}, "runs": runs, "summary": s})
+    assert "| Proposed two-stage CNN (experiment 2) | 85.00% ± 5.00 |" in t
+    assert f"{100 * PAPER['two_stage']:.2f}%" in t and "Sutthiwan" in t
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return make_tree(tmp_path_factory.mktemp("casia") / "CASIA2", n_pairs=7, n_authentic=8)
+
+
+def test_inspect_lists_pairs_and_skips_and_writes_the_table(tree, tmp_path, capsys):
+    root, masks = tree
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--masks", str(masks),
+          "--inspect", "--to-csv", str(tmp_path / "pairs.csv")])
+    out = capsys.readouterr().out
+    assert out.count("pair  Tp_") == 7 and out.count("skip  ") == 4
+    assert "size differs" in out and "unreadable" in out and "7 with a mask" in out
+    assert len((tmp_path / "pairs.csv").read_text().splitlines()) == 8
+    with pytest.raises(SystemExit, match="inside the dataset folder"):
+        main(["forgery", "--dataset", "casia2", "--root", str(root), "--inspect",
+              "--to-csv", str(root / "p.csv")])
+
+
+def test_bad_roots_say_what_was_expected(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["forgery", "--dataset", "casia2", "--root", str(tmp_path / "no"), "--inspect"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="not in the CASIA v2 layout"):
+        main(["forgery", "--dataset", "casia2", "--root", str(tmp_path / "empty"),
+              "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="needs --root"):
+        main(["forgery", "--dataset", "casia2", "--out", str(tmp_path / "o2")])
+
+
+def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsys):
+    root, _ = tree
+    before = sorted(p.name for p in root.rglob("*"))
+    out = tmp_path / "run"
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY])
+    assert sorted(p.name for p in root.rglob("*")) == before  # nothing written there
+    res = json.loads((out / "results.json").read_text())
+    assert res["data"]["pairs"] == 7 and res["data"]["skipped"] == 4
+    run = res["runs"][0]
+    assert run["train"] + run["val"] + run["test"] == 15
+    for k in APPROACHES:
+        m = run["metrics"][k]
+        assert 0 <= m["accuracy"] <= 1 and np.sum(m["confusion_matrix"]) == run["test"]
+    assert run["stage1"]["epochs"] == 2 and len(run["patch_mean"]) == 3
+    for f in ("results.md", "roc.png", "run.json", "pairs.csv", "config.json",
+              "seed0/model/model.json", "seed0/predictions.npz"):
+        assert (out / f).is_file(), f
+    assert len(list((out / "contours").glob("*.png"))) == 3
+    assert "Proposed two-stage CNN" in (out / "results.md").read_text()
+    # the saved model answers authentic or tampered with a probability
+    model = hyperkit.load_model(out)
+    assert model.meta["classes"] == ["tampered", "authentic"] and model.grid == (4, 4)
+    pred = np.load(out / "seed0" / "predictions.npz")
+    from hyperkit.images import read_image
+
+    again = model.predict([read_image(p) for p in pred["path"]])
+    np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)
+    assert ((again >= 0) & (again <= 1)).all()
+    capsys.readouterr()
+    tp = str(next((root / "Tp").glob("Tp_D_CND*")))
+    main(["predict", str(out), tp, "--csv", str(tmp_path / "s.csv")])
+    line = capsys.readouterr().out.strip().split("\t")
+    assert line[0] == tp and line[1] in ("authentic", "tampered") and 0.5 <= float(line[2]) <= 1
+    head = (tmp_path / "s.csv").read_text().splitlines()[0]
+    assert head == "path,score,method,meaning,label,probability"
+    # an existing run is never overwritten; --resume reuses the finished seed
+    with pytest.raises(SystemExit, match="--resume"):
+        main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY])
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), "--resume",
+          *TINY])
+    assert "finished earlier" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="inside the dataset folder"):
+        main(["forgery", "--dataset", "casia2", "--root", str(root), "--out",
+              str(root / "runs"), *TINY])

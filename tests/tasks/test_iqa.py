@@ -1,0 +1,143 @@
+"""The NR-IQA runner end to end on a miniature folder + CSV data set: splits, selective
+patch training, patch averaging, stage 2, results, resume, prediction, refusals."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hyperkit
+from hyperkit.cli import main
+from hyperkit.data.csvset import load_csv
+from hyperkit.tasks import iqa
+from hyperkit.tasks.iqa import DatasetSpec, Options, Setting, run_iqa
+
+TINY = DatasetSpec("Input(32,32,3) - C(4) - MP(4) - FC(8) - FC(1,'linear')",
+                   "Input(3,3,8) - C(4) - FC(8) - FC(1,'linear')", (3, 3))
+FAST = Setting("test", stage1_epochs=1, stage1_patience=1, stage2_epochs=2, stage2_patience=2,
+               e2e_epochs=1, e2e_patience=1, stage1_batch=64, stage2_batch=4)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """6 references x (noise at 2 levels, a local blotch): 18 images of 40 x 48 in the
+    pyiqa CSV layout, scored by PSNR-like damage (higher is better)."""
+    root = tmp_path_factory.mktemp("iqa-tree")
+    (root / "ref").mkdir()
+    (root / "dist").mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["dist_name,ref_name,mos,dist_type"]
+    yy, xx = np.mgrid[0:40, 0:48] / 48.0
+    for r in range(6):
+        base = 0.5 + 0.3 * np.sin(5 * xx * (r + 1) + 3 * yy)[..., None] * rng.uniform(0.5, 1, 3)
+        Image.fromarray((base * 255).astype(np.uint8)).save(root / "ref" / f"r{r}.png")
+        for kind, level in (("noise", 1), ("noise", 2), ("local", 2)):
+            img = base.copy()
+            if kind == "noise":
+                img = img + rng.normal(0, 0.05 * level, img.shape)
+            else:
+                img[5:20, 5:20] += rng.normal(0, 0.3, (15, 15, 3))
+            img = np.clip(img, 0, 1)
+            name = f"dist/r{r}_{kind}{level}.png"
+            Image.fromarray((img * 255).astype(np.uint8)).save(root / name)
+            mos = 100 - 100 * float(np.abs(img - base).mean())
+            rows.append(f"{name},ref/r{r}.png,{mos:.4f},{kind}")
+    (root / "meta.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def finished(tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("iqa-run") / "run"
+    table = load_csv(tree, best_score=100.0)
+    res = run_iqa(table, "csv", None, FAST, out, Options(splits=2, ssim_threshold=0.99),
+                  device="cpu", log=lambda s: None, progress=False, spec=TINY)
+    return table, out, res
+
+
+def test_run_writes_results_splits_and_models(finished):
+    table, out, res = finished
+    for f in ("results.json", "results.md", "config.json", "run.json", "splits.json",
+              "pred_vs_true.png", "srocc_per_type.png"):
+        assert (out / f).is_file(), f
+    assert [r["split"] for r in res["runs"]] == [0, 1]
+    for r in res["runs"]:
+        assert set(r["metrics"]) == {"cnn_selective", "two_stage"}
+        m = r["metrics"]["two_stage"]
+        assert {"srocc", "plcc", "plcc_logistic", "krocc", "collapsed", "per_type"} <= set(m)
+        assert set(m["per_type"]) == {"noise", "local"}
+        assert r["metrics"]["cnn_selective"]["patches"]["train"]["reference"] > 0
+    s = res["summary"]["all"]["two_stage"]["srocc"]
+    assert s["n"] + res["summary"]["all"]["two_stage"]["collapsed"] == 2
+    md = (out / "results.md").read_text()
+    assert "selective patch training + stage 2" in md and "SROCC per distortion type" in md
+
+
+def test_splits_are_reference_disjoint_and_saved(finished):
+    table, out, _ = finished
+    splits = json.loads((out / "splits.json").read_text())["splits"]
+    assert len(splits) == 2
+    for sp in splits:
+        refs = {p: {table.refs[i] for i in sp[p]} for p in ("train", "val", "test")}
+        assert not (refs["train"] & refs["test"] or refs["train"] & refs["val"]
+                    or refs["val"] & refs["test"])
+        assert sum(len(sp[p]) for p in sp) == len(table)
+
+
+def test_predictions_match_saved_model(finished, tree):
+    table, out, res = finished
+    model = hyperkit.load_model(out / res["models"][1])
+    assert "mos" in model.meta["score_meaning"]
+    p = np.load(out / "split0" / "predictions.npz")
+    imgs = [hyperkit.images.read_image(table.images[i]) for i in p["index"]]
+    arm = res["models"][1].split("/")[-1]
+    method = "two_stage" if arm == "two_stage" else "patch_average"
+    np.testing.assert_allclose(model.predict(imgs, method=method), p[arm], rtol=1e-5, atol=1e-5)
+
+
+def test_resume_reuses_finished_splits(finished, monkeypatch):
+    table, out, res = finished
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished split was retrained")
+
+    monkeypatch.setattr(iqa, "run_split", no_training)
+    again = run_iqa(table, "csv", None, FAST, out, Options(splits=2, ssim_threshold=0.99),
+                    device="cpu", log=lambda s: None, progress=False, spec=TINY, resume=True)
+    assert again["summary"] == res["summary"]
+
+
+def test_refusals(finished, tree, tmp_path):
+    table, out, _ = finished
+    with pytest.raises(FileExistsError, match="resume"):
+        run_iqa(table, "csv", None, FAST, out, device="cpu", spec=TINY, progress=False)
+    with pytest.raises(ValueError, match="inside the data set folder"):
+        run_iqa(table, "csv", None, FAST, tree / "out", device="cpu", spec=TINY,
+                progress=False)
+    with pytest.raises(ValueError, match="experiment"):
+        run_iqa(table, "csv", 7, FAST, tmp_path / "x", device="cpu", spec=TINY)
+    norefs = load_csv(tree, ref_col=None)
+    with pytest.raises(ValueError, match="no reference images"):
+        run_iqa(norefs, "csv", None, FAST, tmp_path / "y", device="cpu", spec=TINY)
+    assert not (tree / "out").exists()
+
+
+def test_without_references_plain_cnn_and_two_stage(tree, tmp_path):
+    table = load_csv(tree, ref_col=None)
+    res = run_iqa(table, "csv", None, FAST, tmp_path / "run",
+                  Options(arms=("cnn", "two_stage")), device="cpu", log=lambda s: None,
+                  progress=False, spec=TINY)
+    assert set(res["runs"][0]["metrics"]) == {"cnn", "two_stage"}
+
+
+def test_cli_inspect_and_to_csv(tree, tmp_path, capsys):
+    out_csv = tmp_path / "table.csv"
+    main(["iqa", "--dataset", "csv", "--root", str(tree), "--inspect", "--to-csv",
+          str(out_csv)])
+    text = capsys.readouterr().out
+    assert "18" in text and "references: 6" in text.replace("  ", " ")
+    again = load_csv(tree, out_csv)
+    assert len(again) == 18
+    with pytest.raises(SystemExit, match="root"):
+        main(["iqa", "--dataset", "tid2013", "--root", str(tmp_path / "missing"), "--inspect"])
