@@ -207,7 +207,7 @@ def write_report(rows: list[dict], speed: dict, args: argparse.Namespace) -> Non
     for r in rows:
         lines.append(f"| {r['phase']} | {what[r['phase']](r)} | {r['rss_before_mib']:.0f} | "
                      f"{r['peak_rss_mib']:.0f} | {r['seconds']:.0f} |")
-    lines += ["", f"Paper networks on this CPU: stage-1 siamese training "
+    lines += ["", "Paper networks on this CPU: stage-1 siamese training "
                   f"{speed['pairs_per_s']:.1f} pairs/s (forgery_channel, batch 64); "
                   f"{speed['hyperimages_per_s']:.2f} hyper-images/s (15 x 15 x 500 from "
                   "256 x 384 images)."]

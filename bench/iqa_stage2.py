@@ -33,6 +33,27 @@ from hyperkit.training.objectives import MAE
 from results import write_section
 
 
+def dead_units(net: torch.nn.Module, x: np.ndarray) -> float:
+    """Fraction of ReLU units (channels of conv layers, units of dense ones) that are 0
+    for every input in ``x``: dead units pass no gradient and never recover."""
+    outs: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+             for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    net.eval()
+    alive: list[torch.Tensor] = []
+    with torch.no_grad():
+        for i in range(0, len(x), 32):
+            outs.clear()
+            net(torch.from_numpy(np.ascontiguousarray(x[i:i + 32])))
+            cur = [(o > 0).flatten(2).any(2).any(0) if o.ndim == 4 else (o > 0).any(0)
+                   for o in outs]
+            alive = cur if not alive else [a | c for a, c in zip(alive, cur)]
+    for h in hooks:
+        h.remove()
+    total = sum(a.numel() for a in alive)
+    return 1.0 - sum(int(a.sum()) for a in alive) / total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a finished 'hyperkit iqa' run folder")
@@ -82,13 +103,14 @@ def main() -> None:
             r = fit(s2, (htr, ytr), (hva, yva), MAE(), c2, log=None, progress=False)
             p = predict(s2, hte)
             dead = collapsed(p, yte)
+            dead_frac = dead_units(s2, hva)
             rows.append({"recipe": recipe, "seed": seed, "collapsed": dead,
                          "srocc_all": None if dead else srocc(p, yte),
                          "srocc_uniform": None if dead else srocc(p[~local], yte[~local]),
                          "srocc_local": None if dead else srocc(p[local], yte[local]),
                          "best_val_mae": r.best_val, "best_epoch": r.best_epoch,
                          "epochs": r.epochs_run, "seconds": time.perf_counter() - t0,
-                         "pred_std": float(np.std(p))})
+                         "pred_std": float(np.std(p)), "dead_relu": dead_frac})
             print(rows[-1], flush=True)
     base = {"srocc_all": srocc(pa, yte), "srocc_uniform": srocc(pa[~local], yte[~local]),
             "srocc_local": srocc(pa[local], yte[local])}
@@ -107,13 +129,13 @@ def main() -> None:
              f"{len(yva)} val / {len(yte)} test images; the run's selective stage 1, stage 2 "
              f"retrained per (recipe, seed), at most {setting.stage2_epochs} epochs.", "",
              "| recipe | seed | test SROCC all | uniform | local | epochs (best) | "
-             "prediction std |", "|---|---|---|---|---|---|---|"]
+             "prediction std | dead ReLU units |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['recipe']} | {r['seed']} | {f(r['srocc_all'])} | "
                      f"{f(r['srocc_uniform'])} | {f(r['srocc_local'])} | {r['epochs']} "
-                     f"({r['best_epoch']}) | {r['pred_std']:.3g} |")
+                     f"({r['best_epoch']}) | {r['pred_std']:.3g} | {r['dead_relu']:.0%} |")
     lines.append(f"| patch averaging (same stage 1) | – | {base['srocc_all']:.3f} | "
-                 f"{base['srocc_uniform']:.3f} | {base['srocc_local']:.3f} | – | – |")
+                 f"{base['srocc_uniform']:.3f} | {base['srocc_local']:.3f} | – | – | – |")
     write_section("iqa-stage2", "\n".join(lines))
     print("\n".join(lines))
 

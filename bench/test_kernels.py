@@ -108,3 +108,35 @@ def test_training_batch(benchmark, impl):
     fn = {"hyperkit": lambda: source.batch(idx)[0][0], "slice_stack": slice_stack}[impl]
     out = benchmark(fn)
     assert torch.equal(out, slice_stack())
+
+
+@pytest.fixture(scope="module")
+def kang_map():
+    """Kang's conv1 map of one whole TID image: (1, 50, 378, 506) float32, NCHW."""
+    return torch.randn(1, 50, 378, 506, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.benchmark(group="grid min+max 1x50x378x506, 26x26 windows on a 23x31 grid")
+@pytest.mark.parametrize("impl", ["hyperkit", "hyperkit_channels_last",
+                                  "max_pool2d_pair_separable_index"])
+def test_grid_minmax(benchmark, kang_map, impl):
+    """The shared route's pooling: windows of a whole image's conv map at the patch
+    offsets, against torch's max_pool2d + -max_pool2d(-x) (separable: 26x1 then 1x26,
+    which is far faster than one 26x26 pooling) and indexing the grid."""
+    x = kang_map
+    xcl = x.contiguous(memory_format=torch.channels_last)
+    rows = torch.from_numpy(hyperkit.grid_positions(378, 26, 23))
+    cols = torch.from_numpy(hyperkit.grid_positions(506, 26, 31))
+
+    def torch_pair():
+        mx = F.max_pool2d(F.max_pool2d(x, (26, 1), 1)[:, :, rows], (1, 26), 1)[:, :, :, cols]
+        mn = -F.max_pool2d(F.max_pool2d(-x, (26, 1), 1)[:, :, rows], (1, 26), 1)[:, :, :, cols]
+        return mx, mn
+
+    fn = {"hyperkit": lambda: hyperkit.grid_minmax_pool(x, 26, (23, 31)),
+          "hyperkit_channels_last": lambda: hyperkit.grid_minmax_pool(xcl, 26, (23, 31)),
+          "max_pool2d_pair_separable_index": torch_pair}[impl]
+    with torch.no_grad():
+        mx, mn = benchmark(fn)
+        want = torch_pair()
+    assert torch.equal(mx, want[0]) and torch.equal(mn, want[1])

@@ -70,6 +70,22 @@ PYBIND11_MODULE(_C, m) {
       nogil, "ys (nu,) and xs (nv,) are host int64 arrays. Returns True when a window holds a NaN.");
 
   m.def(
+      "grid_minmax_pool_nhwc",
+      [](const std::string& dtype, uintptr_t x, uintptr_t out_max, uintptr_t out_min,
+         uintptr_t idx_max, uintptr_t idx_min, int64_t images, int64_t h, int64_t w,
+         int64_t channels, int64_t kh, int64_t kw, uintptr_t ys, int64_t nu, uintptr_t xs,
+         int64_t nv) {
+        return dispatch_float(dtype, [&](auto t) {
+          using T = decltype(t);
+          return cpu::grid_minmax_pool_nhwc<T>(
+              ptr<const T>(x), ptr<T>(out_max), ptr<T>(out_min), ptr<int64_t>(idx_max),
+              ptr<int64_t>(idx_min), images, h, w, channels, kh, kw, ptr<const int64_t>(ys), nu,
+              ptr<const int64_t>(xs), nv);
+        });
+      },
+      nogil, "Channels-last (N, H, W, C) map, outputs (N, U, V, C).");
+
+  m.def(
       "grid_minmax_pool_backward",
       [](const std::string& dtype, uintptr_t grad_max, uintptr_t grad_min, uintptr_t idx_max,
          uintptr_t idx_min, uintptr_t grad_in, int64_t planes, int64_t h, int64_t w, int64_t kh,

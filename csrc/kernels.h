@@ -67,5 +67,13 @@ bool grid_minmax_pool(const T* x, T* out_max, T* out_min, int64_t* idx_max, int6
                       int64_t planes, int64_t height, int64_t width, int64_t kh, int64_t kw,
                       const int64_t* ys, int64_t nu, const int64_t* xs, int64_t nv);
 
+// The same on a channels-last map x (images, H, W, channels): outputs and indices
+// (images, nu, nv, channels), indices still flat positions h * W + w in a plane.
+template <typename T>
+bool grid_minmax_pool_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max,
+                           int64_t* idx_min, int64_t images, int64_t height, int64_t width,
+                           int64_t channels, int64_t kh, int64_t kw, const int64_t* ys,
+                           int64_t nu, const int64_t* xs, int64_t nv);
+
 }  // namespace cpu
 }  // namespace hyperkit

@@ -132,6 +132,7 @@ def _predict(args: argparse.Namespace) -> None:
         raise SystemExit(f"hyperkit predict: error: {e}") from None
     files, problems = expand_inputs(args.images)
     meaning = model.meta.get("score_meaning", "in the units of the model's training labels")
+    print(f"# {args.method} scores: {meaning}", file=sys.stderr)
     rows = []
     classifier = model.labels([0.5]) is not None  # a forgery run: authentic / tampered
     for path in files:
@@ -335,7 +336,7 @@ _EXAMPLES = {
                 "instead of image subtraction. --dataset demo generates a spliced set from\n"
                 "scikit-image's photographs into OUT/data. Nothing is written into --root.\n\n"
                 "examples:\n"
-                "  hyperkit forgery --dataset demo --quick        # ~6 min on 2 CPU cores\n"
+                "  hyperkit forgery --dataset demo --quick        # ~5 min on 2 CPU cores\n"
                 "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --inspect "
                 "--to-csv pairs.csv\n"
                 "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --masks ~/data/gt\n"

@@ -110,6 +110,9 @@ class TwoStage(nn.Module):
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method == "patch_average" and self.meta.get("classes"):
+            raise ValueError("this classifier's stage 1 ranks patch pairs and gives no "
+                             "per-patch score; use method='two_stage'")
         if method == "patch_average":
             return self.patch_scores(images, batch_size,
                                      channel_axis=channel_axis).mean(axis=(1, 2))

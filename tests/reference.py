@@ -78,6 +78,39 @@ def reference_minmax_grad(x, k, s, grad_max, grad_min):
     return expect.reshape(shape)
 
 
+def reference_grid_minmax(x, k, rows, cols):
+    """(max, min, argmax, argmin) of the k = (kh, kw) window at (rows[u], cols[v]) of every
+    (N, C, H, W) plane, each (N, C, U, V); arg* are flat input indices, the first winner
+    (row-major) on ties."""
+    x = np.asarray(x, dtype=np.float64)
+    n, c, _, w = x.shape
+    kh, kw = k
+    shape = (n, c, len(rows), len(cols))
+    mx, mn = np.empty(shape), np.empty(shape)
+    amx, amn = np.empty(shape, np.int64), np.empty(shape, np.int64)
+    for u, r in enumerate(rows):
+        for v, q in enumerate(cols):
+            win = x[:, :, r:r + kh, q:q + kw].reshape(n, c, -1)
+            a, b = win.argmax(-1), win.argmin(-1)
+            mx[:, :, u, v], mn[:, :, u, v] = win.max(-1), win.min(-1)
+            amx[:, :, u, v] = (r + a // kw) * w + q + a % kw
+            amn[:, :, u, v] = (r + b // kw) * w + q + b % kw
+    return mx, mn, amx, amn
+
+
+def reference_grid_minmax_grad(x, k, rows, cols, grad_max, grad_min):
+    """The input gradient of sum(max * grad_max + min * grad_min) for grid windows."""
+    shape = np.shape(x)
+    _, _, amx, amn = reference_grid_minmax(x, k, rows, cols)
+    expect = np.zeros(shape).reshape(shape[0], shape[1], -1)
+    gmx, gmn = np.asarray(grad_max), np.asarray(grad_min)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            np.add.at(expect[i, j], amx[i, j].ravel(), gmx[i, j].ravel())
+            np.add.at(expect[i, j], amn[i, j].ravel(), gmn[i, j].ravel())
+    return expect.reshape(shape)
+
+
 # ------------------------------------------------------------------ patch gathering
 
 

@@ -116,3 +116,115 @@ def test_channel_axis_reaches_the_images():
     torch.testing.assert_close(got, hyperkit.build_hyperimage(torch.from_numpy(x),
                                                               as_double(net), patch=16,
                                                               grid=(2, 3)))
+
+
+# ---- the shared route: stage 1's whole-image path (Kang: one convolution per image)
+
+
+def _spy(net, name):
+    """Counts calls of net.<name> (an instance attribute shadows the method)."""
+    calls = []
+    method = getattr(net, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        return method(*args, **kwargs)
+
+    setattr(net, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("preset", ["live_stage1", "tid_stage1"])
+def test_shared_route_agrees_with_patches(preset):
+    """Random images of several sizes, RGB into the gray LIVE net too: both routes give
+    the same hyper-images on identical grids (float32 tolerance)."""
+    torch.manual_seed(0)
+    net = hyperkit.nets.build(preset).eval()
+    rng = np.random.default_rng(5)
+    imgs = [(rng.random((h, w, 3)) * 255).astype(np.uint8)
+            for h, w in [(64, 80), (33, 47), (96, 96), (32, 32), (64, 80)]]
+    shared_calls = _spy(net, "grid_features")
+    for grid, auto_shares in [(None, True), ((3, 4), True), ((1, 1), False)]:
+        kw = dict(grid=grid) if grid else dict(stride=16)
+        patches = hyperkit.build_hyperimage(imgs, net.features, route="patches", **kw)
+        before = len(shared_calls)
+        auto = hyperkit.build_hyperimage(imgs, net.features, **kw)
+        # 'auto' shares where patches overlap; one patch per image is cheaper alone
+        assert (len(shared_calls) > before) == auto_shares
+        shared = hyperkit.build_hyperimage(imgs, net.features, route="shared", **kw)
+        assert shared.shape == auto.shape == patches.shape
+        torch.testing.assert_close(shared, patches, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(auto, patches, rtol=1e-5, atol=1e-5)
+
+
+def test_shared_route_in_groups_and_bands_of_a_byte_budget():
+    """A budget below one image's map cuts it into bands of grid rows; a larger one
+    groups same-size images. Every split gives the same hyper-images."""
+    torch.manual_seed(1)
+    net = hyperkit.nets.build("tid_stage1").eval()
+    imgs = [torch.rand(3, 120, 100) for _ in range(3)] + [torch.rand(3, 90, 70)]
+    calls = _spy(net, "grid_features")
+    whole = hyperkit.build_hyperimage(imgs, net.features, grid=(7, 6), route="shared")
+    assert len(calls) == 2  # one group per image size
+    one = net.grid_bytes(120, 100, 7 * 6)
+    for budget, most in [(one, 4 + 1), (one // 3, 3 * 7 + 7)]:
+        calls.clear()
+        got = hyperkit.build_hyperimage(imgs, net.features, grid=(7, 6), route="shared",
+                                        max_bytes=budget)
+        assert len(calls) > 2 and len(calls) <= most
+        torch.testing.assert_close(got, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_route_falls_back_to_patches():
+    torch.manual_seed(2)
+    net = hyperkit.nets.build("live_stage1").eval()
+    calls = _spy(net, "grid_features")
+    big = np.random.default_rng(0).random((300, 260)).astype(np.float32)
+    # a sparse grid: the whole image is far larger than its 4 patches
+    sparse = hyperkit.build_hyperimage(big, net.features, grid=(2, 2))
+    # a callable without a whole-image path
+    plain = hyperkit.build_hyperimage(big[:64, :64], lambda p: net.features(p), grid=(3, 3))
+    assert calls == [] and sparse.shape == (1, 800, 2, 2) and plain.shape == (1, 800, 3, 3)
+    forced = hyperkit.build_hyperimage(big, net.features, grid=(2, 2), route="shared")
+    assert calls == [1]
+    torch.testing.assert_close(forced, sparse, rtol=1e-5, atol=1e-5)
+
+
+def test_shared_route_keeps_the_graph():
+    net = hyperkit.nets.build("live_stage1")
+    x = torch.rand(2, 1, 48, 40)
+    out = hyperkit.build_hyperimage(x, net.features, grid=(2, 2), route="shared",
+                                    requires_grad=True)
+    out.sum().backward()
+    assert net.conv1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [({"route": "fast"}, "route must be one of"),
+     ({"route": "shared", "stage1": lambda p: p.flatten(1)}, "no whole-image path"),
+     ({"max_bytes": 0}, "max_bytes")],
+)
+def test_bad_route_arguments(kw, words):
+    stage1 = kw.pop("stage1", hyperkit.nets.build("live_stage1").features)
+    with pytest.raises(ValueError, match=words):
+        hyperkit.build_hyperimage(np.zeros((40, 40)), stage1, **kw)
+
+
+def test_patch_scores_take_the_shared_route():
+    """TwoStage.patch_scores of a Kang stage 1 goes through grid_scores and agrees with
+    the scores of hand-cut patches."""
+    from hyperkit.model import TwoStage
+
+    torch.manual_seed(3)
+    net = hyperkit.nets.build("tid_stage1")
+    model = TwoStage(net, None, stage1_arch="tid_stage1", stage2_arch="", patch=(32, 32),
+                     grid=(3, 4), lcn=True)
+    calls = _spy(net, "grid_scores")
+    img = torch.rand(3, 70, 90)
+    got = model.patch_scores(img)
+    assert calls == [1] and got.shape == (1, 3, 4)
+    patches = hyperkit.gather_patches(hyperkit.lcn(img), 32, (3, 4))
+    with torch.no_grad():
+        want = net(patches).reshape(1, 3, 4).double().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -338,6 +338,222 @@ bool run(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
   return nan != 0;
 }
 
+
+// ---- channels-last maps (N, H, W, C): both passes are scans over rows of vectors.
+//
+// Van Herk / Gil-Werman along one axis of a matrix whose "rows" are vectors of vw
+// elements: window [s, s + k) of rows, for all vw lanes at once. `value(r)` points at
+// row r's vw values; `key(r, j)` is the flat position h * W + w of lane j of row r
+// (only called with indices). Ties go to the smaller key.
+template <typename T, bool kIdx>
+class BlockScan {
+ public:
+  BlockScan(int64_t k, int64_t vw)
+      : k_(k), vw_(vw), smx_(k * vw), smn_(k * vw), pmx_(k * vw), pmn_(k * vw) {
+    if (kIdx)
+      for (auto* v : {&skx_, &skn_, &pkx_, &pkn_}) v->resize(k * vw);
+  }
+  void reset() { block_ = -1; }
+
+  // Winners of rows [s, s + k) into omx / omn (vw each; keys into okx / okn). The
+  // maximum scans vmax(r) (keys kmax(r, j)), the minimum vmin(r) (keys kmin(r, j)).
+  // Starts must come in ascending order between resets.
+  template <typename VMax, typename VMin, typename KMax, typename KMin>
+  void window(int64_t s, VMax vmax, VMin vmin, KMax kmax, KMin kmin, T* omx, T* omn,
+              int64_t* okx, int64_t* okn, T& probe) {
+    const int64_t b = s / k_, top = b * k_, edge = top + k_, vw = vw_;
+    T pr = 0;
+    if (b != block_) {
+      block_ = b;
+      prefix_end_ = edge;
+      for (int64_t r = edge - 1; r >= s; --r) {  // suffix of block b, up to s
+        const T* xa = vmax(r);
+        const T* xb = vmin(r);
+        T* mx = smx_.data() + (r - top) * vw;
+        T* mn = smn_.data() + (r - top) * vw;
+        const bool first = r == edge - 1;
+        if constexpr (kIdx) {
+          int64_t* kx = skx_.data() + (r - top) * vw;
+          int64_t* kn = skn_.data() + (r - top) * vw;
+          for (int64_t j = 0; j < vw; ++j) {
+            const T a = xa[j], c = xb[j];
+            const int64_t ka = kmax(r, j), kc = kmin(r, j);
+            const bool tx = first || !beats_max(mx[j + vw], kx[j + vw], a, ka);
+            const bool tn = first || !beats_min(mn[j + vw], kn[j + vw], c, kc);
+            mx[j] = tx ? a : mx[j + vw];
+            kx[j] = tx ? ka : kx[j + vw];
+            mn[j] = tn ? c : mn[j + vw];
+            kn[j] = tn ? kc : kn[j + vw];
+            pr += a - a;
+          }
+        } else if (first) {
+#pragma omp simd reduction(+ : pr)
+          for (int64_t j = 0; j < vw; ++j) {
+            mx[j] = xa[j];
+            mn[j] = xb[j];
+            pr += xa[j] - xa[j];
+          }
+        } else {
+#pragma omp simd reduction(+ : pr)
+          for (int64_t j = 0; j < vw; ++j) {
+            const T a = xa[j], c = xb[j];
+            mx[j] = a > mx[j + vw] ? a : mx[j + vw];
+            mn[j] = c < mn[j + vw] ? c : mn[j + vw];
+            pr += a - a;
+          }
+        }
+      }
+    }
+    const int64_t last = s + k_ - 1;
+    for (int64_t r = prefix_end_; r <= last; ++r) {  // prefix of block b + 1, down to last
+      const T* xa = vmax(r);
+      const T* xb = vmin(r);
+      T* mx = pmx_.data() + (r - edge) * vw;
+      T* mn = pmn_.data() + (r - edge) * vw;
+      const bool first = r == edge;
+      if constexpr (kIdx) {
+        int64_t* kx = pkx_.data() + (r - edge) * vw;
+        int64_t* kn = pkn_.data() + (r - edge) * vw;
+        for (int64_t j = 0; j < vw; ++j) {
+          const T a = xa[j], c = xb[j];
+          const int64_t ka = kmax(r, j), kc = kmin(r, j);
+          const bool tx = first || beats_max(a, ka, mx[j - vw], kx[j - vw]);
+          const bool tn = first || beats_min(c, kc, mn[j - vw], kn[j - vw]);
+          mx[j] = tx ? a : mx[j - vw];
+          kx[j] = tx ? ka : kx[j - vw];
+          mn[j] = tn ? c : mn[j - vw];
+          kn[j] = tn ? kc : kn[j - vw];
+          pr += a - a;
+        }
+      } else if (first) {
+#pragma omp simd reduction(+ : pr)
+        for (int64_t j = 0; j < vw; ++j) {
+          mx[j] = xa[j];
+          mn[j] = xb[j];
+          pr += xa[j] - xa[j];
+        }
+      } else {
+#pragma omp simd reduction(+ : pr)
+        for (int64_t j = 0; j < vw; ++j) {
+          const T a = xa[j], c = xb[j];
+          mx[j] = a > mx[j - vw] ? a : mx[j - vw];
+          mn[j] = c < mn[j - vw] ? c : mn[j - vw];
+          pr += a - a;
+        }
+      }
+    }
+    prefix_end_ = std::max(prefix_end_, last + 1);
+    probe += pr;
+    const T* sx = smx_.data() + (s - top) * vw;
+    const T* sn = smn_.data() + (s - top) * vw;
+    if (last < edge) {  // the window is block b exactly
+      std::copy_n(sx, vw, omx);
+      std::copy_n(sn, vw, omn);
+      if constexpr (kIdx) {
+        std::copy_n(skx_.data() + (s - top) * vw, vw, okx);
+        std::copy_n(skn_.data() + (s - top) * vw, vw, okn);
+      }
+      return;
+    }
+    const T* px = pmx_.data() + (last - edge) * vw;
+    const T* pn = pmn_.data() + (last - edge) * vw;
+    if constexpr (kIdx) {
+      const int64_t* skx = skx_.data() + (s - top) * vw;
+      const int64_t* skn = skn_.data() + (s - top) * vw;
+      const int64_t* pkx = pkx_.data() + (last - edge) * vw;
+      const int64_t* pkn = pkn_.data() + (last - edge) * vw;
+      for (int64_t j = 0; j < vw; ++j) {
+        const bool tx = beats_max(px[j], pkx[j], sx[j], skx[j]);
+        const bool tn = beats_min(pn[j], pkn[j], sn[j], skn[j]);
+        omx[j] = tx ? px[j] : sx[j];
+        okx[j] = tx ? pkx[j] : skx[j];
+        omn[j] = tn ? pn[j] : sn[j];
+        okn[j] = tn ? pkn[j] : skn[j];
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < vw; ++j) {
+        omx[j] = px[j] > sx[j] ? px[j] : sx[j];
+        omn[j] = pn[j] < sn[j] ? pn[j] : sn[j];
+      }
+    }
+  }
+
+ private:
+  int64_t k_, vw_;
+  std::vector<T> smx_, smn_, pmx_, pmn_;
+  std::vector<int64_t> skx_, skn_, pkx_, pkn_;
+  int64_t block_ = -1, prefix_end_ = 0;
+};
+
+template <typename T>
+bool windows_hold_nan_nhwc(const T* x, int64_t width, int64_t channels, int64_t kh,
+                           int64_t kw, const int64_t* ys, int64_t nu, const int64_t* xs,
+                           int64_t nv) {
+  for (int64_t u = 0; u < nu; ++u)
+    for (int64_t r = ys[u]; r < ys[u] + kh; ++r)
+      for (int64_t v = 0; v < nv; ++v)
+        for (int64_t e = xs[v] * channels; e < (xs[v] + kw) * channels; ++e)
+          if (x[r * width * channels + e] != x[r * width * channels + e]) return true;
+  return false;
+}
+
+// One (image, grid row) task at a time: the column pass over the kh rows of the
+// window band (vectors of wc * C elements), then the row pass over the band's wc
+// column winners (vectors of C channels). Outputs (N, U, V, C).
+template <typename T, bool kIdx>
+bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
+              int64_t images, int64_t height, int64_t width, int64_t channels, int64_t kh,
+              int64_t kw, const int64_t* ys, int64_t nu, const int64_t* xs, int64_t nv) {
+  const std::vector<int64_t> rows = ascending(ys, nu), cols = ascending(xs, nv);
+  const int64_t c0 = xs[cols.front()];
+  const int64_t wc = xs[cols.back()] + kw - c0, C = channels;
+  const int64_t row_elems = width * C;
+  int nan = 0;
+  // Split the grid rows of every image into contiguous runs, one run per task, so
+  // that a thread keeps its block scan warm along ascending starts.
+  const int threads = omp_get_max_threads();
+  const int64_t runs_per_image = std::max<int64_t>(1, std::min<int64_t>(
+      nu, (threads + images - 1) / images));
+#pragma omp parallel reduction(| : nan)
+  {
+    BlockScan<T, kIdx> vscan(kh, wc * C), hscan(kw, C);
+    std::vector<T> bmx(wc * C), bmn(wc * C);  // column winners of one grid row
+    std::vector<int64_t> bkx(kIdx ? wc * C : 0), bkn(kIdx ? wc * C : 0);
+    std::vector<int64_t> colof(kIdx ? wc * C : 0);
+    for (int64_t e = 0; e < int64_t(colof.size()); ++e) colof[e] = c0 + e / C;
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < images * runs_per_image; ++task) {
+      const int64_t n = task / runs_per_image, run = task % runs_per_image;
+      const int64_t r0 = run * nu / runs_per_image, r1 = (run + 1) * nu / runs_per_image;
+      const T* xn = x + n * height * row_elems;
+      T probe = 0;
+      vscan.reset();
+      for (int64_t i = r0; i < r1; ++i) {
+        const int64_t u = rows[i];
+        const auto band = [&](int64_t r) -> const T* { return xn + r * row_elems + c0 * C; };
+        const auto flat = [&](int64_t r, int64_t j) { return r * width + colof[j]; };
+        vscan.window(ys[u], band, band, flat, flat, bmx.data(), bmn.data(),
+                     kIdx ? bkx.data() : nullptr, kIdx ? bkn.data() : nullptr, probe);
+        hscan.reset();
+        T unused = 0;  // the column pass has probed every value already
+        for (const int64_t v : cols) {
+          const int64_t o = ((n * nu + u) * nv + v) * C;
+          hscan.window(
+              xs[v] - c0, [&](int64_t r) -> const T* { return bmx.data() + r * C; },
+              [&](int64_t r) -> const T* { return bmn.data() + r * C; },
+              [&](int64_t r, int64_t j) { return bkx[r * C + j]; },
+              [&](int64_t r, int64_t j) { return bkn[r * C + j]; }, out_max + o, out_min + o,
+              kIdx ? idx_max + o : nullptr, kIdx ? idx_min + o : nullptr, unused);
+        }
+      }
+      if (probe != probe &&
+          windows_hold_nan_nhwc(xn, width, C, kh, kw, ys, nu, xs, nv))
+        nan = 1;
+    }
+  }
+  return nan != 0;
+}
 }  // namespace
 
 template <typename T>
@@ -351,7 +567,22 @@ bool grid_minmax_pool(const T* x, T* out_max, T* out_min, int64_t* idx_max, int6
                        ys, nu, xs, nv);
 }
 
+template <typename T>
+bool grid_minmax_pool_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max,
+                           int64_t* idx_min, int64_t images, int64_t height, int64_t width,
+                           int64_t channels, int64_t kh, int64_t kw, const int64_t* ys,
+                           int64_t nu, const int64_t* xs, int64_t nv) {
+  if (idx_max && idx_min)
+    return run_nhwc<T, true>(x, out_max, out_min, idx_max, idx_min, images, height, width,
+                             channels, kh, kw, ys, nu, xs, nv);
+  return run_nhwc<T, false>(x, out_max, out_min, nullptr, nullptr, images, height, width,
+                            channels, kh, kw, ys, nu, xs, nv);
+}
+
 #define HYPERKIT_INSTANTIATE(T)                                                             \
+  template bool grid_minmax_pool_nhwc<T>(const T*, T*, T*, int64_t*, int64_t*, int64_t,     \
+                                         int64_t, int64_t, int64_t, int64_t, int64_t,       \
+                                         const int64_t*, int64_t, const int64_t*, int64_t); \
   template bool grid_minmax_pool<T>(const T*, T*, T*, int64_t*, int64_t*, int64_t, int64_t, \
                                     int64_t, int64_t, int64_t, const int64_t*, int64_t,     \
                                     const int64_t*, int64_t);

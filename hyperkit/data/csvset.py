@@ -70,7 +70,7 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
     if not lines or not lines[0].strip():
         raise ValueError(f"{path} is empty or has no header row")
     delimiter = delimiter or _sniff(lines[0], text)
-    rows = list(csvlib.reader(io.StringIO(text), delimiter=delimiter))
+    rows = list(csvlib.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True))
     header = [h.strip() for h in rows[0]]
 
     def column(name: str | None, required: bool, option: str) -> int | None:

@@ -78,7 +78,8 @@ class SiamesePairs:
         self._cache: OrderedDict[int, Tensor] = OrderedDict()
         self._held = 0
         self._draws = np.zeros(len(self), np.int64)
-        self._fixed_y = np.where(np.random.default_rng([self.seed, 1]).random(len(self)) < 0.5,
+        # y per sample without ``augment`` (validation), +1 or -1
+        self.fixed_y = np.where(np.random.default_rng([self.seed, 1]).random(len(self)) < 0.5,
                                  1.0, -1.0)
 
     def __len__(self) -> int:
@@ -112,7 +113,7 @@ class SiamesePairs:
     def _draw(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(y (B,) of +-1, mirror (B,) bool) for the drawn samples."""
         if not self.augment:
-            return self._fixed_y[idx], np.zeros(len(idx), bool)
+            return self.fixed_y[idx], np.zeros(len(idx), bool)
         u = np.array([np.random.default_rng([self.seed, int(s), int(self._draws[s])]).random(2)
                       for s in idx]).reshape(-1, 2)
         np.add.at(self._draws, idx, 1)

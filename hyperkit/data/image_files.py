@@ -35,7 +35,13 @@ class ImageFiles(Sequence):
         if isinstance(i, slice):
             return ImageFiles(self.paths[i])
         if isinstance(i, (np.ndarray, list, tuple)):
-            return ImageFiles([self.paths[int(k)] for k in np.asarray(i).ravel()])
+            idx = np.asarray(i)
+            if idx.dtype == bool:  # a mask, as numpy reads it (not the indices 0 and 1)
+                if idx.shape != (len(self),):
+                    raise IndexError(f"a boolean mask over {len(self)} files must have shape "
+                                     f"({len(self)},), got {idx.shape}")
+                idx = np.flatnonzero(idx)
+            return ImageFiles([self.paths[int(k)] for k in idx.ravel()])
         return read_image(self.paths[int(i)])
 
     def __iter__(self) -> Iterator[np.ndarray]:

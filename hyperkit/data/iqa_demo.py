@@ -87,11 +87,11 @@ PHOTOS: dict[str, tuple[str, int | None]] = {
 }
 
 # Strength of each kind at the mildest and the strongest level, per extent; levels in
-# between are spaced geometrically. Blur sigma and pixel block sizes are in pixels of a
-# 192-row image and scale with min(H, W) / 192. JPEG's strength is its quality (lower
-# is stronger). Local ranges are 2-3x stronger: a region of 5-25 % needs a much stronger
-# distortion to cost about as much as a whole-image one, so the score ranges overlap
-# (chosen by measuring the default set's scores per type and level).
+# between are spaced geometrically. Blur sigma and block sizes are in pixels, whatever
+# the image size (a larger ``size`` looks milder). JPEG's strength is its
+# quality (lower is stronger). Local ranges are 2-3x stronger: a region of 5-25 % needs
+# a much stronger distortion to cost about as much as a whole-image one, so the score
+# ranges overlap (chosen by measuring the default set's scores per type and level).
 STRENGTHS: dict[str, dict[str, tuple[float, float]]] = {
     "gaussian_noise": {"uniform": (0.02, 0.07), "local": (0.05, 0.25)},  # sigma, [0, 1] scale
     "gaussian_blur": {"uniform": (0.7, 2.0), "local": (1.5, 6.0)},      # sigma, pixels
@@ -244,8 +244,7 @@ def strength(kind: str, extent: str, level: int, levels: int) -> float:
 
 def distort(image: np.ndarray, kind: str, value: float, rng: np.random.Generator) -> np.ndarray:
     """``image`` (H, W, 3) uint8 distorted by ``kind`` with parameter ``value`` (see
-    :data:`STRENGTHS`; pixel sizes here are already scaled to this image) over the whole
-    image, as float64 in [0, 1]."""
+    :data:`STRENGTHS`) over the whole image, as float64 in [0, 1]."""
     x = image.astype(np.float64) / 255.0
     if kind == "gaussian_noise":
         return np.clip(x + rng.normal(0.0, value, x.shape), 0.0, 1.0)
@@ -259,12 +258,13 @@ def distort(image: np.ndarray, kind: str, value: float, rng: np.random.Generator
         with Image.open(buf) as im:
             return np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
     if kind == "pixelate":
-        b = max(2, int(round(value)))
-        h, w = x.shape[:2]
-        ph, pw = -h % b, -w % b
-        padded = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="edge")
-        blocks = padded.reshape((h + ph) // b, b, (w + pw) // b, b, 3).mean(axis=(1, 3))
-        return np.repeat(np.repeat(blocks, b, axis=0), b, axis=1)[:h, :w]
+        # Box-average down by ``value`` (any real > 1, so levels never collapse to one
+        # integer block size), then nearest-neighbour back up: blocks of ~value pixels.
+        h, w = image.shape[:2]
+        small = (max(1, round(w / value)), max(1, round(h / value)))
+        im = Image.fromarray(image).resize(small, Image.BOX)
+        im = im.resize((w, h), Image.NEAREST)
+        return np.asarray(im, dtype=np.float64) / 255.0
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
@@ -334,7 +334,8 @@ def _finished(out_dir: Path) -> dict | None:
         meta = json.loads((out_dir / "demo.json").read_text())
     except (OSError, ValueError):
         return None
-    return meta if isinstance(meta, dict) and meta.get("generator") == "hyperkit.iqa_demo" else None
+    ours = isinstance(meta, dict) and meta.get("generator") == "hyperkit.iqa_demo"
+    return meta if ours else None
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -382,7 +383,8 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not (out_dir / _PARTIAL).is_file():
             raise FileExistsError(f"out_dir {out_dir} is not empty and is not an IQA demo "
-                                  f"folder; refusing to write into it. Pass a new or empty folder.")
+                                  f"folder; refusing to write into it. Pass a new or empty "
+                                  f"folder.")
         for name in _OURS:  # an interrupted run of ours: only our own entries go
             p = out_dir / name
             if p.is_dir():
@@ -396,6 +398,9 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
 
     h, w = params["size"]
     photos = load_photos((h, w), log=log)
+    count = len(photos) * len(params["kinds"]) * params["levels"] * len(EXTENTS)
+    log(f"iqa demo: writing {count} distorted images of {len(photos)} photos ({h} x {w}) "
+        f"into {out_dir}")
     rows = _generate(out_dir, photos, params)
     with open(out_dir / "meta.csv", "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -418,7 +423,6 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
 def _generate(out_dir: Path, photos: dict[str, np.ndarray], params: dict) -> list[list]:
     h, w = params["size"]
     levels = params["levels"]
-    scale = min(h, w) / DEFAULT_SIZE[0]  # blur and block sizes follow the image size
     rows = []
     full = np.full((h, w), 255, np.uint8)
     for p_i, (name, ref) in enumerate(photos.items()):
@@ -438,8 +442,6 @@ def _generate(out_dir: Path, photos: dict[str, np.ndarray], params: dict) -> lis
                 for e_i, extent in enumerate(EXTENTS):
                     rng = np.random.default_rng([params["seed"], p_i, k_i, level, e_i])
                     value = strength(kind, extent, level, levels)
-                    if kind in ("gaussian_blur", "pixelate"):
-                        value *= scale
                     dist = distort(ref, kind, value, rng)
                     if extent == "local":
                         dist = mask[..., None] * dist + (1.0 - mask[..., None]) * ref_f

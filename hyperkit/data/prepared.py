@@ -83,22 +83,27 @@ class PreparedImages:
             shapes = []
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
-            with open(tmp, "wb") as f:
-                for i in tqdm(range(len(images)), **bar):
-                    t = conv(i)
-                    shapes.append(tuple(t.shape))
-                    f.write(t.numpy().tobytes())
+            try:
+                with open(tmp, "wb") as f:
+                    for i in tqdm(range(len(images)), **bar):
+                        t = conv(i)
+                        shapes.append(tuple(t.shape))
+                        f.write(t.numpy().tobytes())
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a bad image leaves no partial file behind
+                raise
             os.replace(tmp, self.path)
             write_text(index, json.dumps({**meta, "shapes": shapes}))  # last: marks it complete
+        expected = sum(int(np.prod(s)) for s in shapes)
+        if self.path.stat().st_size != 4 * expected:  # checked before slicing a short file
+            raise ValueError(f"{self.path} is truncated or corrupt ({self.path.stat().st_size} "
+                             f"bytes, {4 * expected} expected); remove it")
         flat = np.memmap(self.path, dtype=np.float32, mode="c")  # copy-on-write: never written
         self.tensors, at = [], 0
         for s in shapes:
             n = int(np.prod(s))
             self.tensors.append(torch.from_numpy(flat[at:at + n].reshape(s)))
             at += n
-        if at != flat.size:
-            raise ValueError(f"{self.path} is truncated or corrupt ({flat.size} floats, "
-                             f"{at} expected); remove it")
 
     def __len__(self) -> int:
         return len(self.tensors)

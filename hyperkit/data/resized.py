@@ -15,7 +15,7 @@ or floats are quantized to 8 bits on the way (an error of at most 1/510).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

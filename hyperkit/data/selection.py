@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ..grid import grid_positions
 from ..images import as_image_tensor, to_gray
 
-DEFAULT_THRESHOLD = 0.9  # chosen by the demo ablation (README, "Selective patch training")
+DEFAULT_THRESHOLD = 0.95  # chosen by the demo ablation (bench/RESULTS.md, "iqa-threshold")
 BALANCES = ("oversample", "undersample", "none")
 WIN = 7  # skimage's default SSIM window
 
@@ -157,6 +157,8 @@ def select_patches(images: Sequence[int], labels: Sequence[float], ssim: np.ndar
         raise ValueError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images for {len(labels)} labels")
     ssim = np.asarray(ssim)
     if ssim.shape != (len(images), *grid):
         raise ValueError(f"ssim must be (N, U, V) = ({len(images)}, {grid[0]}, {grid[1]}), "

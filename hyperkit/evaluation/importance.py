@@ -38,7 +38,9 @@ baseline needs the stage-1 patch scores instead. Nothing here knows a task: any
 
 Also here: spreading a (U, V) map over the image's pixels (:func:`cells_to_pixels`),
 which cells a pixel mask touches (:func:`mask_to_cells`), and the ground-truth checks
-(:func:`auroc`, :func:`pointing_game`, :func:`evaluate_localization`).
+(:func:`auroc`, :func:`pointing_game`, :func:`region_scores`: are regions ranked by
+their true effect, :func:`evaluate_localization`: all of them for a model, images and
+region masks).
 """
 
 from __future__ import annotations

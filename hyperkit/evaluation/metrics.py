@@ -63,12 +63,15 @@ def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: flo
 def plcc_logistic(pred: Any, true: Any) -> float:
     """PLCC after mapping predictions to labels by the 5-parameter logistic (VQEG /
     Sheikh et al. 2006), fitted with scipy.optimize.curve_fit. Falls back to the plain
-    PLCC when the fit does not converge (reported as such by :func:`iqa_metrics`)."""
+    PLCC when the fit does not converge; NaN for fewer than 6 images (5 parameters
+    cannot be fitted to fewer points)."""
     from scipy.optimize import curve_fit
 
     p, t = _pair(pred, true)
     if _constant(p, t):
         return 0.0
+    if p.size < 6:
+        return float("nan")
     b0 = [float(t.max() - t.min()), 1.0 / (float(p.std()) + 1e-12), float(np.mean(p)), 0.0,
           float(np.mean(t))]
     try:
@@ -81,7 +84,7 @@ def plcc_logistic(pred: Any, true: Any) -> float:
         if not np.all(np.isfinite(mapped)) or np.all(mapped == mapped[0]):
             return plcc(p, t)
         return float(stats.pearsonr(mapped, t).statistic)
-    except (RuntimeError, ValueError, OverflowError):
+    except (RuntimeError, ValueError, OverflowError, TypeError):
         return plcc(p, t)
 
 
@@ -102,10 +105,14 @@ def iqa_metrics(pred: Any, true: Any, types: Any = None) -> dict:
         when the type has fewer than 3 test images).
     """
     p, t = _pair(pred, true)
-    out: dict = {**correlations(p, t), "plcc_logistic": plcc_logistic(p, t),
+    pl = plcc_logistic(p, t)
+    out: dict = {**correlations(p, t), "plcc_logistic": None if np.isnan(pl) else pl,
                  "collapsed": collapsed(p, t)}
     if types is not None:
-        types = np.asarray(types)
+        types = np.asarray(types).ravel()
+        if types.shape != p.shape:
+            raise ValueError(f"types must have one entry per prediction ({p.size}), got "
+                             f"{types.size}")
         out["per_type"] = {str(k): (srocc(p[types == k], t[types == k])
                                     if (types == k).sum() >= 3 else None)
                            for k in sorted(set(types.tolist()))}

@@ -63,6 +63,10 @@ class KangStage1(nn.Module):
         if images.shape[2] < self.patch or images.shape[3] < self.patch:
             raise ValueError(f"images are {images.shape[2]}x{images.shape[3]}, smaller than the "
                              f"{self.patch}x{self.patch} patch")
+        if images.device.type == "cpu":
+            # torch's channels-last convolution is ~3x faster on CPU for this shape
+            # (3 -> 50 channels, 7x7), and grid_minmax_pool reads its map in place.
+            images = images.contiguous(memory_format=torch.channels_last)
         fmap = self.conv1(images)  # (N, kernels, H - 6, W - 6)
         # A patch at (y, x) convolves to the map's window at (y, x) of this size.
         window = self.patch - self.conv1.kernel_size[0] + 1

@@ -28,21 +28,39 @@ from ..grid import grid_positions
 from . import interop, kernels
 
 
+def _channels_last(x: Any) -> bool:
+    """True for a CPU torch map stored channels-last (N, H, W, C) and not also plain
+    contiguous: the kernel reads it in place (torch's channels-last convolution is
+    several times faster than its contiguous one on CPU, and a layout copy of the map
+    would cost more than the pooling)."""
+    return (isinstance(x, Tensor) and x.device.type == "cpu" and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
 def _forward(x: Any, kh: int, kw: int, rows: np.ndarray, cols: np.ndarray,
              with_indices: bool):
-    """Runs the kernel on a C-contiguous (N, C, H, W) float array; rows/cols int64
-    numpy arrays already checked against the map."""
+    """Runs the kernel on a C-contiguous or (CPU torch) channels-last (N, C, H, W)
+    float array; rows/cols int64 numpy arrays already checked against the map.
+    Outputs (N, C, U, V) in x's layout."""
     n, c, h, w = x.shape
-    shape = (n, c, len(rows), len(cols))
+    nu, nv = len(rows), len(cols)
+    nhwc = _channels_last(x)
+    shape = (n, nu, nv, c) if nhwc else (n, c, nu, nv)
     mx, mn = interop.empty(x, shape), interop.empty(x, shape)
+    # Without indices the op returns empty index arrays: inference skips their cost.
     idx_shape = shape if with_indices else (0,)
     imx, imn = interop.empty(x, idx_shape, "int64"), interop.empty(x, idx_shape, "int64")
-    nan = kernels.launch(
-        x, "grid_minmax_pool", interop.dtype_name(x), interop.address(x),
-        interop.address(mx), interop.address(mn),
-        interop.address(imx) if with_indices else 0,  # 0: the kernel skips indices
-        interop.address(imn) if with_indices else 0,
-        n * c, h, w, kh, kw, rows.ctypes.data, len(rows), cols.ctypes.data, len(cols))
+    addr = [interop.address(t) for t in (x, mx, mn)] + [
+        interop.address(t) if with_indices else 0 for t in (imx, imn)]  # 0: no indices
+    if nhwc:
+        nan = kernels.cpu.grid_minmax_pool_nhwc(interop.dtype_name(x), *addr, n, h, w, c, kh,
+                                                kw, rows.ctypes.data, nu, cols.ctypes.data, nv)
+        mx, mn = mx.permute(0, 3, 1, 2), mn.permute(0, 3, 1, 2)
+        if with_indices:
+            imx, imn = imx.permute(0, 3, 1, 2), imn.permute(0, 3, 1, 2)
+    else:
+        nan = kernels.launch(x, "grid_minmax_pool", interop.dtype_name(x), *addr, n * c, h, w,
+                             kh, kw, rows.ctypes.data, nu, cols.ctypes.data, nv)
     if nan:
         raise ValueError("fmap contains NaN inside a window; min+max pooling has no winner "
                          "there")
@@ -93,14 +111,19 @@ def _grid_op(x: Tensor, window: list[int], rows: list[int], cols: list[int],
     checks.check_float(x, "x")
     checks.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
     r, c = grid_offsets(x.shape[2], x.shape[3], list(window), positions=(rows, cols))
-    return _forward(x.contiguous(), window[0], window[1], r, c, with_indices)
+    if not _channels_last(x):
+        x = x.contiguous()
+    return _forward(x, window[0], window[1], r, c, with_indices)
 
 
 @_grid_op.register_fake
 def _(x: Tensor, window: list[int], rows: list[int], cols: list[int], with_indices: bool):
     shape = (x.shape[0], x.shape[1], len(rows), len(cols))
-    vals = [x.new_empty(shape) for _ in range(2)]
-    idx = [x.new_empty(shape if with_indices else (0,), dtype=torch.int64) for _ in range(2)]
+    fmt = torch.channels_last if _channels_last(x) else torch.contiguous_format
+    vals = [torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
+            for _ in range(2)]
+    idx = [torch.empty(shape, dtype=torch.int64, device=x.device, memory_format=fmt)
+           if with_indices else x.new_empty((0,), dtype=torch.int64) for _ in range(2)]
     return vals[0], vals[1], idx[0], idx[1]
 
 
@@ -173,7 +196,9 @@ def grid_minmax_pool(fmap: Any, window: Any, grid: Any = None, *,
             each in [0, H - kh] / [0, W - kw], any order, repeats allowed.
 
     Returns:
-        (max, min), each (N, C, U, V), same type, dtype and device as fmap. For torch
+        (max, min), each (N, C, U, V), same type, dtype and device as fmap (a CPU
+        tensor stored channels-last is read in place and gives channels-last outputs,
+        so that a channels-last convolution needs no layout copy). For torch
         tensors the op is differentiable: each output's gradient goes to the single
         position that won, the first in row-major order on ties.
 

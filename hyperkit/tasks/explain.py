@@ -82,14 +82,14 @@ def _box(ax: Any, box: tuple[int, int, int, int], **kw: Any) -> None:
 
 
 def save_heatmap(image: Any, cell_map: np.ndarray, patch: Sequence[int], path: str | Path,
-                 *, score: float, method: str, meaning: str = "") -> Path:
+                 *, score: float, method: str) -> Path:
     """A PNG: the image, and the map spread over its pixels on top of it.
 
     Args:
         image: the image as it was explained (any layout of :mod:`hyperkit.images`).
         cell_map: its (U, V) map, score units.
         patch: (ph, pw) pixels; path: the PNG to write (atomically).
-        score, method, meaning: printed in the titles.
+        score, method: printed in the titles (the score's meaning is in scores.csv).
     """
     plt = _pyplot()
     shown = _display(image)
@@ -107,8 +107,7 @@ def save_heatmap(image: Any, cell_map: np.ndarray, patch: Sequence[int], path: s
     _box(axes[1], box, edgecolor="black", lw=1.2)
     axes[1].set_title(f"{LABELS.get(method, method)}; top cell ({u}, {v})", fontsize=9)
     bar = fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
-    bar.set_label("score change from the cell" + (f"\n({meaning})" if meaning else ""),
-                  fontsize=7)
+    bar.set_label("score change from the cell (red raises, blue lowers)", fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
@@ -167,7 +166,7 @@ def explain_files(model: Any, files: Sequence[str | Path], out: str | Path,
         (u, v), box = top_cell_box(cell_map, ex.sizes[0], model.patch)
         write_atomic(out / f"{name}.npy", lambda f, m=cell_map: np.save(f, m))
         save_heatmap(image, cell_map, model.patch, out / f"{name}.png", score=score,
-                     method=method, meaning=meaning)
+                     method=method)
         log(f"{path}\t{score:.4f}\ttop cell ({u}, {v}) at rows {box[0]}-{box[2] - 1}, "
             f"columns {box[1]}-{box[3] - 1}")
         rows.append({"path": str(path), "score": score, "method": method,

@@ -285,7 +285,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, rdir: Path, out: Path,
                device=dev, log=lambda s: log(f"[seed{seed}] {s}"), name="stage1",
                progress=progress)
     d_val = predict(ranker, val1, batch_size=256)
-    rank_acc = float(np.mean(np.sign(d_val) == val1._fixed_y))
+    rank_acc = float(np.mean(np.sign(d_val) == val1.fixed_y))
     # ---- stage 2: hyper-images over the eq.-2 grid, weighted BCE on logits
     grid = st.grid()
     torch.manual_seed(seed)

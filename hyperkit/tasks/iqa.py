@@ -143,7 +143,7 @@ class Setting:
 
 
 SETTINGS = {
-    "quick": Setting("quick", stage1_epochs=6, stage1_patience=3, stage2_epochs=40,
+    "quick": Setting("quick", stage1_epochs=12, stage1_patience=4, stage2_epochs=40,
                      stage2_patience=12, e2e_epochs=4, e2e_patience=2),
     "full": Setting("full", stage1_epochs=80, stage1_patience=20, stage2_epochs=200,
                     stage2_patience=40, e2e_epochs=80, e2e_patience=20),
@@ -357,6 +357,11 @@ def run_split(run: Run, arms: Sequence[str], k: int, split: dict, sdir: Path, re
             preds[arm] = predict_end_to_end(net, test_files, lcn=True, device=run.dev)
             fits[arm] = {"e2e": _fit_summary(r)}
     metrics = {a: {**iqa_metrics(p, t.scores[te], types), **fits[a]} for a, p in preds.items()}
+    if types is not None and all("/" in str(x) for x in types):
+        # types named 'kind/extent' (the demo): SROCC over each extent as well
+        extent = np.array([str(x).rsplit("/", 1)[1] for x in types])
+        for a, p in preds.items():
+            metrics[a]["per_extent"] = iqa_metrics(p, t.scores[te], extent)["per_type"]
     for a, m in metrics.items():
         if m["collapsed"]:
             log(f"{a}: COLLAPSED: predicts one constant for every test image "
@@ -454,7 +459,9 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
                 r = run_split(run, arms, k, split, sdir, resume)
                 _log_split(r, log, rel)
             runs.append({**r, "group": gname})
-            models += [f"{rel}/models/{a}" for a in r["metrics"]
+            # two-stage models first: `hyperkit predict RUN` loads the manifest's first
+            models += [f"{rel}/models/{a}" for a in sorted(r["metrics"],
+                                                           key=lambda a: "two_stage" not in a)
                        if (sdir / "models" / a / "model.json").is_file()]
     results = {"dataset": dataset, "table": table.summary(), "experiment": experiment,
                "setting": asdict(st), "options": asdict(opts), "arms": list(arms),
@@ -511,7 +518,9 @@ def _log_split(r: dict, log: Callable[[str], None], rel: str) -> None:
     parts = []
     for a, m in r["metrics"].items():
         tag = " COLLAPSED" if m["collapsed"] else ""
-        parts.append(f"{a} SROCC {m['srocc']:.4f} PLCC {m['plcc']:.4f}{tag}")
+        ext = "".join(f", {k} {v:.4f}" for k, v in (m.get("per_extent") or {}).items()
+                      if v is not None)
+        parts.append(f"{a} SROCC {m['srocc']:.4f}{ext} PLCC {m['plcc']:.4f}{tag}")
     log(f"[{rel}] " + " | ".join(parts) + f" ({r['seconds']:.0f} s)")
 
 
@@ -532,6 +541,10 @@ def summarize_runs(runs: list[dict], arms: Sequence[str], groups: Sequence[str])
             types = sorted({t for m in ok for t in (m.get("per_type") or {})})
             s["per_type"] = {t: summarize([(m.get("per_type") or {}).get(t) for m in ok])
                              for t in types}
+            extents = sorted({t for m in ok for t in (m.get("per_extent") or {})})
+            if extents:
+                s["per_extent"] = {t: summarize([m["per_extent"].get(t) for m in ok])
+                                   for t in extents}
             out[g][a] = s
     return out
 
@@ -569,6 +582,14 @@ def table_md(results: dict) -> str:
             rows.append(f"| {LABELS[a]}{note} | {_pm(v['srocc'])} | {_pm(v['plcc'])} | "
                         f"{_pm(v['plcc_logistic'])} | {_pm(v['krocc'])} | {_paper(p[0])} | "
                         f"{_paper(p[1])} |")
+        extents = sorted({t for v in arms.values() for t in v.get("per_extent", {})})
+        if extents:
+            rows += ["", "SROCC per distortion extent (mean ± std (median) over splits):", "",
+                     "| Extent | " + " | ".join(LABELS[a].split(",")[0] for a in arms) + " |",
+                     "|---|" + "---|" * len(arms)]
+            for ty in extents:
+                rows.append(f"| {ty} | " + " | ".join(
+                    _pm(v["per_extent"].get(ty, {})) for v in arms.values()) + " |")
         types = sorted({t for v in arms.values() for t in v["per_type"]})
         if types:
             rows += ["", "SROCC per distortion type (mean over splits):", "",

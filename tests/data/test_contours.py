@@ -102,3 +102,12 @@ def test_closest_candidate_picks_the_source():
     other = np.clip(a + 0.3, 0, 1)
     assert contours.closest_candidate(t, [other, a]) == 1
     assert contours.closest_candidate(t, [a[:50], a]) == 1
+
+
+def test_pasted_pixels_that_match_the_background_leave_no_inner_contour():
+    a, t = pasted()
+    t[75:95, 95:115] = a[75:95, 95:115]  # the pasted square's centre equals the background
+    r = contours.contour_patches(a, t)
+    assert r.mask[60:110, 80:130].sum() >= 2500 - 16  # the hole is filled
+    y, x = r.centres[:, 0], r.centres[:, 1]
+    assert not ((y > 65) & (y < 105) & (x > 85) & (x < 125)).any()  # no point inside

@@ -182,11 +182,11 @@ def test_same_seed_same_bytes_other_seed_other_set(tiny, tmp_path):
     full = {r["dist_name"]: r for r in read_rows(root)}
     for r in read_rows(sub):  # a kinds subset reproduces the same images
         assert r == full[r["dist_name"]]
-    other = demo.make_iqa_demo(tmp_path / "other", seed=4, size=SIZE, levels=1,
+    other = demo.make_iqa_demo(tmp_path / "other", seed=4, size=SIZE, levels=LEVELS,
                                kinds=["gaussian_noise"], log=None)
-    mine = {r["dist_name"]: r["mos"] for r in read_rows(sub) if r["level"] == "1"}
     theirs = {r["dist_name"]: r["mos"] for r in read_rows(other)}
-    assert mine.keys() != theirs.keys() or mine != theirs
+    mine = {k: full[k]["mos"] for k in theirs}
+    assert sum(mine[k] != theirs[k] for k in theirs) > len(theirs) // 2
 
 
 def test_finished_set_is_reused_and_other_parameters_refused(tiny):

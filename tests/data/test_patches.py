@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from hyperkit.data.patches import GridPatches, check_patch_fits, grid_batches
+from hyperkit.data.patches import (GridPatches, PositionedPatches, check_patch_fits,
+                                   grid_batches)
+from hyperkit.grid import grid_cells
 from hyperkit.images import check_channels, prepare_image
 from hyperkit.ops.gather_patches import gather_patches
 from hyperkit.training.batches import BatchSource
 
-from ..reference import by_hand
+from ..reference import by_hand, by_hand_at
 
 
 def mixed_images(channels=1, seed=0):
@@ -127,3 +129,80 @@ def test_grid_patches_channels_makes_rgb_gray_for_a_gray_network():
     with pytest.raises(ValueError, match=r"val\[0\] has 1 channel\(s\); the network takes 3"):
         GridPatches(mixed_images(channels=1), [1, 2, 3, 4], PATCH, GRID, lcn=False,
                     channels=3, name="val")
+
+
+# ------------------------------------------------------------------ PositionedPatches
+
+
+def positioned(seed=6, count=50):
+    """Prepared RGB images and random in-bounds positions with labels."""
+    images = prepared(mixed_images(channels=3, seed=seed))
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(images), count)
+    ys = np.array([rng.integers(0, images[n].shape[1] - PATCH[0] + 1) for n in index])
+    xs = np.array([rng.integers(0, images[n].shape[2] - PATCH[1] + 1) for n in index])
+    return images, index, ys, xs, rng.normal(size=count)
+
+
+def test_positioned_patches_are_the_prepared_images_sliced_at_the_positions():
+    images, index, ys, xs, labels = positioned()
+    pp = PositionedPatches(images, PATCH, index, ys, xs, labels)
+    assert isinstance(pp, BatchSource) and len(pp) == 50
+    want = by_hand_at([t.numpy() for t in images], *PATCH, index, ys, xs)
+    rng = np.random.default_rng(7)
+    for idx in (np.arange(50), rng.integers(0, 50, 9), np.array([4]), np.array([3, 3, 0])):
+        (p,), y = pp.batch(idx)
+        assert p.dtype == torch.float32 and p.shape == (len(idx), 3, *PATCH)
+        np.testing.assert_array_equal(p.numpy(), want[idx])
+        assert y.dtype == torch.float32
+        np.testing.assert_array_equal(y.numpy(), labels[idx].astype(np.float32))
+    # positions on the border, labels from a list, positions as torch tensors
+    h, w = images[2].shape[1:]
+    pp = PositionedPatches(images, PATCH, torch.tensor([2, 0]),
+                           torch.tensor([h - PATCH[0], 0]), torch.tensor([w - PATCH[1], 0]),
+                           [1, 2])
+    (p,), y = pp.batch(np.array([0, 1]))
+    np.testing.assert_array_equal(p[0].numpy(), images[2][:, h - PATCH[0]:, w - PATCH[1]:])
+    np.testing.assert_array_equal(p[1].numpy(), images[0][:, :PATCH[0], :PATCH[1]])
+    assert y.tolist() == [1.0, 2.0]
+
+
+def test_positioned_patches_at_the_grid_are_the_grid_patches():
+    images = mixed_images(channels=3, seed=8)
+    labels = np.array([0.5, -1.0, 2.25, 3.0])
+    gp = GridPatches(images, labels, PATCH, GRID, lcn=True)
+    index, ys, xs = grid_cells([t.shape[1] for t in gp.images], [t.shape[2] for t in gp.images],
+                               PATCH, GRID, 0, len(gp))
+    pp = PositionedPatches(gp.images, PATCH, index, ys, xs, labels[index])
+    idx = np.arange(len(gp))
+    (a,), ya = gp.batch(idx)
+    (b,), yb = pp.batch(idx)
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(ys=np.zeros(3)), "one length, got 4, 3, 4, 4"),
+    (dict(labels=np.zeros(5)), "one length, got 4, 4, 4, 5"),
+    (dict(index=[], ys=[], xs=[], labels=[]), "no patches"),
+    (dict(labels=[0.0, np.nan, 1.0, 2.0]), "labels contain NaN or Inf"),
+    (dict(labels=[0.0, np.inf, 1.0, 2.0]), "labels contain NaN or Inf"),
+    (dict(index=[0, 1, 4, 0]), r"image index outside 0..3"),
+    (dict(index=[0, -1, 0, 0]), r"image index outside 0..3"),
+    (dict(ys=[0, 0, 0, 40 - 16 + 1]), r"patch 3 at \(25, 0\) of images\[0\] \(40x52\) does "
+                                      "not fit a 16x12 window"),
+    (dict(xs=[0, 17 - 12 + 1, 0, 0]), r"patch 1 at \(0, 6\) of images\[1\] \(33x17\)"),
+    (dict(ys=[0, 0, -1, 0]), r"patch 2 at \(-1, 0\)"),
+], ids=["ys", "labels", "empty", "nan", "inf", "index", "negative_index", "bottom", "right",
+        "negative_y"])
+def test_positioned_patches_errors(change, words):
+    images = prepared(mixed_images(channels=3))  # 40x52, 33x17, 64x64, 24x70
+    args = dict(index=[0, 1, 2, 0], ys=[0, 0, 0, 0], xs=[0, 0, 0, 0], labels=[1, 2, 3, 4])
+    args.update(change)
+    with pytest.raises(ValueError, match=words):
+        PositionedPatches(images, PATCH, args["index"], args["ys"], args["xs"], args["labels"])
+
+
+def test_positioned_patches_refuses_images_smaller_than_the_patch():
+    with pytest.raises(ValueError, match=r"images\[1\] is 10x40, smaller than the 16x12 patch"):
+        PositionedPatches([torch.zeros(1, 20, 20), torch.zeros(1, 10, 40)], PATCH, [0], [0], [0],
+                          [1.0])

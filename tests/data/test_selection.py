@@ -253,13 +253,14 @@ def test_default_threshold_and_balance():
     ({"ssim": np.zeros((2, *GRID))}, r"ssim must be \(N, U, V\) = \(3, 2, 3\), got \(2, 2, 3\)"),
     ({"ssim": np.zeros((3, 3, 2))}, r"ssim must be \(N, U, V\)"),
     ({"threshold": 0.05}, "no distorted patch has SSIM below 0.05"),
+    ({"labels": [5, 6]}, "3 images for 2 labels"),
 ], ids=["balance", "threshold0", "threshold_big", "threshold_nan", "ssim_count", "ssim_grid",
-        "nothing_below"])
+        "nothing_below", "labels"])
 def test_select_errors(kw, words):
-    args = {"ssim": toy_ssim(), **kw}
-    ssim = args.pop("ssim")
+    args = {"ssim": toy_ssim(), "labels": [5, 6, 7], **kw}
+    ssim, labels = args.pop("ssim"), args.pop("labels")
     with pytest.raises(ValueError, match=words):
-        select_patches([0, 1, 2], [5, 6, 7], ssim, [3], 0.0, GRID, **args)
+        select_patches([0, 1, 2], labels, ssim, [3], 0.0, GRID, **args)
 
 
 # ------------------------------------------------------------------ rows and positions

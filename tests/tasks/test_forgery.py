@@ -112,6 +112,11 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     again = model.predict([read_image(p) for p in pred["path"]])
     np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)
     assert ((again >= 0) & (again <= 1)).all()
+    labels = model.labels([0.2, 0.7])
+    assert [l for l, _ in labels] == ["tampered", "authentic"]
+    np.testing.assert_allclose([p for _, p in labels], [0.8, 0.7])
+    with pytest.raises(ValueError, match="two_stage"):
+        model.predict([read_image(pred["path"][0])], method="patch_average")
     capsys.readouterr()
     tp = str(next((root / "Tp").glob("Tp_D_CND*")))
     main(["predict", str(out), tp, "--csv", str(tmp_path / "s.csv")])

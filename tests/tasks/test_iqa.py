@@ -87,13 +87,15 @@ def test_splits_are_reference_disjoint_and_saved(finished):
 
 def test_predictions_match_saved_model(finished, tree):
     table, out, res = finished
-    model = hyperkit.load_model(out / res["models"][1])
-    assert "mos" in model.meta["score_meaning"]
+    assert res["models"][0].endswith("two_stage")  # what `hyperkit predict RUN` loads
+    model = hyperkit.load_model(out)
+    assert "mos" in model.meta["score_meaning"] and model.stage2 is not None
     p = np.load(out / "split0" / "predictions.npz")
     imgs = [hyperkit.images.read_image(table.images[i]) for i in p["index"]]
-    arm = res["models"][1].split("/")[-1]
-    method = "two_stage" if arm == "two_stage" else "patch_average"
-    np.testing.assert_allclose(model.predict(imgs, method=method), p[arm], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(imgs), p["two_stage"], rtol=1e-5, atol=1e-5)
+    pa = hyperkit.load_model(out / "split0" / "models" / "cnn_selective")
+    np.testing.assert_allclose(pa.predict(imgs, method="patch_average"), p["cnn_selective"],
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_resume_reuses_finished_splits(finished, monkeypatch):
@@ -141,3 +143,28 @@ def test_cli_inspect_and_to_csv(tree, tmp_path, capsys):
     assert len(again) == 18
     with pytest.raises(SystemExit, match="root"):
         main(["iqa", "--dataset", "tid2013", "--root", str(tmp_path / "missing"), "--inspect"])
+
+
+def test_experiment_5_vgg_stage1_and_second_stage(tree, tmp_path):
+    """Experiment 5's arms with a random-weight VGG (tests only): frozen convs, trained
+    FC800 head on selected patches without LCN, then stage 2 on its 800-D features."""
+    table = load_csv(tree, best_score=100.0)
+    spec = DatasetSpec("tid_stage1", "Input(3,3,800) - C(4) - FC(8) - FC(1,'linear')", (3, 3))
+    with pytest.raises(ValueError, match="vgg-weights"):
+        run_iqa(table, "csv", 5, FAST, tmp_path / "refused", device="cpu", progress=False,
+                log=lambda s: None, spec=spec)
+    res = run_iqa(table, "csv", 5, FAST, tmp_path / "run",
+                  Options(vgg_random=True, ssim_threshold=0.99), device="cpu",
+                  log=lambda s: None, progress=False, spec=spec)
+    assert set(res["runs"][0]["metrics"]) == {"vgg_patch_average", "vgg_two_stage"}
+    model = hyperkit.load_model(tmp_path / "run")
+    assert model.stage1_arch == "vgg16_stage1" and model.lcn is False
+
+
+def test_experiment_4_end_to_end(tree, tmp_path, monkeypatch):
+    """Experiment 4's shallow network on whole images (resized to its 384 x 512 input)."""
+    table = load_csv(tree, best_score=100.0)
+    res = run_iqa(table, "csv", 4, FAST, tmp_path / "run", Options(arms=("shallow_e2e",)),
+                  device="cpu", log=lambda s: None, progress=False, spec=TINY)
+    m = res["runs"][0]["metrics"]["shallow_e2e"]
+    assert np.isfinite(m["plcc"]) and m["e2e"]["epochs"] == 1

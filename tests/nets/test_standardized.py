@@ -1,0 +1,168 @@
+"""Standardized: statistics equal numpy's (memory-mapped input read in chunks), the
+forward math, and a two-stage model with a standardized stage 2 saved and loaded."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hyperkit import nets
+from hyperkit.model import TwoStage
+from hyperkit.nets.standardized import Standardized
+
+from ..conftest import S1, S2
+
+
+class Probe(nn.Module):
+    """A stage 2 that records its input and returns a fixed linear readout of it."""
+
+    input_shape = (3, 2, 2)
+
+    def __init__(self):
+        super().__init__()
+        self.seen = None
+        self.w = torch.arange(12, dtype=torch.float32).reshape(3, 2, 2) / 10
+
+    def forward(self, z):
+        self.seen = z
+        return (z * self.w).sum((1, 2, 3))
+
+    def features(self, z):
+        return z.flatten(1)
+
+
+def hyper(n=23, d=3, seed=0):
+    """(N, D, U, V) float32 with channel scales far apart and labels far from 0."""
+    rng = np.random.default_rng(seed)
+    scale = np.array([1e-3, 1.0, 300.0])[:d]
+    x = (rng.random((n, d, 2, 2)) * scale[:, None, None] + 5 * scale[:, None, None])
+    return x.astype(np.float32), rng.normal(60, 15, n)
+
+
+def numpy_stats(x, y):
+    x = np.asarray(x, dtype=np.float64)
+    return x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3)), y.mean(), y.std()
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 23, 256])
+def test_statistics_are_numpys_per_channel(chunk):
+    x, y = hyper()
+    s = Standardized(Probe(), 3)
+    assert s.fit_statistics(x, y, chunk=chunk) is s
+    mean, std, ymean, ystd = numpy_stats(x, y)
+    np.testing.assert_allclose(s.in_mean.numpy(), mean, rtol=1e-6)
+    np.testing.assert_allclose(s.in_std.numpy(), std, rtol=1e-4)
+    assert float(s.out_mean) == pytest.approx(ymean, rel=1e-6)
+    assert float(s.out_std) == pytest.approx(ystd, rel=1e-6)
+
+
+def test_statistics_of_a_memory_map_read_in_chunks(tmp_path):
+    x, y = hyper(n=40, seed=1)
+    np.save(tmp_path / "h.npy", x)
+    mm = np.load(tmp_path / "h.npy", mmap_mode="r")
+
+    class Counting:
+        """A memory map that records which image ranges were read."""
+
+        def __init__(self, a):
+            self.a, self.shape, self.reads = a, a.shape, []
+
+        def __len__(self):
+            return len(self.a)
+
+        def __getitem__(self, sl):
+            self.reads.append((sl.start, sl.stop))
+            return self.a[sl]
+
+    c = Counting(mm)
+    s = Standardized(Probe(), 3).fit_statistics(c, y, chunk=16)
+    assert c.reads == [(0, 16), (16, 32), (32, 48)]
+    ref = Standardized(Probe(), 3).fit_statistics(x, y)
+    for a, b in zip(s.buffers(), ref.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+    mean, std, _, _ = numpy_stats(x, y)
+    np.testing.assert_allclose(s.in_std.numpy(), std, rtol=1e-4)
+
+
+def test_dead_channel_and_constant_labels_get_std_one():
+    x, y = hyper()
+    x[:, 1] = 0.0  # a dead ReLU
+    x[:, 2] = 123.25  # a constant channel
+    s = Standardized(Probe(), 3).fit_statistics(x, np.full(len(x), 7.0))
+    assert s.in_std[1] == 1 and s.in_std[2] == 1 and s.in_mean[2] == 123.25
+    assert s.in_mean[1] == 0 and s.out_std == 1 and s.out_mean == 7
+    z = s.eval()(torch.from_numpy(x))
+    assert torch.isfinite(z).all()
+    assert torch.all(s.net.seen[:, 1:] == 0)  # constant channels stay 0, never NaN
+
+
+def test_forward_standardizes_inputs_and_unstandardizes_outputs():
+    x, y = hyper()
+    s = Standardized(Probe(), 3).fit_statistics(x, y)
+    xt = torch.from_numpy(x)
+    out = s(xt)
+    mean, std, ymean, ystd = (torch.tensor(v, dtype=torch.float32) for v in numpy_stats(x, y))
+    z = (xt - mean[:, None, None]) / std[:, None, None]
+    torch.testing.assert_close(s.net.seen, z, rtol=1e-4, atol=1e-4)
+    # the standardized inputs have mean 0 and std 1 per channel
+    np.testing.assert_allclose(z.double().mean((0, 2, 3)).numpy(), 0, atol=1e-4)
+    np.testing.assert_allclose(z.double().std((0, 2, 3), unbiased=False).numpy(), 1, atol=1e-4)
+    torch.testing.assert_close(out, (z * s.net.w).sum((1, 2, 3)) * ystd + ymean,
+                               rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(s.features(xt), z.flatten(1), rtol=1e-4, atol=1e-4)
+    # before fitting it is the wrapped network
+    fresh = Standardized(Probe(), 3)
+    torch.testing.assert_close(fresh(xt), fresh.net(xt))
+    assert fresh.input_shape == (3, 2, 2)
+
+
+def test_buffers_are_saved_with_the_weights_and_wrong_channel_count_is_refused():
+    s = Standardized(Probe(), 3)
+    assert {"in_mean", "in_std", "out_mean", "out_std"} <= set(s.state_dict())
+    x, y = hyper(d=2)
+    with pytest.raises(ValueError, match="hyper-images have 2 channels, this stage 2 takes 3"):
+        s.fit_statistics(x, y)
+
+
+def two_stage(standardized, seed=0):
+    torch.manual_seed(seed)
+    s1, s2 = nets.build(S1), nets.build(S2)
+    if standardized:
+        rng = np.random.default_rng(seed)
+        s2 = Standardized(s2, 12).fit_statistics(
+            rng.random((30, 12, 3, 3)).astype(np.float32) * np.arange(1, 13)[:, None, None],
+            rng.normal(40, 10, 30))
+    return TwoStage(s1, s2, stage1_arch=S1, stage2_arch=S2, patch=(16, 16), grid=(3, 3),
+                    lcn=True).eval()
+
+
+@pytest.mark.parametrize("standardized", [True, False])
+def test_two_stage_with_standardized_stage2_saves_loads_and_predicts_the_same(tmp_path,
+                                                                              standardized):
+    m = two_stage(standardized)
+    images = [np.random.default_rng(k).random((30 + k, 34)) for k in range(3)]
+    before = m.predict(images)
+    m.save(tmp_path / "m")
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert info["stage2_standardized"] is standardized
+    loaded = TwoStage.load(tmp_path / "m")
+    assert isinstance(loaded.stage2, Standardized) is standardized
+    for (k, a), (k2, b) in zip(m.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    np.testing.assert_array_equal(loaded.predict(images), before)
+    if standardized:  # on the labels' scale, not around 0
+        assert float(loaded.stage2.out_mean) == pytest.approx(float(m.stage2.out_mean))
+        assert float(loaded.stage2.out_mean) > 20
+
+
+def test_model_saved_before_the_flag_loads_a_plain_stage2(tmp_path):
+    m = two_stage(False)
+    m.save(tmp_path / "m")
+    path = tmp_path / "m" / "model.json"
+    info = json.loads(path.read_text())
+    del info["stage2_standardized"]
+    path.write_text(json.dumps(info))
+    loaded = TwoStage.load(tmp_path / "m")
+    assert not isinstance(loaded.stage2, Standardized)
