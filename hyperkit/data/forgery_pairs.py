@@ -9,8 +9,8 @@ subtracted from every patch, and training pairs are mirrored left-right on the f
 (both patches alike).
 
 Memory: a batch reads the images of the pairs it draws (files are decoded then) and
-cuts its patches with the one gather kernel; up to ``cache_mb`` of prepared images are
-kept, least recently used first out. Patches are never stored.
+cuts its patches with the one gather kernel; up to ``cache_mb`` of decoded files are
+kept as read (uint8), least recently used first out. Patches are never stored.
 
 Randomness: the k-th time sample s is drawn, its order and mirror come from a
 generator seeded with (seed, s, k); in training each sample is drawn once per epoch,
@@ -48,13 +48,14 @@ class SiamesePairs:
             a fixed order per sample, no mirror (validation).
         seed: seeds order and mirrors.
         channels: channels the network takes (RGB by default).
-        cache_mb: megabytes of prepared images kept between batches.
+        cache_mb: megabytes of image files kept, as read, between batches (arrays
+            given in ``pairs`` are held by the caller and not counted).
         name: how errors name the pairs.
     """
 
     def __init__(self, pairs: Sequence[tuple[Any, Any]], tops: Sequence[Any], *,
                  patch: int = 64, mean: Any = None, augment: bool = False, seed: int = 0,
-                 channels: int = 3, cache_mb: float = 512, name: str = "pairs") -> None:
+                 channels: int = 3, cache_mb: float = 256, name: str = "pairs") -> None:
         if len(pairs) == 0:
             raise ValueError(f"{name} is empty")
         if len(tops) != len(pairs):
@@ -75,7 +76,7 @@ class SiamesePairs:
             raise ValueError(f"mean must be {self.channels} finite numbers, got {mean!r}")
         self.mean = torch.from_numpy(m.astype(np.float32))[:, None, None]
         self.cache_bytes = float(cache_mb) * 2**20
-        self._cache: OrderedDict[int, Tensor] = OrderedDict()
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # files as read
         self._held = 0
         self._draws = np.zeros(len(self), np.int64)
         # y per sample without ``augment`` (validation), +1 or -1
@@ -86,23 +87,25 @@ class SiamesePairs:
         return len(self.pairs) * self.points
 
     def _image(self, j: int, side: int) -> Tensor:
-        """Prepared (C, H, W) float32 image: side 0 authentic, 1 tampered."""
+        """Prepared (C, H, W) float32 image: side 0 authentic, 1 tampered. Files are
+        cached as read (uint8 for JPEG: a quarter of the float32 size) and converted
+        per batch."""
         key = 2 * j + side
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
         item = self.pairs[j][side]
         label = f"{self.name}[{j}] {'authentic' if side == 0 else 'tampered'}"
         if isinstance(item, (str, Path)):
             label += f" ({item})"
-            item = read_image(item)
-        t = prepare_image(item, label, lcn=False, channels=self.channels)
-        self._cache[key] = t
-        self._held += t.numel() * 4
-        while self._held > self.cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._held -= old.numel() * 4
-        return t
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                item = self._cache[key]
+            else:
+                item = read_image(item)
+                self._cache[key] = item
+                self._held += item.nbytes
+                while self._held > self.cache_bytes and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._held -= old.nbytes
+        return prepare_image(item, label, lcn=False, channels=self.channels)
 
     def skip_draws(self, draws: int) -> None:
         """Sets every sample's draw count to ``draws`` (finished epochs, on resume)."""

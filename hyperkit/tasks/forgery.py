@@ -206,10 +206,13 @@ def _finished_epochs(checkpoint: Path) -> int:
 
 
 def hyperimages(model: TwoStage, paths: Sequence[Path], path: Path, chunk: int = 16,
-                progress: bool = True, desc: str = "hyper-images") -> np.ndarray:
+                progress: bool = True, desc: str = "hyper-images",
+                batch_size: int = 256) -> np.ndarray:
     """(N, D, U, V) float32 hyper-images of image files, read ``chunk`` at a time and
     written into a memory-mapped .npy (atomically: a temporary file renamed at the end;
-    reused when it exists)."""
+    reused when it exists). ``batch_size`` patches go through stage 1 at once: the
+    paper's channel holds 64 maps of 64 x 64 per patch after its first layer (1 MiB), so
+    this bounds the activations at a few hundred MiB."""
     if path.exists():
         return np.load(path, mmap_mode="r")
     d = nets.input_shape(model.stage2)[0] if model.stage2 is not None else None
@@ -218,7 +221,7 @@ def hyperimages(model: TwoStage, paths: Sequence[Path], path: Path, chunk: int =
     for i in tqdm(range(0, len(paths), chunk), desc=desc, leave=False,
                   disable=None if progress else True):
         ims = [_rgb(read_image(p)) for p in paths[i:i + chunk]]
-        h = model.hyperimages(ims).cpu().numpy()
+        h = model.hyperimages(ims, batch_size).cpu().numpy()
         if arr is None:
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                             shape=(len(paths), *h.shape[1:]))

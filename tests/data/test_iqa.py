@@ -90,7 +90,7 @@ def test_summary_and_describe(tmp_path):
     text = t.describe()
     assert "18 distorted" in text and "3 (with reference image files)" in text
     assert "labels read from mos_with_names.txt" in text
-    assert "     6  Non eccentricity pattern noise" in text
+    assert "\n    6  Non eccentricity pattern noise\n" in text
     make_live(tmp_path / "live")
     text = load_live(tmp_path / "live", counts=MINI).describe()
     assert "DMOS (lower is better)" in text and "gray" in text and "dmos.mat (dmos)" in text

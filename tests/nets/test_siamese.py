@@ -153,7 +153,7 @@ def test_pairs_stream_from_files_and_fit_learns_the_ranking(tmp_path):
               TrainConfig(epochs=6, patience=6, batch_size=6, lr=0.01), log=None,
               progress=False)
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
-    assert len(train._cache) <= 2  # 50 KB of cache holds about one 80x96 RGB image
+    assert len(train._cache) <= 2  # 50 KB of cache holds two 80x96 RGB files (23 KB each)
     (x1, x2), y = val.batch(np.arange(len(val)))
     r.eval()
     with torch.no_grad():
