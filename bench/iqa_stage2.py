@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,15 +59,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a finished 'hyperkit iqa' run folder")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--recipes", default="paper,adam")
+    ap.add_argument("--recipes", default="paper,adam",
+                    help="named recipes (hyperkit.training.recipes.STAGE2_RECIPES) or "
+                         "variants optimizer:lr:standardize, e.g. sgd:0.005:1")
+    ap.add_argument("--section", default="iqa-stage2", help="bench/RESULTS.md section name")
     ap.add_argument("--epochs", type=int, help="stage-2 epochs (default: the run's setting)")
     args = ap.parse_args()
     run = Path(args.run)
     cfg = json.loads((run / "config.json").read_text())
     setting = SETTINGS[cfg["setting"]["name"]]
     if args.epochs:
-        from dataclasses import replace
-
         setting = replace(setting, stage2_epochs=args.epochs)
     split = json.loads((run / "splits.json").read_text())["splits"][0]
     meta = {r: v for r, v in zip(("train", "val", "test"), (split["train"], split["val"],
@@ -94,7 +96,13 @@ def main() -> None:
     spec = cfg["spec"]["stage2_arch"]
     for recipe in args.recipes.split(","):
         for seed in range(args.seeds):
-            c2, standardize = setting.stage2(seed, recipe)
+            if ":" in recipe:  # a variant between the two named recipes
+                opt, lr, std = recipe.split(":")
+                c2, _ = setting.stage2(seed, "paper")
+                c2 = replace(c2, optimizer=opt, lr=float(lr))
+                standardize = bool(int(std))
+            else:
+                c2, standardize = setting.stage2(seed, recipe)
             torch.manual_seed(seed)
             s2 = nets.build(spec)
             if standardize:
@@ -117,13 +125,14 @@ def main() -> None:
     machine = describe_machine()
     out = {"run": str(run), "setting": setting.name, "stage2_epochs": setting.stage2_epochs,
            "rows": rows, "patch_average": base, "machine": machine}
-    Path(__file__).with_name("iqa_stage2.json").write_text(json.dumps(out, indent=2))
+    name = "iqa_stage2" if args.section == "iqa-stage2" else args.section.replace("-", "_")
+    Path(__file__).with_name(f"{name}.json").write_text(json.dumps(out, indent=2))
 
     def f(v):
         return "collapsed" if v is None else f"{v:.3f}"
 
     lines = [f"## Stage 2 on real photographs: recipe ablation (`python bench/iqa_stage2.py "
-             f"--run {run.name} --seeds {args.seeds}`)", "",
+             f"--run {run.name} --seeds {args.seeds} --recipes {args.recipes}`)", "",
              f"Machine: {machine.get('cpu', '?')}, torch {torch.__version__}. Demo data "
              f"(`hyperkit iqa --dataset demo --quick`), split 0: {len(ytr)} train / "
              f"{len(yva)} val / {len(yte)} test images; the run's selective stage 1, stage 2 "
@@ -136,7 +145,7 @@ def main() -> None:
                      f"({r['best_epoch']}) | {r['pred_std']:.3g} | {r['dead_relu']:.0%} |")
     lines.append(f"| patch averaging (same stage 1) | – | {base['srocc_all']:.3f} | "
                  f"{base['srocc_uniform']:.3f} | {base['srocc_local']:.3f} | – | – | – |")
-    write_section("iqa-stage2", "\n".join(lines))
+    write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
 
 

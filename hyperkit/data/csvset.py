@@ -161,7 +161,8 @@ def _find_csv(root: Path, csv: str | Path | None) -> Path:
     if csv is None:
         found = sorted(root.glob("*.csv"))
         if len(found) != 1:
-            what = "no *.csv" if not found else f"{len(found)} CSV files ({[p.name for p in found]})"
+            what = ("no *.csv" if not found
+                    else f"{len(found)} CSV files ({[p.name for p in found]})")
             raise FileNotFoundError(f"{root} holds {what}; name the file with csv=")
         return found[0]
     csv = Path(csv).expanduser()

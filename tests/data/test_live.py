@@ -21,7 +21,8 @@ def make_live(root, counts=MINI, *, orgs=None, refnames=None, dmos=None, realign
               cell_shape="row", skip=()):
     """A LIVE Release 2 tree under ``root``: dmos.mat, refnames_all.mat, the folders with
     img{k}.bmp, refimgs/. By default entry 0 of each folder is a reference copy (orgs 1)
-    and the distorted entries show every reference of REFS. Returns (dmos, orgs, refnames) as written."""
+    and the distorted entries show every reference of REFS. Returns (dmos, orgs,
+    refnames) as written."""
     total = sum(counts.values())
     root.mkdir(parents=True, exist_ok=True)
     if orgs is None:
