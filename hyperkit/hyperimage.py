@@ -95,6 +95,11 @@ def _choose_route(route: str, path: Any, sizes: list[tuple[int, int]], patch: tu
         return True
     if why:
         return False
+    if dev.type == "cuda":
+        # The CUDA grid_minmax_pool kernel compiles but has not run on a GPU yet (no
+        # device in the task that wrote it): 'auto' keeps the verified patch path there
+        # until the CUDA suite and compute-sanitizer pass; route='shared' opts in.
+        return False
     whole = sum(h * w for h, w in sizes)
     return whole <= len(sizes) * grid[0] * grid[1] * patch[0] * patch[1]
 
@@ -186,9 +191,9 @@ def build_hyperimage(
             stage1's whole-image path (``grid_<name>`` of the module whose method
             ``<name>`` stage1 is, e.g. ``KangStage1.grid_features`` for
             ``net.features``) on whole normalized images, ValueError if it has none;
-            'auto' (default) takes 'shared' when stage1 offers it, its kernels can
-            run on stage1's device, and the whole images are no larger than the sum
-            of their patches. Both routes give the same hyper-images (to float
+            'auto' (default) takes 'shared' when stage1 offers it, runs on the CPU
+            (the CUDA kernel awaits its first GPU test run), and the whole images are
+            no larger than the sum of their patches. Both routes give the same hyper-images (to float
             rounding: the convolutions sum in another order).
         max_bytes: memory bound of the shared route: images go through it in groups
             (or, one image alone above it, in bands of grid rows) whose

@@ -498,14 +498,23 @@ def _splits(run: Run, gdir: Path, opts: Options) -> list[dict]:
     from the seed (reference-disjoint when references are known) and written there."""
     n = len(run.table)
     path = Path(opts.splits_file) if opts.splits_file else gdir / "splits.json"
-    if path.is_file():
-        splits = load_splits(path, n=n)
-        if len(splits) < opts.splits:
-            raise ValueError(f"{path} holds {len(splits)} splits, fewer than the "
-                             f"{opts.splits} asked for")
-        return splits[:opts.splits]
     groups = list(run.table.refs) if run.table.refs is not None else n
+    old: list[dict] = []
+    if opts.splits_file and not path.is_file():
+        raise FileNotFoundError(f"splits file {path} does not exist")
+    if path.is_file():
+        old = load_splits(path, n=n)
+        if len(old) >= opts.splits:
+            return old[:opts.splits]
+        if opts.splits_file:
+            raise ValueError(f"{path} holds {len(old)} splits, fewer than the "
+                             f"{opts.splits} asked for")
+    # split k depends only on (seed, k): a resumed run asking for more splits extends its
+    # own file, after checking the splits it already ran are the ones made here
     splits = make_splits(groups, opts.splits, opts.seed)
+    if old and splits[:len(old)] != old:
+        raise ValueError(f"{path} was not made with seed {opts.seed}; pass the same --seed "
+                         "or another --out")
     if dist.rank() == 0:
         gdir.mkdir(parents=True, exist_ok=True)
         save_splits(path, splits, {"dataset": run.table.name, "n": n, "seed": opts.seed,

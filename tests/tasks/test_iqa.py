@@ -168,3 +168,24 @@ def test_experiment_4_end_to_end(tree, tmp_path, monkeypatch):
                   device="cpu", log=lambda s: None, progress=False, spec=TINY)
     m = res["runs"][0]["metrics"]["shallow_e2e"]
     assert np.isfinite(m["plcc"]) and m["e2e"]["epochs"] == 1
+
+
+def test_resume_with_more_splits_extends_the_same_splits(tree, tmp_path, monkeypatch):
+    table = load_csv(tree, best_score=100.0)
+    kw = dict(device="cpu", log=lambda s: None, progress=False, spec=TINY)
+    run_iqa(table, "csv", None, FAST, tmp_path / "run",
+            Options(splits=1, ssim_threshold=0.99, arms=("cnn_selective",)), **kw)
+    first = json.loads((tmp_path / "run" / "splits.json").read_text())["splits"]
+    ran = []
+    real = iqa.run_split
+    monkeypatch.setattr(iqa, "run_split", lambda run, arms, k, *a: ran.append(k) or
+                        real(run, arms, k, *a))
+    res = run_iqa(table, "csv", None, FAST, tmp_path / "run",
+                  Options(splits=2, ssim_threshold=0.99, arms=("cnn_selective",)),
+                  resume=True, **kw)
+    assert ran == [1] and len(res["runs"]) == 2
+    again = json.loads((tmp_path / "run" / "splits.json").read_text())["splits"]
+    assert again[:1] == first and len(again) == 2
+    with pytest.raises(ValueError, match="seed"):
+        run_iqa(table, "csv", None, FAST, tmp_path / "run",
+                Options(splits=3, seed=5, arms=("cnn_selective",)), resume=True, **kw)
