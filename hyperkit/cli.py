@@ -217,7 +217,16 @@ def _iqa(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     try:
-        table = load_iqa_table(args)
+        from hyperkit.training import dist
+        from hyperkit.training.dist import init_distributed
+
+        if not args.inspect:
+            init_distributed()
+        if dist.rank() == 0:  # under torchrun rank 0 generates the demo, the others read it
+            table = load_iqa_table(args)
+        dist.barrier()
+        if dist.rank() != 0:
+            table = load_iqa_table(args)
         if args.inspect:
             print(table.describe())
             if args.check_images:
@@ -231,13 +240,14 @@ def _iqa(args: argparse.Namespace) -> None:
                 print(f"wrote {table.to_csv(args.to_csv)}")
             return
         from hyperkit.tasks.iqa import SETTINGS, Options, run_iqa
-        from hyperkit.training.dist import init_distributed
 
         setting = SETTINGS["quick" if args.quick else "full"]
-        if args.stage1_epochs:
-            setting = replace(setting, stage1_epochs=args.stage1_epochs)
-        if args.stage2_epochs:
-            setting = replace(setting, stage2_epochs=args.stage2_epochs)
+        for name in ("stage1_epochs", "stage2_epochs"):
+            value = getattr(args, name)
+            if value is not None:
+                if value < 1:
+                    raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+                setting = replace(setting, **{name: value})
         from hyperkit.data.selection import DEFAULT_THRESHOLD
 
         threshold = DEFAULT_THRESHOLD if args.ssim_threshold is None else args.ssim_threshold
@@ -245,7 +255,6 @@ def _iqa(args: argparse.Namespace) -> None:
                           balance=args.balance, stage2_recipe=args.stage2_recipe,
                           arms=tuple(args.methods.split(",")) if args.methods else None,
                           vgg_weights=args.vgg_weights, splits_file=args.splits_file)
-        init_distributed()
         exp = args.experiment
         out = args.out or f"runs/iqa-{args.dataset}{f'-exp{exp}' if exp else ''}-{setting.name}"
         run_iqa(table, args.dataset, exp, setting, out, options, device=args.device,

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -59,8 +59,17 @@ class PreparedImages:
                  max_size: tuple[int, int] | None = None, path: str | Path | None = None,
                  name: str = "images", progress: bool = False) -> None:
         self.lcn, self.channels, self.max_size = bool(lcn), channels, max_size
-        conv: Callable[[int], Tensor] = lambda i: prepare_image(  # noqa: E731
-            images[i], f"{name}[{i}]", lcn=lcn, channels=channels, max_size=max_size)
+        paths = getattr(images, "paths", None)
+
+        def conv(i: int) -> Tensor:
+            what = f"{name}[{i}]" + (f" ({paths[i]})" if paths is not None else "")
+            t = prepare_image(images[i], what, lcn=lcn, channels=channels, max_size=max_size)
+            if channels is not None and t.shape[0] != channels:
+                raise ValueError(f"{what} has {t.shape[0]} channel(s); the network takes "
+                                 f"{channels}" + (" (RGB, or gray converted from RGB)"
+                                                  if channels in (1, 3) else ""))
+            return t
+
         bar = dict(desc=f"preparing {name}", disable=None if progress else True, leave=False)
         if path is None:
             self.path = None

@@ -131,9 +131,9 @@ class Setting:
 
     def stage1(self, seed: int, **kw: Any) -> TrainConfig:
         """Stage-1 configuration (the paper's SGD protocol) for ``seed``."""
-        return stage1_config(epochs=self.stage1_epochs, patience=self.stage1_patience,
-                             plateau_patience=max(2, self.stage1_patience // 2),
-                             batch_size=self.stage1_batch, seed=seed, **kw)
+        return stage1_config(**{"epochs": self.stage1_epochs, "patience": self.stage1_patience,
+                                "plateau_patience": max(2, self.stage1_patience // 2),
+                                "batch_size": self.stage1_batch, "seed": seed, **kw})
 
     def stage2(self, seed: int, recipe: str) -> tuple[TrainConfig, bool]:
         """Stage-2 configuration of ``recipe`` for ``seed``, and whether to standardize."""
@@ -201,9 +201,14 @@ class Run:
         if key not in self._stores:
             self.log(f"preparing {len(self.files)} images (lcn={lcn}, {channels} channel(s)) "
                      f"into {self.out / 'cache'}")
-            self._stores[key] = PreparedImages(
+            make = lambda: PreparedImages(  # noqa: E731
                 self.files, lcn=lcn, channels=channels, name="images", progress=self.progress,
                 path=self.out / "cache" / f"prepared-lcn{int(lcn)}-c{channels}.f32")
+            if dist.rank() == 0:  # rank 0 writes the cache, the others then map it
+                self._stores[key] = make()
+            dist.barrier()
+            if dist.rank() != 0:
+                self._stores[key] = make()
         return self._stores[key]
 
     def ssim(self) -> np.ndarray:
@@ -211,18 +216,22 @@ class Run:
         in out/cache, computed once per run)."""
         if self._ssim is None:
             path = self.out / "cache" / f"ssim-{self.spec.grid[0]}x{self.spec.grid[1]}.npy"
-            if path.is_file():
+            if dist.rank() != 0:  # rank 0 computes and writes it
+                dist.barrier()
                 self._ssim = np.load(path)
+            elif path.is_file():
+                self._ssim = np.load(path)
+                dist.barrier()
             else:
                 self.log(f"patch SSIM of {len(self.table)} images against their references")
                 refs = self.table.refs
                 self._ssim = ssim_grids(self.files[:len(self.table)],
                                         lambda i: self.files[self.ref_number[refs[i]]], PATCH,
                                         self.spec.grid, progress=self.progress)
-                if dist.rank() == 0:
-                    from ..files import write_atomic
+                from ..files import write_atomic
 
-                    write_atomic(path, lambda f: np.save(f, self._ssim))
+                write_atomic(path, lambda f: np.save(f, self._ssim))
+                dist.barrier()
         return self._ssim
 
     def rows(self, idx: np.ndarray, selective: bool, seed: int) -> tuple[PatchRows, dict]:
@@ -350,18 +359,29 @@ def run_split(run: Run, arms: Sequence[str], k: int, split: dict, sdir: Path, re
             cfg = stage1_config(epochs=run.setting.e2e_epochs, patience=run.setting.e2e_patience,
                                 plateau_patience=max(2, run.setting.e2e_patience // 2),
                                 batch_size=run.setting.e2e_batch, seed=seed)
-            net, r = train_end_to_end(run.files[tr], t.scores[tr], run.files[va], t.scores[va],
+            net, r = train_end_to_end(list(run.files[tr].paths), t.scores[tr],
+                                      list(run.files[va].paths), t.scores[va],
                                       arch=arch, objective=MAE(), config=cfg,
                                       workdir=sdir / arm, resume=resume, device=run.dev,
                                       log=log, progress=run.progress, lcn=True)
-            preds[arm] = predict_end_to_end(net, test_files, lcn=True, device=run.dev)
+            preds[arm] = predict_end_to_end(net, list(test_files.paths), lcn=True,
+                                            device=run.dev)
             fits[arm] = {"e2e": _fit_summary(r)}
-    metrics = {a: {**iqa_metrics(p, t.scores[te], types), **fits[a]} for a, p in preds.items()}
+    metrics = {}
+    for a, p in preds.items():
+        if not np.all(np.isfinite(p)):  # a diverged network: recorded, never scored
+            log(f"{a}: DIVERGED: non-finite predictions; its correlations are not results")
+            metrics[a] = {**{k: 0.0 for k in KEYS}, "collapsed": True, "diverged": True,
+                          **fits[a]}
+            preds[a] = np.nan_to_num(p)
+            continue
+        metrics[a] = {**iqa_metrics(p, t.scores[te], types), **fits[a]}
     if types is not None and all("/" in str(x) for x in types):
         # types named 'kind/extent' (the demo): SROCC over each extent as well
         extent = np.array([str(x).rsplit("/", 1)[1] for x in types])
         for a, p in preds.items():
-            metrics[a]["per_extent"] = iqa_metrics(p, t.scores[te], extent)["per_type"]
+            if not metrics[a].get("diverged"):
+                metrics[a]["per_extent"] = iqa_metrics(p, t.scores[te], extent)["per_type"]
     for a, m in metrics.items():
         if m["collapsed"]:
             log(f"{a}: COLLAPSED: predicts one constant for every test image "
@@ -371,6 +391,10 @@ def run_split(run: Run, arms: Sequence[str], k: int, split: dict, sdir: Path, re
     if rank0:
         np.savez(sdir / "predictions.npz", index=te, true=t.scores[te], **preds)
         write_text(sdir / "metrics.json", json.dumps(out, indent=2))
+        # the hyper-image caches only serve a resume inside this split (TID2013: ~5.5 GB
+        # a split); the finished split keeps its models and predictions
+        for f in sdir.glob("*/hyper_*.npy"):
+            f.unlink()
     return out
 
 
@@ -410,6 +434,11 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
     if opts.stage2_recipe not in STAGE2_RECIPES:
         raise ValueError(f"stage2_recipe must be one of {', '.join(STAGE2_RECIPES)}, got "
                          f"{opts.stage2_recipe!r}")
+    if not (isinstance(opts.ssim_threshold, (int, float)) and 0 < opts.ssim_threshold <= 1):
+        raise ValueError(f"ssim_threshold must be in (0, 1], got {opts.ssim_threshold!r}")
+    if opts.balance not in ("oversample", "undersample", "none"):
+        raise ValueError(f"balance must be oversample, undersample or none, got "
+                         f"{opts.balance!r}")
     if not isinstance(opts.splits, int) or opts.splits < 1:
         raise ValueError(f"splits must be an integer >= 1, got {opts.splits!r}")
     st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
@@ -433,13 +462,23 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
     dist.barrier()
     dev = resolve_device(device)
     t_start = time.perf_counter()
+    config = json.loads(json.dumps(
+        {"dataset": dataset, "table": table.summary(), "experiment": experiment,
+         "arms": arms, "groups": [g for g, _ in groups], "setting": asdict(st),
+         "options": {**asdict(opts), "splits": None}, "spec": asdict(spec)}, default=str))
+    old = out / "config.json"
+    if old.is_file():  # a resumed run must be the same run (only --splits may grow)
+        prev = json.loads(old.read_text())
+        diff = [k for k in config if prev.get(k) != config[k]]
+        if diff:
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)} "
+                             "differ); resume it with the same options, or choose another "
+                             "--out")
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.json", json.dumps(
-            {"dataset": dataset, "table": table.summary(), "experiment": experiment,
-             "arms": arms, "groups": [g for g, _ in groups], "setting": asdict(st),
-             "options": asdict(opts), "spec": asdict(spec), "device": str(dev),
-             "world_size": dist.world(), **describe_machine()}, indent=2, default=str))
+        write_text(old, json.dumps({**config, "splits": opts.splits, "device": str(dev),
+                                    "world_size": dist.world(), **describe_machine()},
+                                   indent=2, default=str))
     runs, models = [], []
     for gname, idx in groups:
         sub = table if idx is None else table.subset(idx)
@@ -552,7 +591,7 @@ def summarize_runs(runs: list[dict], arms: Sequence[str], groups: Sequence[str])
                              for t in types}
             extents = sorted({t for m in ok for t in (m.get("per_extent") or {})})
             if extents:
-                s["per_extent"] = {t: summarize([m["per_extent"].get(t) for m in ok])
+                s["per_extent"] = {t: summarize([(m.get("per_extent") or {}).get(t) for m in ok])
                                    for t in extents}
             out[g][a] = s
     return out

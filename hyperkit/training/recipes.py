@@ -121,7 +121,11 @@ def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdi
     path = workdir / f"{name}.npy"
     if cache == "mmap" and path.exists():
         dist.barrier()
-        return np.load(path, mmap_mode="r")
+        h = np.load(path, mmap_mode="r")
+        if h.ndim != 4 or len(h) != len(images) or tuple(h.shape[2:]) != tuple(model.grid):
+            raise ValueError(f"{path} holds hyper-images {h.shape}, not of these "
+                             f"{len(images)} images on a {model.grid} grid; remove it")
+        return h
     n = len(images)
     c, ph, pw = nets.input_shape(model.stage1)
     with torch.no_grad():  # D, from one blank patch
