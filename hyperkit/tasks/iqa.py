@@ -466,9 +466,12 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
         {"dataset": dataset, "table": table.summary(), "experiment": experiment,
          "arms": arms, "groups": [g for g, _ in groups], "setting": asdict(st),
          "options": {**asdict(opts), "splits": None}, "spec": asdict(spec)}, default=str))
+    config["arms"] = list(config["arms"])
     old = out / "config.json"
     if old.is_file():  # a resumed run must be the same run (only --splits may grow)
         prev = json.loads(old.read_text())
+        if isinstance(prev.get("options"), dict):
+            prev["options"]["splits"] = None
         diff = [k for k in config if prev.get(k) != config[k]]
         if diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)} "

@@ -70,6 +70,8 @@ def test_run_writes_results_splits_and_models(finished):
         assert r["metrics"]["cnn_selective"]["patches"]["train"]["reference"] > 0
     s = res["summary"]["all"]["two_stage"]["srocc"]
     assert s["n"] + res["summary"]["all"]["two_stage"]["collapsed"] == 2
+    assert not list(out.glob("split*/*/hyper_*.npy"))  # caches go once a split is done
+    assert (out / "split0" / "two_stage" / "stage2.ckpt").is_file()
     md = (out / "results.md").read_text()
     assert "selective patch training + stage 2" in md and "SROCC per distortion type" in md
 
@@ -114,6 +116,12 @@ def test_refusals(finished, tree, tmp_path):
     table, out, _ = finished
     with pytest.raises(FileExistsError, match="resume"):
         run_iqa(table, "csv", None, FAST, out, device="cpu", spec=TINY, progress=False)
+    with pytest.raises(ValueError, match="other settings.*options"):
+        run_iqa(table, "csv", None, FAST, out, Options(splits=2, ssim_threshold=0.5),
+                device="cpu", spec=TINY, progress=False, resume=True)
+    with pytest.raises(ValueError, match="ssim_threshold"):
+        run_iqa(table, "csv", None, FAST, tmp_path / "t", Options(ssim_threshold=1.5),
+                device="cpu", spec=TINY, progress=False)
     with pytest.raises(ValueError, match="inside the data set folder"):
         run_iqa(table, "csv", None, FAST, tree / "out", device="cpu", spec=TINY,
                 progress=False)
