@@ -194,6 +194,6 @@ def test_resume_with_more_splits_extends_the_same_splits(tree, tmp_path, monkeyp
     assert ran == [1] and len(res["runs"]) == 2
     again = json.loads((tmp_path / "run" / "splits.json").read_text())["splits"]
     assert again[:1] == first and len(again) == 2
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match="other settings"):  # another seed: another run
         run_iqa(table, "csv", None, FAST, tmp_path / "run",
                 Options(splits=3, seed=5, arms=("cnn_selective",)), resume=True, **kw)
