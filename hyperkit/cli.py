@@ -360,6 +360,13 @@ _EXAMPLES = {
 }
 
 
+def _run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
+    """--device, --resume and --no-progress, shared by the training commands."""
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hyperkit`` command (``argv`` defaults to sys.argv[1:])."""
     raw = argparse.RawDescriptionHelpFormatter
@@ -397,10 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     syn.add_argument("--seeds", type=int, help="number of seeds (default: the setting's)")
     syn.add_argument("--images", type=int,
                      help="images per data set (default: the setting's, see the README)")
-    syn.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    syn.add_argument("--resume", action="store_true",
-                     help="continue an interrupted run in --out from its checkpoints")
-    syn.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _run_options(syn, "continue an interrupted run in --out from its checkpoints")
     syn.set_defaults(fn=_synthetic)
     iqa = command("iqa", "inspect an NR-IQA data set or run Table 2's experiments",
                   "No-reference image quality: read LIVE, TID2013 or a folder with a CSV, "
@@ -448,10 +452,7 @@ def main(argv: list[str] | None = None) -> None:
                      default="oversample", help="equalize reference and distorted patches")
     iqa.add_argument("--vgg-weights", help="experiment 5: local VGG-16 weights file")
     iqa.add_argument("--out", help="output folder (default runs/iqa-<dataset>[-exp<E>]-<setting>)")
-    iqa.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    iqa.add_argument("--resume", action="store_true",
-                     help="continue an interrupted run in --out (finished splits are kept)")
-    iqa.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _run_options(iqa, "continue an interrupted run in --out (finished splits are kept)")
     iqa.set_defaults(fn=_iqa)
     forg = command("forgery", "train and evaluate image forgery classification (Table 3)",
                    "Stage 1 (siamese ranking of contour patches), stage 2 (hyper-images, "
@@ -478,10 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     forg.add_argument("--e2e-arch", help="end-to-end network (its Input sets the size)")
     forg.add_argument("--demo-authentic", type=int, help="demo set: authentic images")
     forg.add_argument("--demo-tampered", type=int, help="demo set: tampered images")
-    forg.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    forg.add_argument("--resume", action="store_true",
-                      help="continue an interrupted run in --out from its checkpoints")
-    forg.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _run_options(forg, "continue an interrupted run in --out from its checkpoints")
     forg.set_defaults(fn=_forgery)
     pred = command("predict", "score image files with a trained model",
                    "Print one score per image: PNG, JPEG, TIFF, BMP, ... or .npy files, "

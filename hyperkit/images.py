@@ -181,14 +181,20 @@ def check_channels(images: list[Any], channels: int | None, name: str = "images"
         if channels is None:
             raise ValueError(f"{name}[{i}] has {c} channel(s) but {name}[0] has {want}; all "
                              "images must have the same channel count")
-        hint = ""
-        if c == 4:
-            hint = ("; drop the alpha channel (image[..., :3]) or composite it "
-                    "(skimage.color.rgba2rgb)")
-        elif want == 3 and c == 1:
-            hint = "; this network was trained on colour images and needs RGB input"
-        raise ValueError(f"{name}[{i}] has {c} channel(s); the network takes {want}{hint}")
+        raise channel_error(f"{name}[{i}]", c, want)
     return want
+
+
+def channel_error(label: str, got: int, want: int) -> ValueError:
+    """The error for an image of ``got`` channels given to a network of ``want``, with
+    the fix for the common cases (RGBA, gray for a colour network)."""
+    hint = ""
+    if got == 4:
+        hint = ("; drop the alpha channel (image[..., :3]) or composite it "
+                "(skimage.color.rgba2rgb)")
+    elif want == 3 and got == 1:
+        hint = "; this network was trained on colour images and needs RGB input"
+    return ValueError(f"{label} has {got} channel(s); the network takes {want}{hint}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..files import write_text
-from ..images import prepare_image
+from ..images import channel_error, prepare_image
 
 FORMAT = "hyperkit-prepared-images"
 
@@ -65,9 +65,7 @@ class PreparedImages:
             what = f"{name}[{i}]" + (f" ({paths[i]})" if paths is not None else "")
             t = prepare_image(images[i], what, lcn=lcn, channels=channels, max_size=max_size)
             if channels is not None and t.shape[0] != channels:
-                raise ValueError(f"{what} has {t.shape[0]} channel(s); the network takes "
-                                 f"{channels}" + (" (RGB, or gray converted from RGB)"
-                                                  if channels in (1, 3) else ""))
+                raise channel_error(what, t.shape[0], channels)
             return t
 
         bar = dict(desc=f"preparing {name}", disable=None if progress else True, leave=False)

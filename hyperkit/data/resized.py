@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..images import as_image_tensor, image_channels, read_image, split_images, to_gray
+from ..images import (as_image_tensor, channel_error, image_channels, read_image, split_images,
+                      to_gray)
 from ..ops.lcn import lcn as _lcn
 
 
@@ -45,16 +46,6 @@ def _as_items(images: Any, name: str) -> list[Any]:
         return [im if isinstance(im, (str, Path)) else
                 split_images([im], name=f"{name}[{i}]")[0] for i, im in enumerate(images)]
     return split_images(images, name=name)
-
-
-def _channel_error(label: str, got: int, want: int) -> ValueError:
-    hint = ""
-    if got == 4:
-        hint = ("; drop the alpha channel (image[..., :3]) or composite it "
-                "(skimage.color.rgba2rgb)")
-    elif want == 3 and got == 1:
-        hint = "; this network was trained on colour images and needs RGB input"
-    return ValueError(f"{label} has {got} channel(s); the network takes {want}{hint}")
 
 
 class ResizedImages:
@@ -123,7 +114,7 @@ class ResizedImages:
     def _check_channels(self, image: Any, label: str) -> None:
         c = image_channels(image)
         if c != self.channels and not (self.channels == 1 and c == 3):
-            raise _channel_error(label, c, self.channels)
+            raise channel_error(label, c, self.channels)
 
     def _convert(self, i: int) -> np.ndarray:
         """Item i as uint8 (C, H, W) at ``size``."""
