@@ -71,8 +71,6 @@ def main() -> None:
     if args.epochs:
         setting = replace(setting, stage2_epochs=args.epochs)
     split = json.loads((run / "splits.json").read_text())["splits"][0]
-    meta = {r: v for r, v in zip(("train", "val", "test"), (split["train"], split["val"],
-                                                             split["test"]))}
     from hyperkit.data.csvset import load_csv
 
     table = load_csv(cfg["table"]["root"], type_col="dist_type", best_score=100.0)
@@ -80,14 +78,14 @@ def main() -> None:
     work = run / "split0" / "two_stage"
     htr = np.load(work / "hyper_train.npy", mmap_mode="r")
     hva = np.load(work / "hyper_val.npy", mmap_mode="r")
-    te = np.asarray(meta["test"])
+    te = np.asarray(split["test"])
     hte_path = run / "split0" / "bench_hyper_test.npy"
     if not hte_path.is_file():
         files = ImageFiles([table.images[i] for i in te])
         np.save(hte_path, np.concatenate([s1.hyperimages(list(files[i:i + 32])).numpy()
                                           for i in range(0, len(files), 32)]))
     hte = np.load(hte_path)
-    ytr, yva, yte = (table.scores[np.asarray(meta[p])].astype(np.float32)
+    ytr, yva, yte = (table.scores[np.asarray(split[p])].astype(np.float32)
                      for p in ("train", "val", "test"))
     types = np.asarray(table.dist_types)[te]
     local = np.array([t.endswith("/local") for t in types])

@@ -30,18 +30,10 @@ from ..files import write_atomic, write_text
 from ..grid import grid_positions
 from ..images import as_image_tensor, read_image
 from ..runs import read_manifest
+from .plotting import pyplot
 
 LABELS = {"gradient": "Two-stage, gradient x input", "occlusion": "Two-stage, occlusion",
           "patch_average": "Patch-averaging (stage-1 scores)"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _display(image: Any) -> np.ndarray:
@@ -91,7 +83,7 @@ def save_heatmap(image: Any, cell_map: np.ndarray, patch: Sequence[int], path: s
         patch: (ph, pw) pixels; path: the PNG to write (atomically).
         score, method: printed in the titles (the score's meaning is in scores.csv).
     """
-    plt = _pyplot()
+    plt = pyplot()
     shown = _display(image)
     size = shown.shape[:2]
     pixels = cells_to_pixels(cell_map, size, patch)
@@ -273,7 +265,7 @@ def plot_synthetic(model: Any, images: Sequence[np.ndarray], masks: Sequence[np.
     map in pixels with the top cell boxed (green: it overlaps a true patch; red: not)."""
     from ..evaluation.importance import mask_to_cells
 
-    plt = _pyplot()
+    plt = pyplot()
     exps = {m: explain(model, list(images), m, neutral=neutral) for m in methods}
     fig, axes = plt.subplots(len(images), 1 + len(methods),
                              figsize=(2.3 * (1 + len(methods)), 2.35 * len(images)),

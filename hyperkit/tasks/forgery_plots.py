@@ -12,15 +12,7 @@ from ..data import contours
 from ..data.casia2 import Casia2
 from ..evaluation.classification import roc_auc, roc_curve
 from ..images import read_image
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from .plotting import pyplot
 
 
 def plot_roc(out: Path, runs: list[dict], path: Path) -> Path | None:
@@ -33,7 +25,7 @@ def plot_roc(out: Path, runs: list[dict], path: Path) -> Path | None:
     y = p["true"]
     if y.min() == y.max():
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.6))
     for k, label in APPROACHES.items():
         fpr, tpr, _ = roc_curve(p[k], y)
@@ -55,7 +47,7 @@ def plot_contour(authentic: np.ndarray, tampered: np.ndarray, found: contours.Co
     points and their patches."""
     from matplotlib.patches import Rectangle
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     axes[0].imshow(authentic, cmap="gray")
     axes[0].set_title("authentic", fontsize=9)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -48,7 +48,7 @@ from ..data.selection import (DEFAULT_THRESHOLD, PatchRows, all_cells, rows_to_p
 from ..data.splits import load_splits, make_splits, save_splits
 from ..devices import describe_machine, resolve_device
 from ..evaluation.metrics import iqa_metrics, summarize
-from ..files import write_text
+from ..files import write_atomic, write_text
 from ..model import TwoStage
 from ..runs import write_manifest
 from ..training import dist
@@ -228,8 +228,6 @@ class Run:
                 self._ssim = ssim_grids(self.files[:len(self.table)],
                                         lambda i: self.files[self.ref_number[refs[i]]], PATCH,
                                         self.spec.grid, progress=self.progress)
-                from ..files import write_atomic
-
                 write_atomic(path, lambda f: np.save(f, self._ssim))
                 dist.barrier()
         return self._ssim
@@ -651,8 +649,3 @@ def table_md(results: dict) -> str:
                     (f"{v['per_type'][ty]['mean']:.4f}" if ty in v["per_type"]
                      and v["per_type"][ty]["n"] else "n/a") for v in arms.values()) + " |")
     return head + "\n".join(rows) + "\n"
-
-
-def with_splits(setting: Setting, **changes: Any) -> Setting:
-    """A copy of ``setting`` with some fields changed (CLI overrides)."""
-    return replace(setting, **changes)

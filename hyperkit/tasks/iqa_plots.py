@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .synthetic_plots import _pyplot
+from .plotting import pyplot
 
 
 def plot_predictions(out: Path, runs: list[dict], path: Path) -> None:
     """Predicted against true score on the first split's test images, one panel per
     method (the first group of experiment 3)."""
-    plt = _pyplot()
+    plt = pyplot()
     first = runs[0]
     sub = "" if first["group"] == "all" else first["group"].replace("+", "_plus_") + "/"
     p = dict(np.load(Path(out) / f"{sub}split{first['split']}" / "predictions.npz"))
@@ -40,7 +40,7 @@ def plot_per_type(results: dict, path: Path) -> None:
     types = sorted({t for v in group.values() for t in v["per_type"]})
     if not types:
         return
-    plt = _pyplot()
+    plt = pyplot()
     arms = list(group)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(types) * len(arms)), 4.4))
     width = 0.8 / len(arms)

@@ -8,21 +8,13 @@ import numpy as np
 
 from ..data.synthetic import SyntheticSet
 from ..model import METHODS
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from .plotting import pyplot
 
 
 def plot_predictions(out: Path, runs: list[dict], experiment: int, path: Path) -> None:
     """Predicted against true score on the test images of each data set's first seed,
     one panel per method (experiment 2: one colour per patch count)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharex=True, sharey=True)
     first_seed = min(r["seed"] for r in runs)
     preds = {r["run"]: (r, dict(np.load(Path(out) / r["run"] / "predictions.npz")))
@@ -46,7 +38,7 @@ def plot_predictions(out: Path, runs: list[dict], experiment: int, path: Path) -
 
 def plot_examples(sets: dict, path: Path, per_set: int = 6) -> None:
     """A few generated images of each data set with their scores."""
-    plt = _pyplot()
+    plt = pyplot()
     items = list(sets.items())
     fig, axes = plt.subplots(len(items), per_set, figsize=(1.9 * per_set, 2.1 * len(items)),
                              squeeze=False)
