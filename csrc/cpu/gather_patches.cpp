@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "dispatch.h"
 #include "kernels.h"
 
 namespace hyperkit {
@@ -30,6 +31,21 @@ void gather_patches(const PatchTable& t, T* out) {
 
 template void gather_patches<float>(const PatchTable&, float*);
 template void gather_patches<double>(const PatchTable&, double*);
+
+// --- Python binding (module hyperkit._C) ---------------------------------------
+
+void bind_gather_patches(pybind11::module_& m) {
+  m.def(
+      "gather_patches",
+      [](const std::string& dtype, Address images, Address heights, Address widths,
+         int64_t n_images, int64_t channels, int64_t ph, int64_t pw, Address index, Address ys,
+         Address xs, int64_t count, Address out) {
+        const PatchTable table = patch_table(images, heights, widths, n_images, channels, ph,
+                                             pw, index, ys, xs, count);
+        dispatch_float(dtype, [&](auto t) { gather_patches<decltype(t)>(table, out); });
+      },
+      nogil);
+}
 
 }  // namespace cpu
 }  // namespace hyperkit

@@ -20,6 +20,7 @@
 #include <numeric>
 #include <vector>
 
+#include "dispatch.h"
 #include "kernels.h"
 
 namespace hyperkit {
@@ -589,6 +590,51 @@ bool grid_minmax_pool_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max,
 HYPERKIT_INSTANTIATE(float)
 HYPERKIT_INSTANTIATE(double)
 #undef HYPERKIT_INSTANTIATE
+
+// --- Python bindings (module hyperkit._C) --------------------------------------
+
+void bind_grid_minmax_pool(pybind11::module_& m) {
+  m.def(
+      "grid_minmax_pool",
+      [](const std::string& dtype, Address x, Address out_max, Address out_min,
+         Address idx_max, Address idx_min, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, Address ys, int64_t nu, Address xs, int64_t nv) {
+        return dispatch_float(dtype, [&](auto t) {
+          return grid_minmax_pool<decltype(t)>(x, out_max, out_min, idx_max, idx_min, planes,
+                                               h, w, kh, kw, ys, nu, xs, nv);
+        });
+      },
+      nogil, "ys (nu,) and xs (nv,) are host int64 arrays. Returns True when a window holds a NaN.");
+
+  m.def(
+      "grid_minmax_pool_nhwc",
+      [](const std::string& dtype, Address x, Address out_max, Address out_min,
+         Address idx_max, Address idx_min, int64_t images, int64_t h, int64_t w,
+         int64_t channels, int64_t kh, int64_t kw, Address ys, int64_t nu, Address xs,
+         int64_t nv) {
+        return dispatch_float(dtype, [&](auto t) {
+          return grid_minmax_pool_nhwc<decltype(t)>(x, out_max, out_min, idx_max, idx_min,
+                                                    images, h, w, channels, kh, kw, ys, nu, xs,
+                                                    nv);
+        });
+      },
+      nogil, "Channels-last (N, H, W, C) map, outputs (N, U, V, C).");
+
+  m.def(
+      "grid_minmax_pool_backward",
+      [](const std::string& dtype, Address grad_max, Address grad_min, Address idx_max,
+         Address idx_min, Address grad_in, int64_t planes, int64_t h, int64_t w,
+         int64_t /*kh*/, int64_t /*kw*/, Address /*ys*/, int64_t nu, Address /*xs*/,
+         int64_t nv) {
+        // A scatter at the saved indices (minmax_pool2d's backward): the grid itself is
+        // not needed on the CPU.
+        dispatch_float(dtype, [&](auto t) {
+          minmax_pool2d_backward<decltype(t)>(grad_max, grad_min, idx_max, idx_min, grad_in,
+                                              planes, h * w, nu * nv);
+        });
+      },
+      nogil);
+}
 
 }  // namespace cpu
 }  // namespace hyperkit

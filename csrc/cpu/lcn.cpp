@@ -16,6 +16,7 @@
 #include <cmath>
 #include <vector>
 
+#include "dispatch.h"
 #include "gaussian.h"
 #include "kernels.h"
 
@@ -134,6 +135,20 @@ bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width, int
 
 template bool lcn<float>(const float*, float*, int64_t, int64_t, int64_t, int, double, double);
 template bool lcn<double>(const double*, double*, int64_t, int64_t, int64_t, int, double, double);
+
+// --- Python binding (module hyperkit._C) ---------------------------------------
+
+void bind_lcn(pybind11::module_& m) {
+  m.def(
+      "lcn",
+      [](const std::string& dtype, Address in, Address out, int64_t planes, int64_t h,
+         int64_t w, int radius, double sigma, double eps) {
+        return dispatch_float(dtype, [&](auto t) {
+          return lcn<decltype(t)>(in, out, planes, h, w, radius, sigma, eps);
+        });
+      },
+      nogil, "Returns True when an output is not finite.");
+}
 
 }  // namespace cpu
 }  // namespace hyperkit

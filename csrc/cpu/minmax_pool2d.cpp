@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dispatch.h"
 #include "kernels.h"
 
 namespace hyperkit {
@@ -157,6 +158,35 @@ void minmax_pool2d_backward(const T* grad_max, const T* grad_min, const int64_t*
 HYPERKIT_INSTANTIATE(float)
 HYPERKIT_INSTANTIATE(double)
 #undef HYPERKIT_INSTANTIATE
+
+// --- Python bindings (module hyperkit._C) --------------------------------------
+
+void bind_minmax_pool2d(pybind11::module_& m) {
+  m.def(
+      "minmax_pool2d",
+      [](const std::string& dtype, Address x, Address out_max, Address out_min,
+         Address idx_max, Address idx_min, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, int64_t sh, int64_t sw) {
+        return dispatch_float(dtype, [&](auto t) {
+          return minmax_pool2d<decltype(t)>(x, out_max, out_min, idx_max, idx_min, planes, h,
+                                            w, kh, kw, sh, sw);
+        });
+      },
+      nogil, "Returns True when the input holds a NaN.");
+
+  m.def(
+      "minmax_pool2d_backward",
+      [](const std::string& dtype, Address grad_max, Address grad_min, Address idx_max,
+         Address idx_min, Address grad_in, int64_t planes, int64_t h, int64_t w, int64_t kh,
+         int64_t kw, int64_t sh, int64_t sw) {
+        const int64_t outs = ((h - kh) / sh + 1) * ((w - kw) / sw + 1);
+        dispatch_float(dtype, [&](auto t) {
+          minmax_pool2d_backward<decltype(t)>(grad_max, grad_min, idx_max, idx_min, grad_in,
+                                              planes, h * w, outs);
+        });
+      },
+      nogil);
+}
 
 }  // namespace cpu
 }  // namespace hyperkit

@@ -3,9 +3,10 @@
 ``features(x) -> (N, D)``, ``forward(x)`` and an ``input_shape`` (C, H, W)."""
 
 from .arch import Layer, SpecNet, parse
+from .heads import GridHead, HeadEnsemble
 from .kang import KangStage1
 from .presets import BUILDERS, PRESETS, build, count_parameters, input_shape, preset_names
 from .vgg import VGGStage1
 
-__all__ = ["BUILDERS", "KangStage1", "Layer", "PRESETS", "SpecNet", "VGGStage1", "build",
+__all__ = ["BUILDERS", "GridHead", "HeadEnsemble", "KangStage1", "Layer", "PRESETS", "SpecNet", "VGGStage1", "build",
            "count_parameters", "input_shape", "parse", "preset_names"]

@@ -7,6 +7,7 @@ from typing import Callable
 from torch import nn
 
 from .arch import SpecNet
+from .heads import build_head, parse_head
 from .kang import KangStage1
 from .vgg import VGGStage1
 
@@ -70,6 +71,8 @@ def build(arch: str) -> nn.Module:
         return BUILDERS[arch]()
     if arch in PRESETS:
         return SpecNet(PRESETS[arch])
+    if parse_head(arch) is not None:  # head(D,U,V,...): a cell-weighted stage 2
+        return build_head(arch)
     if "(" not in arch:
         raise ValueError(f"unknown preset {arch!r}; expected one of {', '.join(preset_names())} "
                          "or an architecture string such as 'Input(16,16) - C(8) - FC(1,'linear')'")

@@ -1,0 +1,69 @@
+"""Where training batches come from: anything with ``len`` and ``batch(idx)``.
+
+The loop owns the order (a seeded permutation per epoch, split across ranks), so a
+source only answers "give me samples idx" and a resumed run replays the same batches.
+A source returns CPU tensors ``(inputs, targets)`` with ``inputs`` a tuple passed to
+``model(*inputs)``: one tensor for a regression network, two for a siamese pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A training or validation set the loop can index."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor, ...], Tensor]:
+        """(inputs, targets) for the int64 sample numbers ``idx``."""
+        ...
+
+
+class ArraySource:
+    """Inputs (N, ...) and labels (N,) held as arrays: numpy (memory-mapped is fine:
+    only the rows asked for are read) or torch tensors."""
+
+    def __init__(self, inputs: Any, labels: Any, name: str = "data") -> None:
+        if not isinstance(inputs, (np.ndarray, Tensor)):
+            raise TypeError(f"{name} inputs must be a numpy array (memory-mapped is fine) or "
+                            f"torch tensor, got {type(inputs).__name__}")
+        if not isinstance(labels, (np.ndarray, Tensor)):
+            raise TypeError(f"{name} labels must be a numpy array or torch tensor, got "
+                            f"{type(labels).__name__}")
+        y = torch.as_tensor(labels).float().reshape(-1)
+        if len(inputs) != len(y) or len(y) == 0:
+            raise ValueError(f"{name}: {len(inputs)} inputs and {len(y)} labels; need the same "
+                             "non-zero count")
+        if not torch.isfinite(y).all():
+            raise ValueError(f"{name} labels contain NaN or Inf")
+        self.inputs, self.labels = inputs, y
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor], Tensor]:
+        x = self.inputs
+        if isinstance(x, np.ndarray):
+            b = torch.from_numpy(np.ascontiguousarray(x[idx]))
+        else:
+            b = x[torch.from_numpy(idx).to(x.device)]
+        return (b,), self.labels[torch.from_numpy(idx)]
+
+
+def as_source(data: Any, name: str) -> BatchSource:
+    """A :class:`BatchSource` as it is, or an (inputs, labels) pair as an ArraySource."""
+    if isinstance(data, BatchSource):
+        if len(data) == 0:
+            raise ValueError(f"{name} is empty")
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return ArraySource(data[0], data[1], name)
+    raise TypeError(f"{name} must be a batch source (len and batch(idx)) or a pair "
+                    f"(inputs, labels), got {type(data).__name__}")

@@ -1,0 +1,182 @@
+"""Stage-2 heads that score a hyper-image by weighting its cells, and the pooling
+baselines they are compared with.
+
+A hyper-image (N, D, U, V) holds one stage-1 feature vector per grid cell. Kang et al.
+average the cells' patch scores; the paper's stage 2 is a CNN with dense layers over
+the whole grid. A :class:`GridHead` sits between the two: a 1x1 reduction of the D
+channels, a few 3x3 convolutions over the grid (each cell sees its neighbours, and
+optional coordinate channels tell it where it is), then two 1x1 maps, a quality
+``q[u, v]`` and a weight ``w[u, v]``, and the score ``sum softmax(w) * q``. With no
+context layers and no coordinates it is WaDIQaM's learned weighted pooling (Bosse et
+al. 2018) over the stage-1 features, the baseline a reviewer asks for.
+
+Why this shape: with 200-1000 training images the paper's dense stage 2 has millions
+of weights on an 11 x 15 x 800 input and learns the contents of the training photos
+(bench/RESULTS.md "iqa-heads"); a head whose weights are shared by every cell has a
+few tens of thousands and can only learn how cells combine, which is the part a
+localized artifact changes.
+
+Arch strings (``hyperkit.nets.build``)::
+
+    head(800,11,15)                          defaults: r=64, ctx=2, coords=1, res=1, ens=1
+    head(800,11,15,ctx=0,coords=0,res=0)     WaDIQaM weighted pooling
+    head(800,11,15,ens=5)                    five independently trained heads, averaged
+
+``res=1``: ``q[u, v]`` is the stage-1 patch score of the cell plus a learned
+correction (the stage-1 output layer is copied into the head, frozen, by
+:func:`set_prior`), so an untrained head starts as patch averaging.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1}
+_SPEC = re.compile(r"^\s*head\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*((?:,\s*\w+\s*=\s*[\d.]+\s*)*)\)\s*$")
+
+
+class GridHead(nn.Module):
+    """Cell-weighted stage 2: (N, D, U, V) hyper-images -> (N,) scores.
+
+    Args:
+        channels, grid: D and (U, V) of the hyper-images.
+        r: channels after the 1x1 reduction of the D features.
+        ctx: number of 3x3 convolutions over the grid (0: every cell alone).
+        coords: append two channels, the cell's row and column in [-1, 1], after the
+            reduction (location sensitivity, paper "Training the Second Stage").
+        res: q = frozen stage-1 patch score (:func:`set_prior`) + learned correction.
+        drop: dropout on the reduced features (training only).
+    """
+
+    def __init__(self, channels: int, grid: tuple[int, int], *, r: int = 64, ctx: int = 2,
+                 coords: bool = True, res: bool = True, drop: float = 0.1) -> None:
+        super().__init__()
+        u, v = (int(g) for g in grid)
+        self.input_shape = (int(channels), u, v)
+        self.coords, self.res = bool(coords), bool(res)
+        self.reduce = nn.Sequential(nn.Conv2d(channels, r, 1), nn.ReLU(), nn.Dropout(drop))
+        width = r + 2 * self.coords
+        layers: list[nn.Module] = []
+        for _ in range(int(ctx)):
+            layers += [nn.Conv2d(width, r, 3, padding=1), nn.ReLU()]
+            width = r
+        self.context = nn.Sequential(*layers)
+        self.quality = nn.Conv2d(width, 1, 1)
+        self.weight = nn.Conv2d(width, 1, 1)
+        # the stage-1 output layer in this head's input units (set_prior); zeros = no prior
+        self.register_buffer("prior_w", torch.zeros(channels))
+        self.register_buffer("prior_b", torch.zeros(()))
+        ys = torch.linspace(-1.0, 1.0, u)[:, None].expand(u, v)
+        xs = torch.linspace(-1.0, 1.0, v)[None, :].expand(u, v)
+        self.register_buffer("grid_yx", torch.stack([ys, xs])[None], persistent=False)
+        if self.res:  # start from the prior: no correction, equal weights
+            nn.init.zeros_(self.quality.weight)
+            nn.init.zeros_(self.quality.bias)
+        nn.init.zeros_(self.weight.weight)
+        nn.init.zeros_(self.weight.bias)
+
+    def maps(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(quality, weight logits), each (N, U, V), of hyper-images x (N, D, U, V)."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"x must be (N, {', '.join(map(str, self.input_shape))}) "
+                             f"hyper-images, got {tuple(x.shape)}")
+        z = self.reduce(x)
+        if self.coords:
+            z = torch.cat([z, self.grid_yx.expand(len(x), -1, -1, -1).to(z.dtype)], 1)
+        z = self.context(z)
+        q = self.quality(z)[:, 0]
+        if self.res:
+            q = q + torch.einsum("ndhw,d->nhw", x, self.prior_w) + self.prior_b
+        return q, self.weight(z)[:, 0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, w = self.maps(x)
+        return (torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, 2 U V): the quality and weight maps, flattened."""
+        q, w = self.maps(x)
+        return torch.cat([q.flatten(1), w.flatten(1)], 1)
+
+
+class HeadEnsemble(nn.Module):
+    """The mean of K heads of one shape, each trained on its own (a cheap way to take
+    out seed noise: stage 2 trains in seconds)."""
+
+    def __init__(self, heads: list[nn.Module]) -> None:
+        super().__init__()
+        if not heads:
+            raise ValueError("heads must hold at least one network")
+        self.heads = nn.ModuleList(heads)
+        self.input_shape = heads[0].input_shape
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([h(x) for h in self.heads]).mean(0)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The first member's features (the members share a shape, not weights)."""
+        return self.heads[0].features(x)
+
+
+def parse_head(spec: str) -> tuple[int, tuple[int, int], dict[str, Any]] | None:
+    """(D, (U, V), options) of a ``head(D,U,V,k=v,...)`` string; None when ``spec`` is
+    not a head string; ValueError for a head string with unknown or bad options."""
+    m = _SPEC.match(spec)
+    if m is None:
+        if spec.strip().startswith("head("):
+            raise ValueError(f"bad head spec {spec!r}; expected e.g. 'head(800,11,15,ctx=2)'")
+        return None
+    opts: dict[str, Any] = dict(HEAD_DEFAULTS)
+    for part in filter(None, (p.strip() for p in m.group(4).split(","))):
+        k, v = (s.strip() for s in part.split("="))
+        if k not in HEAD_DEFAULTS:
+            raise ValueError(f"unknown head option {k!r} in {spec!r}; expected some of "
+                             f"{', '.join(HEAD_DEFAULTS)}")
+        opts[k] = float(v) if k == "drop" else int(v)
+    if opts["ens"] < 1 or opts["r"] < 1 or opts["ctx"] < 0 or not 0 <= opts["drop"] < 1:
+        raise ValueError(f"head options out of range in {spec!r}: r >= 1, ctx >= 0, ens >= 1, "
+                         "0 <= drop < 1")
+    return int(m.group(1)), (int(m.group(2)), int(m.group(3))), opts
+
+
+def build_head(spec: str) -> nn.Module:
+    """A fresh head (or ensemble of heads) from a ``head(...)`` string."""
+    parsed = parse_head(spec)
+    if parsed is None:
+        raise ValueError(f"not a head spec: {spec!r}")
+    d, grid, o = parsed
+    make = lambda: GridHead(d, grid, r=o["r"], ctx=o["ctx"], coords=bool(o["coords"]),  # noqa: E731
+                            res=bool(o["res"]), drop=o["drop"])
+    return make() if o["ens"] == 1 else HeadEnsemble([make() for _ in range(o["ens"])])
+
+
+def head_members(net: nn.Module) -> list[GridHead]:
+    """The GridHeads inside ``net`` (a head, an ensemble, or either wrapped)."""
+    return [m for m in net.modules() if isinstance(m, GridHead)]
+
+
+def set_prior(net: nn.Module, out_layer: nn.Linear, in_mean: Tensor | None = None,
+              in_std: Tensor | None = None, out_mean: float = 0.0, out_std: float = 1.0
+              ) -> None:
+    """Copies stage 1's output layer (Linear(D, 1): a cell's features -> its patch score)
+    into every residual head of ``net``, in the head's input and output units.
+
+    A head inside :class:`~hyperkit.nets.standardized.Standardized` sees
+    z = (x - in_mean) / in_std and answers in (label - out_mean) / out_std, so the score
+    w . x + b becomes (w * in_std / out_std) . z + (w . in_mean + b - out_mean) / out_std.
+    """
+    w = out_layer.weight.detach().reshape(-1).double()
+    b = float(out_layer.bias.detach().reshape(()).double()) if out_layer.bias is not None else 0.0
+    mean = torch.zeros_like(w) if in_mean is None else in_mean.detach().double()
+    std = torch.ones_like(w) if in_std is None else in_std.detach().double()
+    wz = w * std / out_std
+    bz = (float(w @ mean) + b - out_mean) / out_std
+    for h in head_members(net):
+        if h.res:
+            with torch.no_grad():
+                h.prior_w.copy_(wz.to(h.prior_w.dtype))
+                h.prior_b.fill_(bz)

@@ -1,0 +1,86 @@
+"""GridHead stage 2: shapes, the residual prior, spec parsing, ensembles, save/load."""
+
+import pytest
+import torch
+
+from hyperkit import nets
+from hyperkit.nets.heads import GridHead, HeadEnsemble, build_head, parse_head, set_prior
+from hyperkit.nets.standardized import Standardized
+
+
+def test_forward_shape_and_maps():
+    h = build_head("head(20,5,7)")
+    x = torch.rand(3, 20, 5, 7)
+    assert h(x).shape == (3,)
+    q, w = h.maps(x)
+    assert q.shape == w.shape == (3, 5, 7)
+    assert h.features(x).shape == (3, 2 * 35)
+
+
+def test_untrained_residual_head_is_patch_averaging():
+    torch.manual_seed(0)
+    h = build_head("head(20,5,7)")
+    out = torch.nn.Linear(20, 1)
+    set_prior(h, out)
+    x = torch.rand(4, 20, 5, 7)
+    want = out(x.permute(0, 2, 3, 1)).mean((1, 2, 3))
+    torch.testing.assert_close(h.eval()(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_prior_folds_standardization():
+    torch.manual_seed(0)
+    x = torch.rand(6, 20, 5, 7) * torch.linspace(0.1, 10, 20)[None, :, None, None]
+    y = torch.rand(6) * 50 + 20
+    out = torch.nn.Linear(20, 1)
+    net = Standardized(build_head("head(20,5,7)"), 20).fit_statistics(x.numpy(), y.numpy())
+    set_prior(net, out, net.in_mean, net.in_std, float(net.out_mean), float(net.out_std))
+    want = out(x.permute(0, 2, 3, 1)).mean((1, 2, 3))
+    torch.testing.assert_close(net.eval()(x), want, rtol=1e-4, atol=1e-3)
+
+
+def test_weighted_pooling_spec_has_no_context_or_coords():
+    h = build_head("head(20,5,7,ctx=0,coords=0,res=0)")
+    assert isinstance(h, GridHead) and len(h.context) == 0 and not h.coords and not h.res
+
+
+def test_coordinates_make_the_head_location_sensitive():
+    torch.manual_seed(0)
+    h = build_head("head(4,5,5,ctx=0,res=0)").eval()
+    with torch.no_grad():
+        h.quality.weight.normal_()
+        h.weight.weight.normal_()
+    x = torch.zeros(1, 4, 5, 5)
+    x[0, :, 0, 0] = 1.0
+    assert not torch.allclose(h(x), h(x.flip(2).flip(3)))
+
+
+def test_ensemble_averages_members_and_saves():
+    e = build_head("head(20,5,7,ens=3)")
+    assert isinstance(e, HeadEnsemble) and len(e.heads) == 3
+    x = torch.rand(2, 20, 5, 7)
+    torch.testing.assert_close(e(x), torch.stack([m(x) for m in e.heads]).mean(0))
+    again = nets.build("head(20,5,7,ens=3)")
+    again.load_state_dict(e.state_dict())
+    torch.testing.assert_close(again(x), e(x))
+
+
+def test_input_shape_is_checked():
+    h = build_head("head(20,5,7)")
+    with pytest.raises(ValueError, match=r"\(N, 20, 5, 7\)"):
+        h(torch.rand(2, 20, 7, 5))
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("head(20,5,7,foo=1)", "unknown head option 'foo'"),
+    ("head(20,5)", "bad head spec"),
+    ("head(20,5,7,ens=0)", "out of range"),
+    ("head(20,5,7,drop=1.5)", "out of range"),
+])
+def test_bad_specs_are_refused(spec, match):
+    with pytest.raises(ValueError, match=match):
+        build_head(spec)
+
+
+def test_parse_head_ignores_other_specs():
+    assert parse_head("Input(4,4,1) - FC(1,'linear')") is None
+    assert parse_head("head(8,2,3,r=4)")[2]["r"] == 4
