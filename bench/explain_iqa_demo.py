@@ -20,7 +20,7 @@ import numpy as np
 
 from results import write_section
 
-from hyperkit.data.csvset import load_csv
+from hyperkit.data.iqa.demo import read_demo
 from hyperkit.evaluation.importance import METHODS, evaluate_localization
 from hyperkit.images import read_image
 from hyperkit.model import TwoStage
@@ -33,7 +33,7 @@ def main() -> None:
     run = Path(args.run)
     cfg = json.loads((run / "config.json").read_text())
     root = Path(cfg["table"]["root"])
-    table = load_csv(root, type_col="dist_type", best_score=100.0)
+    table = read_demo(root)
     test = json.loads((run / "splits.json").read_text())["splits"][0]["test"]
     local = [i for i in test if table.dist_types[i].endswith("/local")]
     images = [read_image(table.images[i]) for i in local]

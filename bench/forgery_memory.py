@@ -73,12 +73,14 @@ def child(phase: str, tree: str, count: int) -> None:
     import torch
 
     from hyperkit import nets
-    from hyperkit.data import casia2
-    from hyperkit.data.forgery_pairs import SiamesePairs
+    from hyperkit.data.forgery import casia2
+    from hyperkit.data.forgery.pairs import SiamesePairs
     from hyperkit.model import TwoStage
-    from hyperkit.nets.siamese import SiameseRanker
-    from hyperkit.tasks.forgery import hyperimages, positions
+    from hyperkit.data.image_files import ImageFiles
+    from hyperkit.nets.siamese import Centered, SiameseRanker
+    from hyperkit.tasks.forgery import _rgb, positions
     from hyperkit.training import RankingHinge, TrainConfig, fit
+    from hyperkit.training.recipes import cached_hyperimages
 
     torch.set_num_threads(2)
     gc.collect()
@@ -106,11 +108,11 @@ def child(phase: str, tree: str, count: int) -> None:
             info.update(pairs=len(items), samples=len(src),
                         stream_seconds=time.perf_counter() - t1)
         elif phase == "hyper":
-            model = TwoStage(nets.build(TINY), nets.build(TINY2), stage1_arch=TINY,
-                             stage2_arch=TINY2, patch=(64, 64), grid=(15, 15), lcn=False,
-                             meta={"patch_mean": [0.5, 0.5, 0.5]}).eval()
-            h = hyperimages(model, [paths[i] for i in tr[:count]], wd / "h.npy",
-                            progress=False)
+            model = TwoStage(Centered(nets.build(TINY), [0.5, 0.5, 0.5]), nets.build(TINY2),
+                             stage1_arch=TINY, stage2_arch=TINY2, patch=(64, 64),
+                             grid=(15, 15), lcn=False).eval()
+            h = cached_hyperimages("h", model, ImageFiles([paths[i] for i in tr[:count]]),
+                                   wd, "mmap", batch_size=256, group=16, prepare=_rgb)
             info.update(images=len(h), shape=list(h.shape))
     peak = _status_kib("VmHWM")
     print(json.dumps({"phase": phase, "peak_rss_mib": peak / 1024,

@@ -62,10 +62,10 @@ def child(n: int, scratch: Path, steps: int) -> dict:
 
     from hyperkit import nets
     from hyperkit.data.image_files import ImageFiles
-    from hyperkit.data.patches import PositionedPatches
+    from hyperkit.data.iqa.selection import all_cells, rows_to_positions
     from hyperkit.data.prepared import PreparedImages
-    from hyperkit.data.selection import all_cells, rows_to_positions
     from hyperkit.model import TwoStage
+    from hyperkit.patches import PositionedPatches
     from hyperkit.training.config import stage1_config
     from hyperkit.training.loop import make_optimizer
 

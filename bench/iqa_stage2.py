@@ -71,9 +71,9 @@ def main() -> None:
     if args.epochs:
         setting = replace(setting, stage2_epochs=args.epochs)
     split = json.loads((run / "splits.json").read_text())["splits"][0]
-    from hyperkit.data.csvset import load_csv
+    from hyperkit.data.iqa.demo import read_demo
 
-    table = load_csv(cfg["table"]["root"], type_col="dist_type", best_score=100.0)
+    table = read_demo(cfg["table"]["root"])
     s1 = TwoStage.load(run / "split0" / "models" / "cnn_selective")
     work = run / "split0" / "two_stage"
     htr = np.load(work / "hyper_train.npy", mmap_mode="r")

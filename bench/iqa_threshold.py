@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from hyperkit.data.csvset import load_csv
-from hyperkit.data.iqa_demo import default_demo_dir, make_iqa_demo
+from hyperkit.data.iqa.demo import load_demo
 from hyperkit.devices import describe_machine
 from hyperkit.tasks.iqa import Options, run_iqa
 
@@ -32,8 +31,7 @@ def main() -> None:
     ap.add_argument("--thresholds", default="0.7,0.8,0.9,0.95")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    table = load_csv(make_iqa_demo(default_demo_dir(), log=None), type_col="dist_type",
-                     best_score=100.0)
+    table = load_demo(log=None)
     rows = []
     runs = [("none", "cnn", None)] + [(t, "cnn_selective", float(t))
                                       for t in args.thresholds.split(",")]

@@ -89,10 +89,10 @@ def test_gather(benchmark, tid_images, impl):
 @pytest.mark.benchmark(group="stage-1 training batch: 128 random 16x16 patches of 600 128x128 images")
 @pytest.mark.parametrize("impl", ["hyperkit", "slice_stack"])
 def test_training_batch(benchmark, impl):
-    """What stage-1 training does per batch (hyperkit.data.patches.GridPatches.batch):
+    """What stage-1 training does per batch (hyperkit.patches.GridPatches.batch):
     the one gather kernel at explicit positions, against slicing each patch and
     stacking them in torch."""
-    from hyperkit.data.patches import GridPatches
+    from hyperkit.patches import GridPatches
 
     rng = np.random.default_rng(0)
     images = [rng.random((128, 128), dtype=np.float32) for _ in range(600)]

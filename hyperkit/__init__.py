@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.2.0"  # the one place; pyproject.toml reads it statically (keep a literal)
 
 # public name -> module that defines it (imported on first access)
 _API = {

@@ -1,4 +1,6 @@
-"""Where training batches come from: anything with ``len`` and ``batch(idx)``.
+"""Batches: where training batches come from (anything with ``len`` and ``batch(idx)``),
+and running a network over a whole source or array batch by batch (:func:`predict`),
+which trained models use as much as the training loop does.
 
 The loop owns the order (a seeded permutation per epoch, split across ranks), so a
 source only answers "give me samples idx" and a resumed run replays the same batches.
@@ -8,11 +10,13 @@ A source returns CPU tensors ``(inputs, targets)`` with ``inputs`` a tuple passe
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from .devices import module_device, resolve_device
 
 
 @runtime_checkable
@@ -67,3 +71,48 @@ def as_source(data: Any, name: str) -> BatchSource:
         return ArraySource(data[0], data[1], name)
     raise TypeError(f"{name} must be a batch source (len and batch(idx)) or a pair "
                     f"(inputs, labels), got {type(data).__name__}")
+
+
+def to_device(batch: tuple[tuple[Tensor, ...], Tensor], device: torch.device
+              ) -> tuple[tuple[Tensor, ...], Tensor]:
+    """Inputs as float32 and targets on ``device``; ValueError for non-finite inputs."""
+    inputs, targets = batch
+    moved = tuple(x.to(device, torch.float32, non_blocking=True) for x in inputs)
+    for x in moved:
+        if not torch.isfinite(x).all():
+            raise ValueError("training inputs contain NaN or Inf")
+    return moved, targets.to(device)
+
+
+@torch.no_grad()
+def batch_outputs(model: Callable[..., Tensor], source: BatchSource, batch_size: int,
+                  device: torch.device) -> tuple[Tensor, Tensor]:
+    """(float64 CPU outputs, CPU targets) over the whole source, in eval mode."""
+    was = getattr(model, "training", False)
+    if isinstance(model, nn.Module):
+        model.eval()
+    try:
+        outs, targets = [], []
+        for i in range(0, len(source), batch_size):
+            inputs, y = source.batch(np.arange(i, min(len(source), i + batch_size)))
+            outs.append(model(*to_device((inputs, y), device)[0]).double().cpu())
+            targets.append(y)
+    finally:
+        if isinstance(model, nn.Module):
+            model.train(was)
+    return torch.cat(outs), torch.cat(targets)
+
+
+def predict(model: Callable[..., Tensor], data: Any, batch_size: int = 512,
+            device: Any = None) -> np.ndarray:
+    """Model outputs in eval mode, batch by batch, as float64 numpy (N, ...).
+
+    Args:
+        data: a :class:`BatchSource`, or an array (N, ...)
+            of inputs (numpy, memory-mapped or torch).
+        device: default where the model's weights are.
+    """
+    if isinstance(data, (np.ndarray, Tensor)):
+        data = as_source((data, np.zeros(len(data), np.float32)), "inputs")
+    dev = resolve_device(device) if device is not None else module_device(model)
+    return batch_outputs(model, as_source(data, "inputs"), batch_size, dev)[0].numpy()

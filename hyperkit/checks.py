@@ -6,13 +6,13 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from .interop import dtype_name
+
 FLOAT_DTYPES = ("float32", "float64")
 
 
 def check_float(x: Any, name: str) -> str:
     """Returns the dtype name; TypeError unless float32 or float64."""
-    from .ops.interop import dtype_name  # here: ops imports this module
-
     dt = dtype_name(x)
     if dt not in FLOAT_DTYPES:
         hint = " (scale integer images to [0, 1] floats, e.g. x / 255)" if "int" in dt else ""

@@ -195,11 +195,9 @@ def load_iqa_table(args: argparse.Namespace):
     from hyperkit.data.iqa import load_dataset
 
     if args.dataset == "demo":
-        from hyperkit.data.csvset import load_csv
-        from hyperkit.data.iqa_demo import default_demo_dir, make_iqa_demo
+        from hyperkit.data.iqa.demo import load_demo
 
-        root = make_iqa_demo(args.root or default_demo_dir(), log=print)
-        return load_csv(root, type_col="dist_type", best_score=100.0, higher_better=True)
+        return load_demo(args.root, log=print)
     if not args.root:
         raise ValueError(f"--root is required for --dataset {args.dataset}")
     options = {}
@@ -248,7 +246,7 @@ def _iqa(args: argparse.Namespace) -> None:
                 if value < 1:
                     raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
                 setting = replace(setting, **{name: value})
-        from hyperkit.data.selection import DEFAULT_THRESHOLD
+        from hyperkit.data.iqa.selection import DEFAULT_THRESHOLD
 
         threshold = DEFAULT_THRESHOLD if args.ssim_threshold is None else args.ssim_threshold
         options = Options(splits=args.splits, seed=args.seed, ssim_threshold=threshold,

@@ -1,4 +1,5 @@
-"""Choosing devices: what the user asked for, and where a model already is."""
+"""Choosing devices: what the user asked for, where a model already is, and this
+process's place in a torchrun process group (:mod:`hyperkit.training.dist` joins it)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import os
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
+
+
+def world() -> int:
+    """Number of ranks in the default process group (1 without one)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def resolve_device(device: Any = "auto") -> torch.device:
@@ -14,8 +26,6 @@ def resolve_device(device: Any = "auto") -> torch.device:
 
     Under torchrun with CUDA, 'auto' is this rank's GPU (cuda:LOCAL_RANK).
     """
-    from .training.dist import world
-
     if device is None or device == "auto":
         if world() > 1 and torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

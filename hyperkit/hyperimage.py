@@ -6,7 +6,7 @@ eq. 2), so every image gets the same grid without being resized.
 
 Two routes give the same numbers:
 
-* patches: cut every grid patch (:mod:`hyperkit.data.patches`) and run stage1 on
+* patches: cut every grid patch (:mod:`hyperkit.patches`) and run stage1 on
   them in chunks;
 * shared: a stage-1 network that offers a whole-image path (a method
   ``grid_<name>(images (N, C, H, W), rows (U,), cols (V,)) -> (N, D, U, V)`` next to
@@ -24,11 +24,11 @@ import torch
 from torch import Tensor, nn
 
 from . import checks
-from .data.patches import check_patch_fits, grid_batches
 from .devices import module_device
 from .grid import grid_positions, grid_shape
 from .images import AUTO, check_channels, fitted_hw, image_hw, prepare_image, split_images
 from .ops.kernels import cuda_available
+from .patches import check_patch_fits, grid_batches
 
 ROUTES = ("auto", "patches", "shared")
 

@@ -1,9 +1,13 @@
-"""The two-stage model: predicting, saving and loading.
+"""The two-stage model: predicting, explaining, saving and loading.
 
-A trained stage 1 and stage 2 with the patch grid they were trained on. Two methods
-score an image: 'two_stage' runs stage 2 on the image's hyper-image; the
-'patch_average' baseline (Kang et al.) averages stage 1's predictions over the same
-grid. Training recipes are in :mod:`hyperkit.training.recipes`.
+A trained stage 1 and stage 2 with the patch grid they were trained on. The scoring
+methods are a table (:data:`hyperkit.methods.METHODS`, one predictor each here):
+'two_stage' runs stage 2 on the image's hyper-image; the 'patch_average' baseline
+(Kang et al.) averages stage 1's predictions over the same grid. The model knows no
+task: stage 1 brings its own feature function (e.g. :class:`~hyperkit.nets.siamese.Centered`
+for a stage 1 trained on mean-free patches), and ``kind`` / ``classes`` say whether the
+score is a regression value or a class probability. Training recipes are in
+:mod:`hyperkit.training.recipes`; importance maps in :mod:`hyperkit.attribution`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,21 @@ import torch
 from torch import Tensor, nn
 
 from . import nets
+from .attribution import DEFAULT_METHOD as DEFAULT_EXPLAIN
+from .attribution import explain as explain_maps
+from .batching import predict as predict_outputs
 from .devices import module_device, resolve_device
 from .files import load_torch, save_torch, write_text
 from .hyperimage import build_hyperimage
 from .images import AUTO, check_channels, split_images
+from .methods import METHODS
+from .pooling import pool_scores
+from .nets.siamese import Centered
 from .nets.standardized import Standardized
 from .runs import read_manifest
-from .training.loop import predict as predict_outputs
 
 FORMAT = "hyperkit-two-stage"
-from .methods import METHODS
+KINDS = ("regression", "classifier")
 
 
 class TwoStage(nn.Module):
@@ -39,17 +48,42 @@ class TwoStage(nn.Module):
         stage1_arch, stage2_arch: preset names or architecture strings (see
             :mod:`hyperkit.nets.arch`), saved so :meth:`load` can rebuild the networks.
         patch: (ph, pw) pixels; grid: (U, V); lcn: normalize images first (eq. 4).
+        kind: 'regression' (a score in the labels' units) or 'classifier' (the
+            probability of ``classes[1]``).
+        classes: a classifier's [name of class 0, name of class 1]; threshold: the
+            probability of class 1 from which :meth:`labels` reads class 1.
+        meta: free notes kept in model.json (e.g. 'score_meaning'); the model reads
+            none of them.
+
+    ``stage1.features`` builds the hyper-images: a stage 1 trained on mean-free
+    patches is passed as :class:`~hyperkit.nets.siamese.Centered` (saved as the plain
+    network plus its mean).
     """
 
     def __init__(self, stage1: nn.Module, stage2: nn.Module | None, *, stage1_arch: str,
                  stage2_arch: str, patch: Sequence[int], grid: Sequence[int], lcn: bool,
+                 kind: str = "regression", classes: Sequence[str] | None = None,
+                 threshold: float = 0.5, pooling: dict | None = None,
                  meta: dict | None = None) -> None:
         super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if (kind == "classifier") != (classes is not None) or (
+                classes is not None and len(classes) != 2):
+            raise ValueError("a classifier needs classes = [name of class 0, name of class 1] "
+                             f"and a regression model none; got kind={kind!r}, "
+                             f"classes={classes!r}")
         self.stage1, self.stage2 = stage1, stage2
         self.stage1_arch, self.stage2_arch = stage1_arch, stage2_arch
         self.patch, self.grid = tuple(int(p) for p in patch), tuple(int(g) for g in grid)
         self.lcn = bool(lcn)
         self.channels = nets.input_shape(stage1)[0]
+        self.kind = kind
+        self.classes = None if classes is None else [str(c) for c in classes]
+        self.threshold = float(threshold)
+        # how the pooling baselines read patch scores: which end is damaged, and the
+        # softmin temperature picked on validation images (hyperkit.pooling)
+        self.pooling = {"higher_better": True, "softmin_temperature": None, **(pooling or {})}
         self.meta = dict(meta or {})
 
     @property
@@ -70,19 +104,17 @@ class TwoStage(nn.Module):
                     channel_axis: Any = AUTO) -> Tensor:
         """(N, D, U, V) hyper-images of images (stage 1 in eval mode)."""
         self.stage1.eval()
-        features = self.stage1.features
-        if self.meta.get("patch_mean") is not None:  # forgery: stage 1 saw mean-free patches
-            from .nets.siamese import Centered
-
-            features = Centered(self.stage1, self.meta["patch_mean"]).features
         # build_hyperimage splits the images and checks their channels against ours
-        return build_hyperimage(images, features, patch=self.patch, grid=self.grid,
+        return build_hyperimage(images, self.stage1.features, patch=self.patch, grid=self.grid,
                                 lcn=self.lcn, batch_size=batch_size, channels=self.channels,
                                 channel_axis=channel_axis)
 
     def patch_scores(self, images: Any, batch_size: int = 4096, *,
                      channel_axis: Any = AUTO) -> np.ndarray:
-        """(N, U, V) stage-1 predictions of every grid patch."""
+        """(N, U, V) stage-1 predictions of every grid patch (a regression stage 1)."""
+        if self.kind == "classifier":
+            raise ValueError("this classifier's stage 1 ranks patch pairs and gives no "
+                             "per-patch score; use method='two_stage'")
         self.stage1.eval()
         # stage1.scores (P, 1), where the network has it, brings its whole-image path
         # (grid_scores) with it: the shared route of build_hyperimage
@@ -110,18 +142,9 @@ class TwoStage(nn.Module):
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        if method == "patch_average" and self.meta.get("classes"):
-            raise ValueError("this classifier's stage 1 ranks patch pairs and gives no "
-                             "per-patch score; use method='two_stage'")
-        if method == "patch_average":
-            return self.patch_scores(images, batch_size,
-                                     channel_axis=channel_axis).mean(axis=(1, 2))
-        if self.stage2 is None:
-            raise RuntimeError("stage 2 is not trained; use method='patch_average'")
-        return predict_outputs(self.stage2, self.hyperimages(images, batch_size,
-                                                             channel_axis=channel_axis))
+        return _PREDICTORS[method](self, images, batch_size, channel_axis)
 
-    def explain(self, images: Any, method: str = "gradient", *, neutral: Any = "median",
+    def explain(self, images: Any, method: str = DEFAULT_EXPLAIN, *, neutral: Any = "median",
                 batch_size: int = 4096, channel_axis: Any = AUTO) -> np.ndarray:
         """One (U, V) importance map per image, float64 numpy (N, U, V): how much each
         grid cell changes the score (score units; negative: the cell lowers it).
@@ -130,22 +153,19 @@ class TwoStage(nn.Module):
         (stage 2 with each cell replaced by the neutral vector) or 'patch_average' (the
         baseline's per-patch scores); neutral: 'median' of the image's own cells
         (default), 'mean', 'zero' or a (D,) vector. Scores, image sizes and maps in
-        pixels: :func:`hyperkit.evaluation.importance.explain`.
+        pixels: :func:`hyperkit.attribution.explain`.
         """
-        from .evaluation.importance import explain
-
-        return explain(self, images, method, neutral=neutral, batch_size=batch_size,
-                       channel_axis=channel_axis).maps
+        return explain_maps(self, images, method, neutral=neutral, batch_size=batch_size,
+                            channel_axis=channel_axis).maps
 
     def labels(self, scores: Any) -> list[tuple[str, float]] | None:
-        """For a classifier (``meta['classes']`` = [name of class 0, name of class 1],
-        scores = probabilities of class 1, e.g. a forgery run: ['tampered',
-        'authentic']): (class name, probability of that class) per score, class 1 at
-        probabilities >= ``meta.get('threshold', 0.5)``. None for a regression model."""
-        classes = self.meta.get("classes")
-        if not classes:
+        """For a classifier (``classes`` = [name of class 0, name of class 1], scores =
+        probabilities of class 1, e.g. a forgery run: ['tampered', 'authentic']): (class
+        name, probability of that class) per score, class 1 at probabilities >=
+        ``threshold``. None for a regression model."""
+        if self.kind != "classifier":
             return None
-        t = float(self.meta.get("threshold", 0.5))
+        classes, t = self.classes, self.threshold
         return [(classes[1], float(p)) if p >= t else (classes[0], 1.0 - float(p))
                 for p in np.asarray(scores, dtype=np.float64).reshape(-1)]
 
@@ -154,14 +174,20 @@ class TwoStage(nn.Module):
         model.json last, so its presence means the model is complete)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        save_torch(self.stage1.state_dict(), d / "stage1.pt")
+        centered = isinstance(self.stage1, Centered)
+        net = self.stage1.net if centered else self.stage1  # stage1.pt: the plain network
+        save_torch(net.state_dict(), d / "stage1.pt")
         if self.stage2 is not None:
             save_torch(self.stage2.state_dict(), d / "stage2.pt")
         info = {"format": FORMAT, "version": 1, "stage1_arch": self.stage1_arch,
                 "stage2_arch": self.stage2_arch, "patch": list(self.patch),
                 "grid": list(self.grid), "lcn": self.lcn, "has_stage2": self.stage2 is not None,
                 "stage2_standardized": isinstance(self.stage2, Standardized),
-                "meta": self.meta}
+                "kind": self.kind, "pooling": self.pooling, "meta": self.meta}
+        if centered:
+            info["stage1_mean"] = self.stage1.mean.reshape(-1).tolist()
+        if self.kind == "classifier":
+            info.update(classes=self.classes, threshold=self.threshold)
         write_text(d / "model.json", json.dumps(info, indent=2))
         return d
 
@@ -179,8 +205,11 @@ class TwoStage(nn.Module):
             raise ValueError(f"{path} is corrupt: {e}") from e
         if not ok:
             raise ValueError(f"{path} is not a hyperkit two-stage model")
+        info = _upgrade(info)
         s1 = nets.build(info["stage1_arch"])
         s1.load_state_dict(load_torch(d / "stage1.pt"))
+        if info.get("stage1_mean") is not None:
+            s1 = Centered(s1, info["stage1_mean"])
         s2 = None
         if info.get("has_stage2", True):
             s2 = nets.build(info["stage2_arch"])
@@ -188,8 +217,66 @@ class TwoStage(nn.Module):
                 s2 = Standardized(s2, nets.input_shape(s2)[0])
             s2.load_state_dict(load_torch(d / "stage2.pt"))
         m = cls(s1, s2, stage1_arch=info["stage1_arch"], stage2_arch=info["stage2_arch"],
-                patch=info["patch"], grid=info["grid"], lcn=info["lcn"], meta=info.get("meta"))
+                patch=info["patch"], grid=info["grid"], lcn=info["lcn"], kind=info["kind"],
+                classes=info.get("classes"), threshold=info.get("threshold", 0.5),
+                pooling=info.get("pooling"), meta=info.get("meta"))
         return m.to(resolve_device(device)).eval()
+
+
+def _predict_two_stage(model: TwoStage, images: Any, batch_size: int,
+                       channel_axis: Any) -> np.ndarray:
+    """Stage 2 on each image's hyper-image."""
+    if model.stage2 is None:
+        raise RuntimeError("stage 2 is not trained; use method='patch_average'")
+    return predict_outputs(model.stage2, model.hyperimages(images, batch_size,
+                                                           channel_axis=channel_axis))
+
+
+def _pooled(how: str, **options: Any):
+    """A predictor pooling the grid's stage-1 patch scores (:func:`hyperkit.pooling.pool_scores`)."""
+    def predictor(model: TwoStage, images: Any, batch_size: int, channel_axis: Any
+                  ) -> np.ndarray:
+        opts = dict(options, higher_better=bool(model.pooling["higher_better"]))
+        if how == "softmin":
+            t = model.pooling.get("softmin_temperature")
+            if t is None:
+                raise ValueError("this model has no softmin temperature (it is picked on "
+                                 "validation images when an NR-IQA run trains it); use "
+                                 "method='patch_p10' or 'patch_min'")
+            opts["temperature"] = float(t)
+        return pool_scores(model.patch_scores(images, batch_size, channel_axis=channel_axis),
+                           how, **opts)
+    predictor.__doc__ = f"Pooling of the grid's patch scores: {how} {options or ''}".strip()
+    return predictor
+
+
+# method name (hyperkit.methods.METHODS, which labels them) -> predictor(model, images,
+# batch_size, channel_axis) -> float64 (N,). A new method: one entry in each table.
+_PREDICTORS = {"two_stage": _predict_two_stage,
+               "patch_average": _pooled("mean"),  # Kang et al.
+               "patch_min": _pooled("min"),
+               "patch_p10": _pooled("percentile", percentile=10.0),
+               "patch_softmin": _pooled("softmin")}
+if set(_PREDICTORS) != set(METHODS):
+    raise ImportError(f"hyperkit.methods.METHODS {sorted(METHODS)} and the predictors "
+                      f"{sorted(_PREDICTORS)} must name the same methods")
+
+
+def _upgrade(info: dict) -> dict:
+    """model.json as this version writes it. The one place that reads the keys of older
+    files: a forgery run kept its classifier's classes and threshold, and the patch mean
+    its stage 1 was trained without, in ``meta``."""
+    info = dict(info)
+    meta = dict(info.get("meta") or {})
+    if "kind" not in info:
+        info["kind"] = "classifier" if meta.get("classes") else "regression"
+        if meta.get("classes"):
+            info["classes"] = meta.pop("classes")
+            info["threshold"] = meta.pop("threshold", 0.5)
+    if "stage1_mean" not in info and meta.get("patch_mean") is not None:
+        info["stage1_mean"] = meta.pop("patch_mean")
+    info["meta"] = meta
+    return info
 
 
 def load_model(path: str | Path, device: Any = "cpu") -> TwoStage:

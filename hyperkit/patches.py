@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..grid import grid_cells, grid_positions
-from ..images import check_channels, fitted_hw, image_hw, prepare_image
-from ..ops.gather_patches import ImageTable, gather_at
+from .grid import grid_cells, grid_positions
+from .images import check_channels, fitted_hw, image_hw, prepare_image
+from .ops.gather_patches import ImageTable, gather_at
 
 
 def check_patch_fits(sizes: Sequence[tuple[int, int]], patch: tuple[int, int],
@@ -118,7 +118,7 @@ class PositionedPatches:
     """Labelled patches at explicit positions of prepared images, cut when a batch asks.
 
     The stage-1 training set of selective patch training
-    (:mod:`hyperkit.data.selection`): rows (image, top, left, label) in four compact
+    (:mod:`hyperkit.data.iqa.selection`): rows (image, top, left, label) in four compact
     arrays (about 14 bytes a patch), the pixels only in ``images``.
 
     Args:

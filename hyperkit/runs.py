@@ -1,15 +1,35 @@
-"""The manifest every run folder carries (run.json): which task wrote it and where its
-trained models are, so :func:`hyperkit.load_model` needs no task's file layout."""
+"""The run folder: one object that opens, resumes or refuses a task's output folder, writes
+its config, per-unit metrics, results and the manifest (run.json), and is the only place
+that knows ranks and barriers (under ``torchrun`` every rank computes, rank 0 writes).
+
+A folder's layout::
+
+    out/config.json           the run's settings, the machine and library versions
+    out/<unit>/metrics.json   one per finished unit (a seed or a split): reused on resume
+    out/results.json, results.md, figures
+    out/run.json              the manifest :func:`hyperkit.load_model` reads
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
 
+import numpy as np
+import scipy
+
+from . import __version__
+from .devices import describe_machine, rank, world
 from .files import write_text
+from .training.dist import barrier
 
 MANIFEST = "run.json"
 FORMAT = "hyperkit-run"
+CONFIG = "config.json"
+METRICS = "metrics.json"
+
+T = TypeVar("T")
 
 
 def write_manifest(run_dir: str | Path, task: str, models: list[str]) -> Path:
@@ -33,3 +53,133 @@ def read_manifest(run_dir: str | Path) -> dict | None:
     if not ok:
         raise ValueError(f"{path} is not a hyperkit run manifest")
     return info
+
+
+def rank0_first(make: Callable[[], T]) -> T:
+    """``make()`` on rank 0, then on the other ranks once rank 0 is done (rank 0 writes a
+    cache or generates files; the others then read them)."""
+    if rank() == 0:
+        value = make()
+        barrier()
+        return value
+    barrier()
+    return make()
+
+
+def library_versions() -> dict:
+    """Versions of the libraries a run's numbers depend on (torch is in describe_machine)."""
+    return {"hyperkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _without(config: dict, grow: Sequence[str]) -> dict:
+    """A copy of ``config`` with the dotted keys of ``grow`` set to None."""
+    out = json.loads(json.dumps(config, default=str))
+    for key in grow:
+        *parents, last = key.split(".")
+        node = out
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            node[last] = None
+    return out
+
+
+class RunFolder:
+    """A task's output folder.
+
+    Open it with :meth:`open` (refuses a non-empty folder unless resuming); then
+    :meth:`write_config` (refuses a resumed run with other settings), :meth:`reuse` /
+    :meth:`finish` per unit, :meth:`write_results` once. Writing happens on rank 0 only;
+    :attr:`log` is silent on the other ranks.
+    """
+
+    def __init__(self, path: str | Path, log: Callable[[str], None] = print):
+        self.path = Path(path)
+        self.rank0 = rank() == 0
+        self.log: Callable[[str], None] = log if self.rank0 else _quiet
+
+    @classmethod
+    def open(cls, path: str | Path, *, resume: bool, log: Callable[[str], None] = print
+             ) -> RunFolder:
+        """The folder at ``path``; FileExistsError when it holds files and not ``resume``
+        (nothing is ever overwritten). Every rank checks before rank 0 writes."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not resume:
+            raise FileExistsError(f"{path} already holds results; pass --resume to continue "
+                                  "that run, or choose another --out (nothing is overwritten)")
+        folder = cls(path, log)
+        barrier()
+        return folder
+
+    def check_config(self, settings: dict, grow: Sequence[str] = ()) -> None:
+        """ValueError naming the keys of ``settings`` that differ from the folder's
+        config.json (a resumed run must be the same run); the dotted keys in ``grow``
+        (the number of seeds or splits) may differ."""
+        old = self.path / CONFIG
+        if not old.is_file():
+            return
+        prev, new = _without(json.loads(old.read_text()), grow), _without(settings, grow)
+        diff = [k for k in new if prev.get(k) != new[k]]
+        if diff:
+            raise ValueError(f"{self.path} holds a run with other settings ({', '.join(diff)} "
+                             "differ); resume it with the same options, or choose another "
+                             "--out")
+
+    def write_config(self, settings: dict, device: Any, *, grow: Sequence[str] = (),
+                     **extra: Any) -> None:
+        """Checks ``settings`` against a resumed run (:meth:`check_config`), then writes
+        config.json: settings, ``extra``, the device, the world size, the machine
+        (:func:`~hyperkit.devices.describe_machine`) and library versions."""
+        self.check_config(settings, grow)
+        if self.rank0:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_text(self.path / CONFIG, json.dumps(
+                {**settings, **extra, "device": str(device), "world_size": world(),
+                 **describe_machine(), "versions": library_versions()}, indent=2, default=str))
+
+    def on_rank0(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """``fn(*args, **kw)`` on rank 0 (writing a file); None on the other ranks."""
+        return fn(*args, **kw) if self.rank0 else None
+
+    def rank0_first(self, make: Callable[[], T]) -> T:
+        """:func:`rank0_first`."""
+        return rank0_first(make)
+
+    def save_model(self, model: Any, rel: str | Path) -> None:
+        """model.save(path/rel) on rank 0."""
+        if self.rank0:
+            model.save(self.path / rel)
+
+    def reuse(self, rel: str) -> dict | None:
+        """The metrics of unit ``rel`` when it finished earlier (logged), else None."""
+        done = self.path / rel / METRICS
+        if not done.is_file():
+            return None
+        self.log(f"[{rel}] finished earlier; reusing {done}")
+        return json.loads(done.read_text())
+
+    def finish(self, rel: str, metrics: dict, predictions: dict | None = None) -> None:
+        """Unit ``rel`` is done: rel/predictions.npz (when given), then rel/metrics.json,
+        written last so that a unit with metrics is complete."""
+        if not self.rank0:
+            return
+        if predictions is not None:
+            np.savez(self.path / rel / "predictions.npz", **predictions)
+        write_text(self.path / rel / METRICS, json.dumps(metrics, indent=2, default=str))
+
+    def write_results(self, task: str, results: dict, markdown: str, models: list[str],
+                      plots: Callable[[], Any], figures: str) -> None:
+        """results.json, results.md, run.json and the figures (``plots()``), then the table
+        and what was written, logged."""
+        if not self.rank0:
+            return
+        write_text(self.path / "results.json", json.dumps(results, indent=2, default=str))
+        write_text(self.path / "results.md", markdown)
+        write_manifest(self.path, task, models)
+        plots()
+        self.log("\n" + markdown)
+        self.log(f"wrote {self.path / 'results.json'}, results.md, {figures}")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hyperkit.ops import interop
+from hyperkit import interop
 
 
 def test_kind_and_dtype_name():

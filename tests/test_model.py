@@ -106,6 +106,69 @@ def test_save_load_round_trip(trained, tmp_path):
                                       model.predict(d.images[32:], method=m))
 
 
+def _forgery_like(tmp_path, name, mean):
+    """A tiny RGB classifier whose stage 1 saw mean-free patches, saved to tmp_path/name."""
+    from hyperkit import nets
+    from hyperkit.nets.siamese import Centered
+
+    s1a = "Input(16,16,3) - C(4) - MP(2) - FC(6)"
+    s2a = "Input(2,2,6) - FC(4) - FC(1,'sigmoid')"
+    torch.manual_seed(0)
+    s1 = nets.build(s1a)
+    model = TwoStage(Centered(s1, mean), nets.build(s2a), stage1_arch=s1a, stage2_arch=s2a,
+                     patch=(16, 16), grid=(2, 2), lcn=False, kind="classifier",
+                     classes=["tampered", "authentic"], threshold=0.4,
+                     meta={"score_meaning": "p"}).eval()
+    return model, model.save(tmp_path / name)
+
+
+def test_classifier_with_centered_stage1_round_trip(tmp_path):
+    mean = [0.25, 0.5, 0.75]
+    model, d = _forgery_like(tmp_path, "m", mean)
+    info = json.loads((d / "model.json").read_text())
+    assert info["kind"] == "classifier" and info["classes"] == ["tampered", "authentic"]
+    assert info["stage1_mean"] == pytest.approx(mean) and info["meta"] == {"score_meaning": "p"}
+    assert all(not k.startswith("net.") for k in torch.load(d / "stage1.pt"))  # plain network
+    images = [np.random.default_rng(i).random((24, 20, 3)).astype(np.float32) for i in range(3)]
+    loaded = load_model(d)
+    assert (loaded.kind, loaded.classes, loaded.threshold) == (
+        "classifier", ["tampered", "authentic"], 0.4)
+    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+    assert loaded.labels([0.3])[0][0] == "tampered" and loaded.labels([0.4])[0][0] == "authentic"
+    with pytest.raises(ValueError, match="two_stage"):
+        loaded.predict(images, method="patch_average")
+
+
+def test_model_json_of_older_versions_loads(tmp_path):
+    """Forgery runs kept classes, threshold and the patch mean in meta."""
+    mean = [0.25, 0.5, 0.75]
+    model, d = _forgery_like(tmp_path, "old", mean)
+    info = json.loads((d / "model.json").read_text())
+    for k in ("kind", "classes", "threshold", "stage1_mean"):
+        del info[k]
+    info["meta"] = {"task": "forgery", "classes": ["tampered", "authentic"], "threshold": 0.4,
+                    "score_meaning": "p", "patch_mean": mean}
+    (d / "model.json").write_text(json.dumps(info))
+    loaded = load_model(d)
+    assert (loaded.kind, loaded.classes, loaded.threshold) == (
+        "classifier", ["tampered", "authentic"], 0.4)
+    assert loaded.meta == {"task": "forgery", "score_meaning": "p"}
+    images = [np.random.default_rng(7).random((20, 20, 3)).astype(np.float32)]
+    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+
+
+def test_kind_and_classes_agree():
+    from hyperkit import nets
+
+    s1a = "Input(16,16,1) - FC(2)"
+    with pytest.raises(ValueError, match="kind must be"):
+        TwoStage(nets.build(s1a), None, stage1_arch=s1a, stage2_arch="", patch=16, grid=(1, 1),
+                 lcn=False, kind="ranker")
+    with pytest.raises(ValueError, match="classifier needs classes"):
+        TwoStage(nets.build(s1a), None, stage1_arch=s1a, stage2_arch="", patch=(16, 16),
+                 grid=(1, 1), lcn=False, kind="classifier")
+
+
 def test_load_model_reads_a_run_folder_manifest(trained, tmp_path):
     model, _, d, _ = trained
     run = tmp_path / "run"

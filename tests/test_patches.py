@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from hyperkit.data.patches import (GridPatches, PositionedPatches, check_patch_fits,
-                                   grid_batches)
 from hyperkit.grid import grid_cells
 from hyperkit.images import check_channels, prepare_image
 from hyperkit.ops.gather_patches import gather_patches
+from hyperkit.patches import GridPatches, PositionedPatches, check_patch_fits, grid_batches
 from hyperkit.training.batches import BatchSource
 
-from ..reference import by_hand, by_hand_at
+from .reference import by_hand, by_hand_at
 
 
 def mixed_images(channels=1, seed=0):

@@ -81,9 +81,9 @@ class Centered(nn.Module):
     """``net.features(x - mean)``: a stage 1 trained on mean-subtracted patches, with
     the (C,) per-channel mean applied where hyper-images are built.
 
-    The mean is kept in a trained model's ``meta['patch_mean']`` (see
-    :meth:`hyperkit.model.TwoStage.hyperimages`), so the saved stage 1 stays the plain
-    preset network.
+    A :class:`~hyperkit.model.TwoStage` takes it as its stage 1 and saves the plain
+    network (stage1.pt) and the mean (model.json, ``stage1_mean``) apart, so the saved
+    stage 1 stays the plain preset network.
     """
 
     def __init__(self, net: nn.Module, mean: object) -> None:

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import checks
+from .. import checks, interop
 from ..grid import grid_cells
-from . import interop, kernels
+from ..layout import split_images
+from . import kernels
 
 
 def check_images(ims: Sequence[Any], ph: int, pw: int) -> str:
@@ -146,7 +147,7 @@ def gather_patches(images: Any, patch: Any, grid: Any = None, *,
             every window must lie inside its image.
         channel_axis: the channel axis where the shape reads two ways (a numpy
             (N, C, H, W) batch needs channel_axis=1); see
-            :func:`hyperkit.images.split_images`.
+            :func:`hyperkit.layout.split_images`.
 
     Returns:
         (P, C, ph, pw) of the caller's type, channels first whatever the input layout
@@ -155,8 +156,6 @@ def gather_patches(images: Any, patch: Any, grid: Any = None, *,
         columns xs[v]:xs[v]+pw with ys = grid_positions(H_n, ph, U),
         xs = grid_positions(W_n, pw, V).
     """
-    from ..images import split_images  # here: images imports the ops package
-
     ims = [_channels_first(im) for im in split_images(images, channel_axis=channel_axis)]
     kinds = {interop.kind(im, f"images[{i}]") for i, im in enumerate(ims)}
     if len(kinds) > 1:

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import checks
+from .. import checks, interop
 from ..grid import grid_positions
-from . import interop, kernels
+from . import kernels
+from .minmax_pool2d import _check_backward_args  # the same guards as minmax_pool2d
 
 
 def _channels_last(x: Any) -> bool:
@@ -132,8 +133,6 @@ def _(x: Tensor, window: list[int], rows: list[int], cols: list[int], with_indic
 def _grid_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx_min: Tensor,
                       height: int, width: int, window: list[int], rows: list[int],
                       cols: list[int]) -> Tensor:
-    from .minmax_pool2d import _check_backward_args  # the same guards as minmax_pool2d
-
     gmx, gmn = grad_max.contiguous(), grad_min.contiguous()
     imx, imn = idx_max.contiguous(), idx_min.contiguous()
     _check_backward_args(gmx, gmn, imx, imn, height * width)

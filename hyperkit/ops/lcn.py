@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import checks
-from . import interop, kernels
+from .. import checks, interop
+from . import kernels
 
 
 def _check_params(radius: Any, sigma: Any, eps: Any) -> tuple[int, float, float]:

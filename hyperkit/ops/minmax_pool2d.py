@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import checks
-from . import interop, kernels
+from .. import checks, interop
+from . import kernels
 
 
 def _out_size(size: int, k: int, s: int) -> int:

@@ -1,13 +1,13 @@
 """Table 3 of the paper: image forgery classification, end to end.
 
-Data: CASIA v2 as shipped (:mod:`hyperkit.data.casia2`) or the built-in spliced set
-(:mod:`hyperkit.data.forgery_demo`, written into ``out/data`` in the same layout).
+Data: CASIA v2 as shipped (:mod:`hyperkit.data.forgery.casia2`) or the built-in spliced set
+(:mod:`hyperkit.data.forgery.demo`, written into ``out/data`` in the same layout).
 Authentic images are label 1, tampered ones 0 (as in the paper). A seeded 2/3, 1/6,
 1/6 split keeps every tampered image on the side of its source.
 
 * Stage 1 (experiment 2, Fig. 3): a siamese ranker on (authentic, tampered) patch pairs
   cut at 15 points of each training pair's tampered-region contour
-  (:mod:`hyperkit.data.contours`, :mod:`hyperkit.data.forgery_pairs`), ranking hinge
+  (:mod:`hyperkit.data.forgery.contours`, :mod:`hyperkit.data.forgery.pairs`), ranking hinge
   with delta = 3, the training patches' mean subtracted, flips on the fly.
 * Stage 2: hyper-images of every image, the channel's features over a 15 x 15 eq.-2
   grid of 64 x 64 patches (any image size), cached as memory-mapped .npy files; the
@@ -33,20 +33,24 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import nets
-from ..data import casia2, contours, forgery_demo
-from ..data.forgery_pairs import SiamesePairs
+from ..data.forgery import casia2, contours
+from ..data.forgery import demo as forgery_demo
+from ..data.forgery.pairs import SiamesePairs
+from ..data.image_files import ImageFiles
 from ..devices import describe_machine, resolve_device
 from ..evaluation.classification import classification_report
-from ..files import load_torch, save_torch, write_text
+from ..files import save_torch, write_text
 from ..images import read_image
 from ..model import TwoStage
-from ..nets.siamese import SiameseRanker
+from ..nets.siamese import Centered, SiameseRanker
 from ..nets.standardized import Standardized
 from ..runs import write_manifest
+from ..training.checkpoint import finished_epochs
 from ..training.config import TrainConfig, stage1_config, stage2_config
 from ..training.end_to_end import logits_output, predict_end_to_end, train_end_to_end
 from ..training.loop import fit, predict
 from ..training.objectives import RankingHinge, WeightedBCE
+from ..training.recipes import cached_hyperimages
 
 PATCH = 64
 MARGIN = 3.0  # delta of the ranking hinge
@@ -201,38 +205,6 @@ def positions(data: casia2.Casia2, pairs: Sequence[casia2.Pair], cache: Path,
     return found, skipped
 
 
-def _finished_epochs(checkpoint: Path) -> int:
-    return int(load_torch(checkpoint)["state"]["epoch"]) if checkpoint.exists() else 0
-
-
-def hyperimages(model: TwoStage, paths: Sequence[Path], path: Path, chunk: int = 16,
-                progress: bool = True, desc: str = "hyper-images",
-                batch_size: int = 256) -> np.ndarray:
-    """(N, D, U, V) float32 hyper-images of image files, read ``chunk`` at a time and
-    written into a memory-mapped .npy (atomically: a temporary file renamed at the end;
-    reused when it exists). ``batch_size`` patches go through stage 1 at once: the
-    paper's channel holds 64 maps of 64 x 64 per patch after its first layer (1 MiB), so
-    this bounds the activations at a few hundred MiB."""
-    if path.exists():
-        return np.load(path, mmap_mode="r")
-    d = nets.input_shape(model.stage2)[0] if model.stage2 is not None else None
-    tmp = path.with_suffix(".partial.npy")
-    arr = None
-    for i in tqdm(range(0, len(paths), chunk), desc=desc, leave=False,
-                  disable=None if progress else True):
-        ims = [_rgb(read_image(p)) for p in paths[i:i + chunk]]
-        h = model.hyperimages(ims, batch_size).cpu().numpy()
-        if arr is None:
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                            shape=(len(paths), *h.shape[1:]))
-        arr[i:i + len(h)] = h
-    assert arr is not None and (d is None or arr.shape[1] == d)
-    arr.flush()
-    del arr
-    tmp.replace(path)
-    return np.load(path, mmap_mode="r")
-
-
 def class_weights(labels: np.ndarray) -> tuple[float, float]:
     """(w0, w1) = n / (2 n_class): each class carries half of the loss."""
     y = np.asarray(labels)
@@ -281,7 +253,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, rdir: Path, out: Path,
     val1 = SiamesePairs(*sets["val"], patch=PATCH, mean=mean, seed=seed, name="val pairs")
     ckpt1 = wd / "stage1.ckpt"
     if resume:
-        train1.skip_draws(_finished_epochs(ckpt1))
+        train1.skip_draws(finished_epochs(ckpt1))
     torch.manual_seed(seed)
     ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden)
     fit1 = fit(ranker, train1, val1, RankingHinge(MARGIN), c1, checkpoint=ckpt1, resume=resume,
@@ -294,13 +266,18 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, rdir: Path, out: Path,
     torch.manual_seed(seed)
     s2 = nets.build(st.stage2_arch)
     channels = nets.input_shape(s2)[0]
-    model = TwoStage(ranker.channel, s2, stage1_arch=st.channel_arch,
+    # stage 1 was trained on mean-free patches: Centered subtracts the mean for the model
+    model = TwoStage(Centered(ranker.channel, mean), s2, stage1_arch=st.channel_arch,
                      stage2_arch=st.stage2_arch, patch=(PATCH, PATCH), grid=grid, lcn=False,
-                     meta={"task": "forgery", "classes": CLASSES, "threshold": 0.5,
-                           "score_meaning": SCORE_MEANING, "patch_mean": mean})
+                     kind="classifier", classes=CLASSES, threshold=0.5,
+                     meta={"task": "forgery", "score_meaning": SCORE_MEANING})
     model.eval()
-    hyper = {name: hyperimages(model, [paths[i] for i in idx], wd / f"hyper_{name}.npy",
-                               progress=progress, desc=f"hyper-images ({name})")
+    # 16 image files read at a time, 256 patches through stage 1 at once: the paper's
+    # channel holds 64 maps of 64 x 64 per patch after its first layer (1 MiB)
+    hyper = {name: cached_hyperimages(f"hyper_{name}", model,
+                                      ImageFiles([paths[i] for i in idx]), wd, "mmap",
+                                      batch_size=256, progress=progress, group=16,
+                                      prepare=_rgb)
              for name, idx in (("train", tr), ("val", va), ("test", te))}
     if hyper["train"].shape[1] != channels:
         raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "

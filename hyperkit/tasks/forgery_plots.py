@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import contours
-from ..data.casia2 import Casia2
+from ..data.forgery import contours
+from ..data.forgery.casia2 import Casia2
 from ..evaluation.classification import roc_auc, roc_curve
 from ..images import read_image
 from .plotting import pyplot

@@ -3,7 +3,7 @@
 One run = one data set (LIVE, TID2013, a folder with a CSV, or the built-in demo), one
 experiment (a set of methods, "arms"), K reference-disjoint 60/20/20 splits. For each
 split and arm: stage 1 on 32 x 32 patches (all grid patches, or the selective patch
-training set of :mod:`hyperkit.data.selection`), patch averaging over the grid, and
+training set of :mod:`hyperkit.data.iqa.selection`), patch averaging over the grid, and
 stage 2 on the hyper-images of that stage 1; or an end-to-end CNN (experiment 4); or a
 frozen VGG-16 stage 1 (experiment 5). Every arm is scored on the same test images.
 
@@ -39,17 +39,17 @@ import numpy as np
 import torch
 
 from .. import nets
-from ..data.iqa import IQATable
 from ..data.image_files import ImageFiles
-from ..data.patches import PositionedPatches
+from ..data.iqa import SPECS, DatasetSpec, IQATable
+from ..data.iqa.selection import (DEFAULT_THRESHOLD, PatchRows, all_cells, rows_to_positions,
+                                  select_patches, ssim_grids)
 from ..data.prepared import PreparedImages
-from ..data.selection import (DEFAULT_THRESHOLD, PatchRows, all_cells, rows_to_positions,
-                              select_patches, ssim_grids)
 from ..data.splits import load_splits, make_splits, save_splits
 from ..devices import describe_machine, resolve_device
 from ..evaluation.metrics import iqa_metrics, summarize
 from ..files import write_atomic, write_text
 from ..model import TwoStage
+from ..patches import PositionedPatches
 from ..runs import write_manifest
 from ..training import dist
 from ..training.config import TrainConfig, stage1_config
@@ -59,27 +59,8 @@ from ..training.recipes import STAGE2_RECIPES, stage2_recipe, train_stage2
 
 PATCH = (32, 32)
 DEFAULT_RECIPE = "adam"  # README "Stage 2 on real photographs": the paper's dies there
-# The demo's images are TID2013's at half size (192 x 256); at TID's stride of 16 px
-# their grid is 11 x 15, so its stage 2 is TID's without the first C-C-MP block.
-DEMO_STAGE2 = ("Input(11,15,800) - 2xC(64) - MP(2) - 2xC(128) - MP(2) - 2xC(128) - MP(2) - "
-               "FC(500) - Drop(0.5) - FC(500,'tanh') - Drop(0.5) - FC(1,'linear')")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How a data set is trained: stage-1 and stage-2 networks and the grid (U, V)."""
-
-    stage1_arch: str
-    stage2_arch: str
-    grid: tuple[int, int]
-
-
-SPECS = {
-    "live": DatasetSpec("live_stage1", "live_stage2", (24, 23)),  # Input(24,23,800), gray
-    "tid2013": DatasetSpec("tid_stage1", "tid_stage2", (23, 31)),  # Input(23,31,800)
-    "csv": DatasetSpec("tid_stage1", "tid_stage2", (23, 31)),  # any size: eq.-2 strides
-    "demo": DatasetSpec("tid_stage1", DEMO_STAGE2, (11, 15)),
-}
+# Each dataset's networks and grid (DatasetSpec) sit beside its loader in
+# hyperkit.data.iqa; SPECS (name -> DatasetSpec) is read from that table.
 
 ARMS = ("cnn", "cnn_selective", "two_stage", "shallow_e2e", "deep_e2e", "vgg_patch_average",
         "vgg_two_stage")
@@ -99,7 +80,7 @@ EXPERIMENTS: dict[int, tuple[str, ...]] = {
     4: ("shallow_e2e", "deep_e2e"),
     5: ("vgg_patch_average", "vgg_two_stage"),
 }
-# Experiment 3: TID2013 distortion subsets (hyperkit.data.tid2013.TID_SUBSETS).
+# Experiment 3: TID2013 distortion subsets (hyperkit.data.iqa.tid2013.TID_SUBSETS).
 EXP3_SUBSETS = ("live4", "live4+local", "all")
 # Table 2, (SROCC, PLCC); None where the source is illegible.
 PAPER: dict[int, dict] = {
@@ -526,7 +507,7 @@ def _groups(table: IQATable, experiment: int | None) -> list[tuple[str, np.ndarr
     """Experiment 3 runs on three distortion subsets; every other on the whole table."""
     if experiment != 3:
         return [("all", None)]
-    from ..data.tid2013 import TID_SUBSETS
+    from ..data.iqa.tid2013 import TID_SUBSETS
 
     if not table.dist_types:
         raise ValueError("experiment 3 needs distortion types (TID2013)")

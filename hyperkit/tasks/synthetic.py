@@ -13,7 +13,6 @@ background (eq. 3), which local contrast normalization would remove.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,14 +23,17 @@ import torch
 
 from ..data import synthetic
 from ..data.splits import random_split
-from ..devices import describe_machine, resolve_device
+from ..devices import resolve_device
 from ..evaluation.metrics import correlations
-from ..files import write_text
-from ..model import METHODS
-from ..runs import write_manifest
-from ..training import dist
+from ..methods import METHODS as _ALL_METHODS
+from ..runs import RunFolder
 from ..training.config import TrainConfig, stage1_config, stage2_config
 from ..training.recipes import train_stage1, train_two_stage
+from .report import md_row, md_table, pm
+from .synthetic_plots import plot_examples, plot_predictions
+
+# Table 1 compares the paper's two methods (the pooling baselines are NR-IQA's)
+METHODS = {m: _ALL_METHODS[m] for m in ("two_stage", "patch_average")}
 
 GRID = (10, 10)  # Table 4: synthetic stage 2 takes Input(10, 10, 400)
 # What a synthetic model's score means, for `hyperkit predict --csv` and model.json.
@@ -94,6 +96,14 @@ def _dataset(experiment: int, setting: Setting, count: int | None) -> synthetic.
                               fixed_content=True)
 
 
+def _setting(setting: str | Setting) -> Setting:
+    st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
+    if not isinstance(st, Setting):
+        raise ValueError(f"setting must be one of {', '.join(SETTINGS)} or a Setting, "
+                         f"got {setting!r}")
+    return st
+
+
 def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | Path = "runs",
                   *, device: Any = "auto", resume: bool = False,
                   log: Callable[[str], None] = print, progress: bool = True) -> dict:
@@ -101,102 +111,99 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
 
     Every (count, seed) run keeps its checkpoints under out/<run>/work and its trained
     model under out/<run>/model; a finished run writes out/<run>/metrics.json and is
-    skipped by ``resume``. An existing ``out`` is never overwritten without ``resume``.
+    skipped by ``resume``. An existing ``out`` is never overwritten without ``resume``,
+    and a resumed run must have the same settings (only the number of seeds may grow).
 
     Returns:
         the results dictionary also written to results.json.
     """
     if experiment not in (1, 2):
         raise ValueError(f"experiment must be 1 or 2, got {experiment!r}")
-    st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
-    if not isinstance(st, Setting):
-        raise ValueError(f"setting must be one of {', '.join(SETTINGS)} or a Setting, "
-                         f"got {setting!r}")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} already holds results; pass --resume to continue that "
-                              "run, or choose another --out (nothing is overwritten)")
-    rank0 = dist.rank() == 0
-    if not rank0:  # one copy of every line under torchrun
-        log = lambda _s: None  # noqa: E731
-    dist.barrier()  # every rank checked before rank 0 writes
+    st = _setting(setting)
+    folder = RunFolder.open(out, resume=resume, log=log)
     dev = resolve_device(device)
     t_start = time.perf_counter()
-    if rank0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.json", json.dumps(
-            {"experiment": experiment, "setting": asdict(st), "grid": GRID,
-             "data_seed": DATA_SEED, "device": str(dev), "world_size": dist.world(),
-             **describe_machine()}, indent=2))
+    folder.write_config({"experiment": experiment, "setting": asdict(st), "grid": GRID,
+                         "data_seed": DATA_SEED}, dev, grow=("setting.seeds",))
+    units = _Units(folder, experiment, st, dev, resume, progress)
     runs, models = [], []
-    sets: dict[int | None, synthetic.SyntheticSet] = {}  # count -> data set, made once
-    shared: dict[int, tuple] = {}  # experiment 2: seed -> (stage 1, its FitResult)
-    exp1_data: synthetic.SyntheticSet | None = None  # experiment 2's stage-1 data
     for count, seed in _tasks(experiment, st):
         rel = f"seed{seed}" if count is None else f"count{count}/seed{seed}"
-        rdir = out / rel
-        if count not in sets:
-            sets[count] = _dataset(experiment, st, count)
-        data = sets[count]
-        done = rdir / "metrics.json"
-        if done.is_file():
-            log(f"[{rel}] finished earlier; reusing {done}")
-            runs.append(json.loads(done.read_text()))
-            models.append(f"{rel}/model")
-            continue
-        log(f"[{rel}] {len(data)} images, {'1-5' if count is None else count} patch(es), "
-            f"seed {seed}")
-        t0 = time.perf_counter()
-        tr, va, te = random_split(len(data), seed)
-        c1, c2 = st.configs(seed)
-        if experiment == 2 and seed not in shared:
-            if exp1_data is None:
-                exp1_data = _dataset(1, st, None)
-            shared[seed] = _experiment1_stage1(exp1_data, st, seed, out / f"stage1/seed{seed}",
-                                               dev, resume, log, progress)
-        s1, fit1 = shared.get(seed, (None, None))
-        model, fits = train_two_stage(
-            list(data.images[tr]), data.scores[tr], list(data.images[va]), data.scores[va],
-            stage1_arch="synthetic_stage1", stage2_arch="synthetic_stage2",
-            patch=(synthetic.PATCH, synthetic.PATCH), grid=GRID, lcn=False,
-            stage1_config=c1, stage2_config=c2, workdir=rdir / "work", resume=resume,
-            stage1=s1, device=dev, log=lambda s, r=rel: log(f"[{r}] {s}"), progress=progress)
-        fits["stage1"] = fits["stage1"] or fit1
-        preds = {m: model.predict(list(data.images[te]), method=m) for m in METHODS}
-        run = {"run": rel, "count": count, "seed": seed, "train": len(tr), "val": len(va),
-               "test": len(te), "seconds": time.perf_counter() - t0,
-               "stage1": {"best_val_mae": fits["stage1"].best_val,
-                          "best_epoch": fits["stage1"].best_epoch,
-                          "epochs": fits["stage1"].epochs_run},
-               "stage2": {"best_val_mae": fits["stage2"].best_val,
-                          "best_epoch": fits["stage2"].best_epoch,
-                          "epochs": fits["stage2"].epochs_run},
-               **{m: correlations(p, data.scores[te]) for m, p in preds.items()}}
-        if rank0:
-            model.meta["score_meaning"] = SCORE_MEANING
-            model.save(rdir / "model")
-            np.savez(rdir / "predictions.npz", index=te, true=data.scores[te], **preds)
-            write_text(done, json.dumps(run, indent=2))
-        log(f"[{rel}] two-stage SROCC {run['two_stage']['srocc']:.4f} PLCC "
-            f"{run['two_stage']['plcc']:.4f} | patch-averaging SROCC "
-            f"{run['patch_average']['srocc']:.4f} PLCC {run['patch_average']['plcc']:.4f} "
-            f"({run['seconds']:.0f} s)")
-        runs.append(run)
+        runs.append(units.run(rel, count, seed))
         models.append(f"{rel}/model")
     results = {"experiment": experiment, "setting": asdict(st), "device": str(dev),
                "runs": runs, "summary": summarize(experiment, runs),
                "paper": PAPER[experiment], "models": models,
                "seconds": time.perf_counter() - t_start}
-    if rank0:
-        write_text(out / "results.json", json.dumps(results, indent=2))
-        write_text(out / "results.md", table(results))
-        write_manifest(out, "synthetic", models)
-        from .synthetic_plots import plot_examples, plot_predictions
+    out = folder.path
+
+    def plots() -> None:
         plot_predictions(out, runs, experiment, out / "pred_vs_true.png")
-        plot_examples(sets, out / "examples.png")
-        log("\n" + table(results))
-        log(f"wrote {out / 'results.json'}, results.md, pred_vs_true.png, examples.png")
+        plot_examples(units.sets, out / "examples.png")
+
+    folder.write_results("synthetic", results, table(results), models, plots,
+                         "pred_vs_true.png, examples.png")
     return results
+
+
+class _Units:
+    """The (count, seed) units of one run: their data sets (made once) and experiment
+    2's stage 1 per seed (trained on experiment 1's data, shared by the five sets)."""
+
+    def __init__(self, folder: RunFolder, experiment: int, st: Setting, dev: torch.device,
+                 resume: bool, progress: bool):
+        self.folder, self.experiment, self.st = folder, experiment, st
+        self.dev, self.resume, self.progress = dev, resume, progress
+        self.sets: dict[int | None, synthetic.SyntheticSet] = {}  # count -> data set
+        self.shared: dict[int, tuple] = {}  # experiment 2: seed -> (stage 1, its FitResult)
+        self.exp1_data: synthetic.SyntheticSet | None = None  # experiment 2's stage-1 data
+
+    def run(self, rel: str, count: int | None, seed: int) -> dict:
+        """Unit ``rel``: reused when finished, else trained, scored and written."""
+        log, st = self.folder.log, self.st
+        if count not in self.sets:
+            self.sets[count] = _dataset(self.experiment, st, count)
+        data = self.sets[count]
+        done = self.folder.reuse(rel)
+        if done is not None:
+            return done
+        log(f"[{rel}] {len(data)} images, {'1-5' if count is None else count} patch(es), "
+            f"seed {seed}")
+        t0 = time.perf_counter()
+        tr, va, te = random_split(len(data), seed)
+        c1, c2 = st.configs(seed)
+        if self.experiment == 2 and seed not in self.shared:
+            if self.exp1_data is None:
+                self.exp1_data = _dataset(1, st, None)
+            self.shared[seed] = _experiment1_stage1(
+                self.exp1_data, st, seed, self.folder.path / f"stage1/seed{seed}", self.dev,
+                self.resume, log, self.progress)
+        s1, fit1 = self.shared.get(seed, (None, None))
+        model, fits = train_two_stage(
+            list(data.images[tr]), data.scores[tr], list(data.images[va]), data.scores[va],
+            stage1_arch="synthetic_stage1", stage2_arch="synthetic_stage2",
+            patch=(synthetic.PATCH, synthetic.PATCH), grid=GRID, lcn=False,
+            stage1_config=c1, stage2_config=c2, workdir=self.folder.path / rel / "work",
+            resume=self.resume, stage1=s1, device=self.dev,
+            log=lambda s, r=rel: log(f"[{r}] {s}"), progress=self.progress)
+        fits["stage1"] = fits["stage1"] or fit1
+        preds = {m: model.predict(list(data.images[te]), method=m) for m in METHODS}
+        run = {"run": rel, "count": count, "seed": seed, "train": len(tr), "val": len(va),
+               "test": len(te), "seconds": time.perf_counter() - t0,
+               "stage1": _fit_summary(fits["stage1"]), "stage2": _fit_summary(fits["stage2"]),
+               **{m: correlations(p, data.scores[te]) for m, p in preds.items()}}
+        model.meta["score_meaning"] = SCORE_MEANING
+        self.folder.save_model(model, f"{rel}/model")
+        self.folder.finish(rel, run, {"index": te, "true": data.scores[te], **preds})
+        log(f"[{rel}] two-stage SROCC {run['two_stage']['srocc']:.4f} PLCC "
+            f"{run['two_stage']['plcc']:.4f} | patch-averaging SROCC "
+            f"{run['patch_average']['srocc']:.4f} PLCC {run['patch_average']['plcc']:.4f} "
+            f"({run['seconds']:.0f} s)")
+        return run
+
+
+def _fit_summary(r: Any) -> dict:
+    return {"best_val_mae": r.best_val, "best_epoch": r.best_epoch, "epochs": r.epochs_run}
 
 
 def _experiment1_stage1(data: synthetic.SyntheticSet, st: Setting, seed: int, workdir: Path,
@@ -237,10 +244,6 @@ def summarize(experiment: int, runs: list[dict]) -> dict:
     return summary
 
 
-def _pm(s: dict) -> str:
-    return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}"
-
-
 def table(results: dict) -> str:
     """A Markdown table laid out like Table 1, with the paper's figures beside ours."""
     e, s = results["experiment"], results["summary"]
@@ -248,24 +251,18 @@ def table(results: dict) -> str:
     head = (f"# Synthetic experiment {e} ({results['setting']['name']} setting, {n} seed(s), "
             f"mean ± std over seeds)\n\n")
     if e == 1:
-        rows = ["| Approach | SROCC | PLCC | KROCC | paper SROCC | paper PLCC |",
-                "|---|---|---|---|---|---|"]
-        for m, label in METHODS.items():
-            r, p = s["all"][m], PAPER[1][m]
-            rows.append(f"| {label} | {_pm(r['srocc'])} | {_pm(r['plcc'])} | "
-                        f"{_pm(r['krocc'])} | {p['srocc']} | {p['plcc']} |")
+        rows = md_table(["Approach", "SROCC", "PLCC", "KROCC", "paper SROCC", "paper PLCC"],
+                        [[label, pm(s["all"][m]["srocc"]), pm(s["all"][m]["plcc"]),
+                          pm(s["all"][m]["krocc"]), PAPER[1][m]["srocc"], PAPER[1][m]["plcc"]]
+                         for m, label in METHODS.items()])
     else:
         counts = sorted(s, key=int)
-        rows = ["| Approach | " + " | ".join(f"{c} patch(es)" for c in counts) + " |",
-                "|---|" + "---|" * len(counts)]
+        rows = md_table(["Approach", *(f"{c} patch(es)" for c in counts)])
         for m, label in METHODS.items():
-            rows.append(f"| {label}: mean of SROCC and PLCC | " + " | ".join(
-                _pm(s[c][m]["mean_srocc_plcc"]) for c in counts) + " |")
-            rows.append(f"| {label}: paper | " + " | ".join(
-                str(PAPER[2][m][int(c) - 1]) for c in counts) + " |")
+            rows.append(md_row([f"{label}: mean of SROCC and PLCC",
+                                *(pm(s[c][m]["mean_srocc_plcc"]) for c in counts)]))
+            rows.append(md_row([f"{label}: paper", *(PAPER[2][m][int(c) - 1] for c in counts)]))
         for m, label in METHODS.items():
             for k in ("srocc", "plcc", "krocc"):
-                rows.append(f"| {label}: {k.upper()} | " + " | ".join(
-                    _pm(s[c][m][k]) for c in counts) + " |")
+                rows.append(md_row([f"{label}: {k.upper()}", *(pm(s[c][m][k]) for c in counts)]))
     return head + "\n".join(rows) + "\n"
-

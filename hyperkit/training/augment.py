@@ -45,8 +45,7 @@ class FlippedHyperimages:
         """((hyper-images (B, D, U, V),), labels (B,)), each sample flipped."""
         idx = np.asarray(idx, dtype=np.int64)
         x = torch.from_numpy(np.ascontiguousarray(self.hyper[idx], dtype=np.float32))
-        flips = np.random.default_rng([self.seed, len(idx), *idx[:8].tolist()]).integers(
-            0, 4, len(idx))
+        flips = np.random.default_rng([self.seed, *idx[:8].tolist()]).integers(0, 4, len(idx))
         for code, dims in FLIPS.items():
             m = torch.from_numpy(flips == code)
             if m.any():

@@ -42,3 +42,12 @@ def load(path: Path, config: TrainConfig, objective: str) -> dict:
         raise ValueError(f"checkpoint {path} was written with objective {c.get('objective')!r}, "
                          f"not {objective!r}; resume needs the same one")
     return c
+
+
+def finished_epochs(path: Path) -> int:
+    """Epochs a checkpoint of :func:`hyperkit.training.fit` has finished (0 when there is
+    none): what a resumed run's data source replays its random draws for."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    return int(load_torch(path)["state"]["epoch"])

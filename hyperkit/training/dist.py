@@ -10,15 +10,7 @@ import os
 import torch
 import torch.distributed as dist
 
-
-def world() -> int:
-    """Number of ranks in the default process group (1 without one)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def rank() -> int:
-    """This process's rank (0 without a process group)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+from ..devices import rank, world  # noqa: F401  (re-exported: dist.world(), dist.rank())
 
 
 def barrier() -> None:

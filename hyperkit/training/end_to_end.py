@@ -17,8 +17,9 @@ import numpy as np
 from torch import nn
 
 from ..data.resized import ResizedImages
-from ..files import load_torch
+from ..images import split_images
 from ..nets import build, input_shape
+from .checkpoint import finished_epochs
 from .config import TrainConfig
 from .loop import FitResult, fit, predict
 from .objectives import Objective, WeightedBCE
@@ -48,13 +49,6 @@ def logits_output(net: nn.Module) -> Iterator[nn.Module]:
         yield net
     finally:
         net.head[-1] = sigmoid
-
-
-def _finished_epochs(checkpoint: Path) -> int:
-    """Epochs a checkpoint of :func:`fit` has finished (0 when there is none)."""
-    if not checkpoint.exists():
-        return 0
-    return int(load_torch(checkpoint)["state"]["epoch"])
 
 
 def train_end_to_end(train_images: Any, train_labels: Any, val_images: Any, val_labels: Any,
@@ -104,7 +98,7 @@ def train_end_to_end(train_images: Any, train_labels: Any, val_images: Any, val_
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / CHECKPOINT
     if resume:
-        train.skip_draws(_finished_epochs(ckpt))  # replay the flips of the epochs to come
+        train.skip_draws(finished_epochs(ckpt))  # replay the flips of the epochs to come
     logits = isinstance(objective, WeightedBCE) and sigmoid_head(net)
     with logits_output(net) if logits else contextlib.nullcontext(net) as model:
         result = fit(model, train, val, objective, config, checkpoint=ckpt, resume=resume,
@@ -146,6 +140,4 @@ def _count(images: Any) -> int:
     """How many images ``images`` holds (a list, or a batch read as hyperkit does)."""
     if isinstance(images, (list, tuple)):
         return len(images)
-    from ..images import split_images
-
     return len(split_images(images, name="images"))

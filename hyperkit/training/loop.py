@@ -24,13 +24,14 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
-from ..devices import module_device, resolve_device
+# predict and to_device are re-exported (hyperkit.training.predict)
+from ..batching import BatchSource, as_source, batch_outputs, predict, to_device  # noqa: F401
+from ..devices import resolve_device
 from . import checkpoint as checkpoints
 from . import dist
-from .batches import BatchSource, as_source
 from .config import TrainConfig, stage1_config
 from .objectives import MAE, Objective
 
@@ -88,56 +89,11 @@ def epoch_order(n: int, seed: int, epoch: int, world: int = 1, rank: int = 0) ->
     return perm[: per_rank * world].reshape(per_rank, world)[:, rank]
 
 
-def to_device(batch: tuple[tuple[Tensor, ...], Tensor], device: torch.device
-              ) -> tuple[tuple[Tensor, ...], Tensor]:
-    """Inputs as float32 and targets on ``device``; ValueError for non-finite inputs."""
-    inputs, targets = batch
-    moved = tuple(x.to(device, torch.float32, non_blocking=True) for x in inputs)
-    for x in moved:
-        if not torch.isfinite(x).all():
-            raise ValueError("training inputs contain NaN or Inf")
-    return moved, targets.to(device)
-
-
-@torch.no_grad()
-def _outputs(model: Callable[..., Tensor], source: BatchSource, batch_size: int,
-             device: torch.device) -> tuple[Tensor, Tensor]:
-    """(float64 CPU outputs, CPU targets) over the whole source, in eval mode."""
-    was = getattr(model, "training", False)
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        outs, targets = [], []
-        for i in range(0, len(source), batch_size):
-            inputs, y = source.batch(np.arange(i, min(len(source), i + batch_size)))
-            outs.append(model(*to_device((inputs, y), device)[0]).double().cpu())
-            targets.append(y)
-    finally:
-        if isinstance(model, nn.Module):
-            model.train(was)
-    return torch.cat(outs), torch.cat(targets)
-
-
-def predict(model: Callable[..., Tensor], data: Any, batch_size: int = 512,
-            device: Any = None) -> np.ndarray:
-    """Model outputs in eval mode, batch by batch, as float64 numpy (N, ...).
-
-    Args:
-        data: a :class:`~hyperkit.training.batches.BatchSource`, or an array (N, ...)
-            of inputs (numpy, memory-mapped or torch).
-        device: default where the model's weights are.
-    """
-    if isinstance(data, (np.ndarray, Tensor)):
-        data = as_source((data, np.zeros(len(data), np.float32)), "inputs")
-    dev = resolve_device(device) if device is not None else module_device(model)
-    return _outputs(model, as_source(data, "inputs"), batch_size, dev)[0].numpy()
-
-
 def validate(model: nn.Module, source: BatchSource, objective: Objective,
              device: torch.device, batch_size: int = 512) -> float:
     """The objective over the whole validation set: one value from all outputs, not a
     mean of per-batch values."""
-    outputs, targets = _outputs(model, source, batch_size, device)
+    outputs, targets = batch_outputs(model, source, batch_size, device)
     return float(objective(outputs.float(), targets.to(torch.float32)).item())
 
 

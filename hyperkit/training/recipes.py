@@ -2,7 +2,7 @@
 
 Stage 1 learns on the grid patches of the training images, each patch labelled with
 its image's score (Kang et al.'s convention), streamed from the images
-(:class:`hyperkit.data.patches.GridPatches`). Its features over every image's grid
+(:class:`hyperkit.patches.GridPatches`). Its features over every image's grid
 form hyper-images, computed once and cached (in memory, or in a memory-mapped .npy
 file), on which stage 2 learns the image score.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -20,11 +20,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import nets
-from ..data.patches import GridPatches
 from ..devices import resolve_device
 from ..images import check_channels, split_images
 from ..model import TwoStage
+from ..nets.heads import head_members, set_prior
 from ..nets.standardized import Standardized
+from .augment import FlippedHyperimages
+from ..patches import GridPatches
 from . import dist
 from .config import TrainConfig, stage2_config
 from .loop import FitResult, fit
@@ -74,24 +76,41 @@ def train_stage1(train_images: Any, train_scores: Any, val_images: Any, val_scor
 # The stage-2 recipes. 'paper': the paper's protocol (SGD, lr 0.005, Nesterov 0.9, raw
 # inputs and labels). 'adam': hyper-image channels and labels standardized (statistics
 # stored in the model, nets.standardized), Adam at lr 1e-4. On real photographs the
-# paper's recipe let every stage-2 ReLU die (constant predictions); README "Stage 2 on
-# real photographs" has the ablation that chose the default of the NR-IQA task.
+# paper's recipe let every stage-2 ReLU die (constant predictions); docs/nr-iqa.md
+# "Stage 2 on real photographs" has the ablation. 'head': for the cell-weighted heads of
+# hyperkit.nets.heads (small, so a 10x larger step; flips of the grid as augmentation;
+# weight decay), bench/RESULTS.md "iqa-heads" has its ablation.
 STAGE2_RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"optimizer": "sgd", "lr": 0.005, "standardize": False},
     "adam": {"optimizer": "adam", "lr": 1e-4, "standardize": True},
+    "head": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4, "decay": 0.0,
+             "standardize": True, "flips": True},
 }
+_RECIPE_OPTIONS = ("standardize", "flips")  # recipe keys that are not TrainConfig fields
 
 
 def stage2_recipe(name: str, **overrides: Any) -> tuple[TrainConfig, bool]:
     """(stage-2 TrainConfig, standardize) of a named recipe of :data:`STAGE2_RECIPES`,
     on the paper's epoch budget (:func:`~hyperkit.training.config.stage2_config`);
-    ``overrides`` replace config fields (epochs, patience, seed, ...)."""
+    ``overrides`` replace config fields (epochs, patience, seed, ...). The recipe's
+    other options (grid flips): :func:`stage2_options`."""
+    r = _recipe(name)
+    standardize = r["standardize"]
+    fields = {k: v for k, v in r.items() if k not in _RECIPE_OPTIONS}
+    return stage2_config(**{**fields, **overrides}), standardize
+
+
+def stage2_options(name: str) -> dict[str, bool]:
+    """The keyword arguments of :func:`train_stage2` a recipe sets: standardize, flips."""
+    r = _recipe(name)
+    return {k: bool(r.get(k, False)) for k in _RECIPE_OPTIONS}
+
+
+def _recipe(name: str) -> dict[str, Any]:
     if name not in STAGE2_RECIPES:
         raise ValueError(f"stage-2 recipe must be one of {', '.join(STAGE2_RECIPES)}, got "
                          f"{name!r}")
-    r = dict(STAGE2_RECIPES[name])
-    standardize = r.pop("standardize")
-    return stage2_config(**{**r, **overrides}), standardize
+    return dict(STAGE2_RECIPES[name])
 
 
 def _group_size(cells: int, channels: int, batch_size: int, budget: int = 1 << 30) -> int:
@@ -108,15 +127,23 @@ def _group_size(cells: int, channels: int, batch_size: int, budget: int = 1 << 3
 
 
 def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdir: Path,
-                       cache: str, batch_size: int = 4096, progress: bool = False
-                       ) -> np.ndarray:
+                       cache: str, batch_size: int = 4096, progress: bool = False, *,
+                       group: int | None = None,
+                       prepare: Callable[[Any], Any] | None = None) -> np.ndarray:
     """(N, D, U, V) float32 hyper-images of ``images``, built group by group so memory
-    holds one group of images and hyper-images at a time.
+    holds one group of images and hyper-images at a time: the one hyper-image store of
+    every task.
 
     Kept in memory (``cache='memory'``), or in workdir/<name>.npy, memory-mapped:
     written once by rank 0 (to a temporary name, renamed when complete), reused on
     resume. ``images`` may be a lazy sequence (e.g.
     :class:`hyperkit.data.image_files.ImageFiles`); a group is read when it is built.
+
+    Args:
+        batch_size: most patches stage 1 sees at once.
+        group: images per group; default as many as 1 GiB of hyper-images holds,
+            aligned to patch batches (:func:`_group_size`).
+        prepare: applied to each image of a group as it is read (e.g. to make it RGB).
     """
     path = workdir / f"{name}.npy"
     if cache == "mmap" and path.exists():
@@ -132,7 +159,8 @@ def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdi
         d = int(model.stage1.eval().features(torch.zeros(1, c, ph, pw, device=model.device)
                                              ).shape[1])
     u, v = model.grid
-    group = _group_size(u * v, d, batch_size)
+    if group is None:
+        group = _group_size(u * v, d, batch_size)
     tmp = path.with_name(f"{name}.tmp{os.getpid()}.npy")
     if dist.rank() == 0 or cache == "memory":
         shape = (n, d, u, v)
@@ -140,8 +168,10 @@ def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdi
                np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape))
         with tqdm(total=n, desc=name, leave=False, disable=None if progress else True) as bar:
             for i in range(0, n, group):
-                part = images[i:i + group]
-                out[i:i + len(part)] = model.hyperimages(list(part), batch_size).cpu().numpy()
+                part = list(images[i:i + group])
+                if prepare is not None:
+                    part = [prepare(im) for im in part]
+                out[i:i + len(part)] = model.hyperimages(part, batch_size).cpu().numpy()
                 bar.update(len(part))
         if cache == "memory":
             return out
@@ -154,9 +184,9 @@ def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdi
 
 def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_images: Any,
                  val_scores: Any, *, stage2_arch: str, config: TrainConfig, workdir: str | Path,
-                 standardize: bool = False, resume: bool = False, device: Any = "auto",
-                 log: Any = print, cache: str = "mmap", progress: bool = True
-                 ) -> tuple[TwoStage, FitResult]:
+                 standardize: bool = False, flips: bool = False, resume: bool = False,
+                 device: Any = "auto", log: Any = print, cache: str = "mmap",
+                 progress: bool = True) -> tuple[TwoStage, FitResult]:
     """Trains stage 2 of ``model`` (its stage 1 trained) on cached hyper-images.
 
     Args:
@@ -164,6 +194,8 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
             array is split into images first.
         standardize: wrap stage 2 in :class:`hyperkit.nets.standardized.Standardized`
             with the training set's channel and label statistics (stored in the model).
+        flips: show each training hyper-image flipped by a random symmetry of the grid
+            (:class:`hyperkit.training.augment.FlippedHyperimages`).
         workdir: stage2.ckpt and the hyper-image caches (hyper_train.npy, hyper_val.npy).
 
     Returns:
@@ -182,17 +214,56 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
     ytr, yva = _labels(train_scores, ims[0], "train"), _labels(val_scores, ims[1], "val")
     htr = cached_hyperimages("hyper_train", model, ims[0], wd, cache, progress=progress)
     hva = cached_hyperimages("hyper_val", model, ims[1], wd, cache, progress=progress)
-    torch.manual_seed(config.seed)
-    s2 = nets.build(stage2_arch)
-    if nets.input_shape(s2) != tuple(htr.shape[1:]):
-        raise ValueError(f"stage 2 {stage2_arch!r} takes {nets.input_shape(s2)} (D, U, V) "
-                         f"inputs but the hyper-images are {tuple(htr.shape[1:])}")
-    if standardize:
-        s2 = Standardized(s2, htr.shape[1]).fit_statistics(htr, ytr)
-    r2 = fit(s2, (htr, ytr), (hva, yva), MAE(), config, checkpoint=wd / "stage2.ckpt",
-             resume=resume, device=dev, log=log, name="stage2", progress=progress)
+    s2, r2 = fit_stage2(model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch,
+                        config=config, standardize=standardize, flips=flips,
+                        checkpoint=wd / "stage2.ckpt", resume=resume, device=dev, log=log,
+                        progress=progress)
     model.stage2 = s2
     return model.eval(), r2
+
+
+def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper: Any,
+               val_labels: Any, *, stage2_arch: str, config: TrainConfig,
+               standardize: bool = False, flips: bool = False,
+               checkpoint: str | Path | None = None, resume: bool = False,
+               device: Any = "cpu", log: Any = print, progress: bool = True
+               ) -> tuple[nn.Module, FitResult]:
+    """A fresh stage 2 of ``stage2_arch`` fitted on hyper-images (N, D, U, V) (numpy,
+    memory-mapped is fine) and labels (N,): the part of :func:`train_stage2` after the
+    hyper-images exist. ``stage1`` gives a residual head its prior (the stage-1 output
+    layer). Returns (stage 2 with its best-validation weights, its FitResult)."""
+    ytr = np.asarray(train_labels, dtype=np.float32).reshape(-1)
+    yva = np.asarray(val_labels, dtype=np.float32).reshape(-1)
+    torch.manual_seed(config.seed)
+    s2 = nets.build(stage2_arch)
+    if nets.input_shape(s2) != tuple(train_hyper.shape[1:]):
+        raise ValueError(f"stage 2 {stage2_arch!r} takes {nets.input_shape(s2)} (D, U, V) "
+                         f"inputs but the hyper-images are {tuple(train_hyper.shape[1:])}")
+    if standardize:
+        s2 = Standardized(s2, train_hyper.shape[1]).fit_statistics(train_hyper, ytr)
+    if head_members(s2):  # a residual head starts from stage 1's own patch scores
+        _copy_prior(s2, stage1)
+    train = (FlippedHyperimages(train_hyper, ytr, seed=config.seed) if flips
+             else (train_hyper, ytr))
+    r2 = fit(s2, train, (val_hyper, yva), MAE(), config, checkpoint=checkpoint,
+             resume=resume, device=device, log=log, name="stage2", progress=progress)
+    return s2.eval(), r2
+
+
+def _copy_prior(stage2: nn.Module, stage1: nn.Module) -> None:
+    """Gives the residual heads of ``stage2`` stage 1's output layer (features -> patch
+    score), in the units of the Standardized wrapper when there is one."""
+    out = getattr(getattr(stage1, "net", stage1), "out", None)
+    if not (isinstance(out, nn.Linear) and out.out_features == 1):
+        if any(h.res for h in head_members(stage2)):
+            raise ValueError("a residual head (res=1) needs a stage 1 whose output layer "
+                             "`out` is Linear(D, 1); use res=0 with this stage 1")
+        return
+    if isinstance(stage2, Standardized):
+        set_prior(stage2, out, stage2.in_mean, stage2.in_std, float(stage2.out_mean),
+                  float(stage2.out_std))
+    else:
+        set_prior(stage2, out)
 
 
 def train_two_stage(train_images: Any, train_scores: Any, val_images: Any, val_scores: Any,

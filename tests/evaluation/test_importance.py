@@ -1,6 +1,6 @@
 """Patch-importance maps: a stage 2 that reads one cell is explained by that cell (both
 variants), gradient x input equals occlusion for a linear stage 2, the baseline map,
-spreading maps over pixels, masks to cells, AUROC and the pointing game."""
+spreading maps over pixels, masks to cells, AUROC of cells and the pointing game."""
 
 import numpy as np
 import pytest
@@ -8,10 +8,20 @@ import torch
 from torch import nn
 
 from hyperkit import nets
-from hyperkit.evaluation.importance import (DEFAULT_METHOD, METHODS, auroc, cells_to_pixels,
-                                            evaluate_localization, explain, gradient_maps,
-                                            localization_scores, mask_to_cells,
-                                            occlusion_maps, patch_average_maps, pointing_game)
+from hyperkit.evaluation.classification import roc_auc
+from hyperkit.evaluation.importance import (
+    DEFAULT_METHOD,
+    METHODS,
+    cells_to_pixels,
+    evaluate_localization,
+    explain,
+    gradient_maps,
+    localization_scores,
+    mask_to_cells,
+    occlusion_maps,
+    patch_average_maps,
+    pointing_game,
+)
 from hyperkit.grid import grid_positions
 from hyperkit.model import TwoStage
 
@@ -192,22 +202,18 @@ def test_mask_to_cells_matches_brute_force():
         mask_to_cells(np.zeros((2, 50, 60)), 16, (5, 7))
 
 
-def test_auroc_against_pairwise_count():
+def test_the_auroc_of_cells_against_pairwise_count():
+    # cell labels are bool masks; the one AUROC (evaluation.classification) takes them
     rng = np.random.default_rng(2)
     s = np.round(rng.normal(size=60), 1)  # ties
     y = rng.random(60) < 0.3
     pos, neg = s[y], s[~y]
     want = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (
         pos.size * neg.size)
-    assert auroc(s, y) == pytest.approx(want)
-    assert auroc([3, 2, 1, 0], [1, 1, 0, 0]) == 1.0
-    assert auroc([0, 1, 2, 3], [1, 1, 0, 0]) == 0.0
-    with pytest.raises(ValueError, match="both"):
-        auroc([1, 2], [1, 1])
-    with pytest.raises(ValueError, match="same size"):
-        auroc([1, 2, 3], [1, 0])
-    with pytest.raises(ValueError, match="finite"):
-        auroc([np.nan, 1.0], [1, 0])
+    assert roc_auc(s, y) == pytest.approx(want)
+    assert roc_auc([3, 2, 1, 0], np.array([1, 1, 0, 0], bool)) == 1.0
+    with pytest.raises(ValueError, match="both positive and negative cells"):
+        localization_scores(np.ones((1, 2, 2)), np.ones((1, 2, 2), bool))
 
 
 def test_pointing_game_and_scores():

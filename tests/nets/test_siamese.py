@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hyperkit.data.forgery_pairs import SiamesePairs
+from hyperkit.data.forgery.pairs import SiamesePairs
 from hyperkit.nets.siamese import Centered, SiameseRanker
 from hyperkit.training import RankingHinge, TrainConfig, fit
 

@@ -13,7 +13,7 @@ from hyperkit.cli import main
 from hyperkit.tasks.forgery import (APPROACHES, PAPER, SETTINGS, class_weights, summarize,
                                     table)
 from hyperkit.training import WeightedBCE
-from tests.data.test_casia2 import make_tree
+from tests.data.forgery.test_casia2 import make_tree
 
 TINY = ["--channel-arch", "Input(64,64,3) - C(4) - MP(4) - C(8) - MP(4) - FC(16) - Drop(0.5)",
         "--stage2-arch", "Input(4,4,16) - C(8) - MP(2) - C(8) - MP(2) - FC(8) - FC(1,'sigmoid')",
@@ -105,7 +105,8 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     assert "Proposed two-stage CNN" in (out / "results.md").read_text()
     # the saved model answers authentic or tampered with a probability
     model = hyperkit.load_model(out)
-    assert model.meta["classes"] == ["tampered", "authentic"] and model.grid == (4, 4)
+    assert model.classes == ["tampered", "authentic"] and model.kind == "classifier"
+    assert model.grid == (4, 4) and "classes" not in model.meta
     pred = np.load(out / "seed0" / "predictions.npz")
     from hyperkit.images import read_image
 

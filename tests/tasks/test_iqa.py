@@ -9,7 +9,7 @@ from PIL import Image
 
 import hyperkit
 from hyperkit.cli import main
-from hyperkit.data.csvset import load_csv
+from hyperkit.data.iqa.csv import load_csv
 from hyperkit.tasks import iqa
 from hyperkit.tasks.iqa import DatasetSpec, Options, Setting, run_iqa
 

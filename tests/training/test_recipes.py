@@ -100,7 +100,7 @@ def test_train_stage1_learns_from_grid_patches(tmp_path):
     s1, r = train_stage1(d.images[:10], d.scores[:10], d.images[10:], d.scores[10:],
                          stage1_arch=S1, patch=(16, 16), grid=(2, 3), lcn=True, config=cfg,
                          workdir=tmp_path, log=None, progress=False)
-    from hyperkit.data.patches import GridPatches
+    from hyperkit.patches import GridPatches
 
     val = GridPatches(list(d.images[10:]), d.scores[10:], (16, 16), (2, 3), lcn=True)
     (p,), y = val.batch(np.arange(len(val)))

@@ -10,7 +10,7 @@ Pairing: a tampered image is compared with the authentic image it was made from
 (same size, only the tampered region differs). Both ids of its name are candidates,
 the source first; those of the tampered image's size are kept. When two remain (the
 ids differ and both images have its size), the contour step keeps the one closer to
-the tampered image (:func:`hyperkit.data.contours.closest_candidate`). Sizes come from
+the tampered image (:func:`hyperkit.data.forgery.contours.closest_candidate`). Sizes come from
 the file headers, so scanning reads no pixels.
 
 Masks (optional): the community-made CASIA2 ground truth holds one mask per tampered
@@ -33,8 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..files import write_text
-from ..images import IMAGE_SUFFIXES
+from ...files import write_text
+from ...images import IMAGE_SUFFIXES
 
 AUTHENTIC_RE = re.compile(r"^Au_(?P<category>[A-Za-z]+)_(?P<number>\d+)$")
 TAMPERED_RE = re.compile(r"^Tp_(?P<kind>[DS])_(?P<fields>.*?)_?(?P<source>[A-Za-z]+\d+)_"

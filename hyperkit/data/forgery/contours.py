@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..images import as_image_tensor
+from ...images import as_image_tensor
 
 N_POINTS = 15  # the paper samples 15 pixels along the contour
 PATCH = 64  # and crops 64 x 64 patches centred on them

@@ -8,7 +8,7 @@ forger would (the region's alpha mask is Gaussian-feathered), and is saved as JP
 again (so the background is compressed twice, as in CASIA). The authentic source and
 the region mask are kept: ``ROOT/Au``, ``ROOT/Tp`` (``Tp_D_..._<source>_<donor>_<n>``)
 and ``ROOT/masks`` (``<tampered stem>_gt.png``), read back by
-:func:`hyperkit.data.casia2.scan` like the real data.
+:func:`hyperkit.data.forgery.casia2.scan` like the real data.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import write_atomic, write_text
+from ...files import write_atomic, write_text
 
 # skimage.data photographs that load offline, with the 3-letter category used in names
 PHOTOS = {"ast": "astronaut", "cof": "coffee", "che": "chelsea", "roc": "rocket",

@@ -2,7 +2,7 @@
 
 Sample s is point k = s % n of pair j = s // n: the authentic and the tampered patch
 at the same position (the k-th contour point of that pair,
-:func:`hyperkit.data.contours.contour_patches`). Their order is shuffled: y = 1 when
+:func:`hyperkit.data.forgery.contours.contour_patches`). Their order is shuffled: y = 1 when
 the authentic patch is in the first channel, -1 otherwise (the paper: "shuffling of
 patches is necessary in order to achieve convergence"). The training patches' mean is
 subtracted from every patch, and training pairs are mirrored left-right on the fly
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..images import prepare_image, read_image
-from ..ops.gather_patches import gather_at
+from ...images import prepare_image, read_image
+from ...ops.gather_patches import gather_at
 
 
 class SiamesePairs:

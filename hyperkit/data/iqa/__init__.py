@@ -33,9 +33,9 @@ TABLE: dict[str, Dataset] = {
     "demo": Dataset(demo.load_demo, demo.SPEC),  # generated on first use, root optional
 }
 
-#: The datasets :func:`load_dataset` reads from a folder the user gives (the demo is
-#: generated: :func:`hyperkit.data.iqa.demo.load_demo`).
-DATASETS = ("live", "tid2013", "csv")
+#: The datasets :func:`load_dataset` reads from a folder the user gives: every entry of
+#: :data:`TABLE` but the demo, which is generated (:func:`hyperkit.data.iqa.demo.load_demo`).
+DATASETS = tuple(name for name in TABLE if name != "demo")
 
 #: name -> :class:`DatasetSpec`, for every entry of :data:`TABLE`.
 SPECS: dict[str, DatasetSpec] = {name: d.spec for name, d in TABLE.items()}

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .iqa import IQATable, listing
+from .table import DatasetSpec, IQATable, listing
+
+#: TID2013's networks and grid: images of any size fit it (equation-2 strides).
+SPEC = DatasetSpec("tid_stage1", "tid_stage2", (23, 31))
 
 DELIMITERS = (",", ";", "\t")
 
@@ -64,6 +67,32 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
     if delimiter is not None and delimiter not in DELIMITERS:
         raise ValueError(f"delimiter must be one of {DELIMITERS} or None, got {delimiter!r}")
 
+    rows, header = _read_rows(path, delimiter)
+    c_image = _column(path, header, image_col, True, "image_col")
+    c_score = _column(path, header, score_col, True, "score_col")
+    c_ref = _column(path, header, ref_col, explicit_ref, "ref_col")
+    c_type = _column(path, header, type_col or _TYPE_COL, type_col is not None, "type_col")
+    c_level = _column(path, header, level_col or _LEVEL_COL, level_col is not None,
+                      "level_col")
+
+    names, scores, refs, types, levels, row_numbers = _parse_rows(
+        path, rows, header, c_image, c_score, c_ref, c_type, c_level, image_col, score_col)
+    images = _existing_images(root, path, names, row_numbers)
+
+    ref_ids, ref_images = _references(refs, row_numbers, root, path, ref_col, c_ref)
+    dist_types = _all_or_none(types, row_numbers, path, type_col or _TYPE_COL, c_type)
+    level_values = _all_or_none(levels, row_numbers, path, level_col or _LEVEL_COL, c_level)
+    return IQATable(
+        name="csv", root=root, images=tuple(images), scores=np.asarray(scores, np.float64),
+        higher_better=bool(higher_better), score_name=score_col,
+        label_source=f"{path.name} ({score_col})", refs=ref_ids, ref_images=ref_images,
+        dist_types=dist_types, levels=level_values, best_score=best_score, gray=False)
+
+
+
+def _read_rows(path: Path, delimiter: str | None) -> tuple[list[list[str]], list[str]]:
+    """The CSV's rows (the header first) and its stripped header; ``delimiter`` None
+    sniffs it from the header."""
     with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig drops a BOM
         text = f.read()
     lines = text.splitlines()
@@ -72,23 +101,28 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
     delimiter = delimiter or _sniff(lines[0], text)
     rows = list(csvlib.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True))
     header = [h.strip() for h in rows[0]]
+    return rows, header
 
-    def column(name: str | None, required: bool, option: str) -> int | None:
-        if name is None:
-            return None
-        if name in header:
-            return header.index(name)
-        if required:
-            raise ValueError(f"{path} has no column {name!r} ({option}); its columns are "
-                             f"{header}")
+
+def _column(path: Path, header: list[str], name: str | None, required: bool, option: str
+            ) -> int | None:
+    """The index of column ``name`` in ``header``; None when ``name`` is None or absent
+    and not ``required`` (the option that named it is in the error)."""
+    if name is None:
         return None
+    if name in header:
+        return header.index(name)
+    if required:
+        raise ValueError(f"{path} has no column {name!r} ({option}); its columns are "
+                         f"{header}")
+    return None
 
-    c_image = column(image_col, True, "image_col")
-    c_score = column(score_col, True, "score_col")
-    c_ref = column(ref_col, explicit_ref, "ref_col")
-    c_type = column(type_col or _TYPE_COL, type_col is not None, "type_col")
-    c_level = column(level_col or _LEVEL_COL, level_col is not None, "level_col")
 
+def _parse_rows(path: Path, rows: list[list[str]], header: list[str], c_image: int,
+                c_score: int, c_ref: int | None, c_type: int | None, c_level: int | None,
+                image_col: str, score_col: str) -> tuple[list, list, list, list, list, list]:
+    """names, scores, refs, types, levels and 1-based row numbers of the data rows
+    (blank lines skipped); every bad row is listed in one ValueError."""
     names, scores, refs, types, levels, row_numbers = [], [], [], [], [], []
     problems: list[str] = []
     for row_no, row in enumerate(rows[1:], start=2):
@@ -128,7 +162,12 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
         raise ValueError(f"{path}: {len(problems)} bad rows: {listing(problems)}")
     if not names:
         raise ValueError(f"{path} lists no images")
+    return names, scores, refs, types, levels, row_numbers
 
+
+def _existing_images(root: Path, path: Path, names: list[str], row_numbers: list[int]
+                     ) -> list[Path]:
+    """The resolved image paths; refuses duplicates and files that do not exist."""
     images = [(root / n).resolve() for n in names]
     first: dict[Path, int] = {}
     dups = []
@@ -146,16 +185,7 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
     if missing:
         raise FileNotFoundError(f"{path}: {len(missing)} images do not exist under {root}: "
                                 f"{listing(missing)}")
-
-    ref_ids, ref_images = _references(refs, row_numbers, root, path, ref_col, c_ref)
-    dist_types = _all_or_none(types, row_numbers, path, type_col or _TYPE_COL, c_type)
-    level_values = _all_or_none(levels, row_numbers, path, level_col or _LEVEL_COL, c_level)
-    return IQATable(
-        name="csv", root=root, images=tuple(images), scores=np.asarray(scores, np.float64),
-        higher_better=bool(higher_better), score_name=score_col,
-        label_source=f"{path.name} ({score_col})", refs=ref_ids, ref_images=ref_images,
-        dist_types=dist_types, levels=level_values, best_score=best_score, gray=False)
-
+    return images
 
 def _find_csv(root: Path, csv: str | Path | None) -> Path:
     if csv is None:

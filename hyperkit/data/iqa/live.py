@@ -24,7 +24,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .iqa import FolderIndex, IQATable, listing, require_layout
+from .table import DatasetSpec, FolderIndex, IQATable, listing, require_layout
+
+#: The paper's networks for LIVE; gray images give a 24 x 23 grid (Input(24,23,800)).
+SPEC = DatasetSpec("live_stage1", "live_stage2", (24, 23))
 
 #: Entries per folder in dmos.mat, in its order (982 in all).
 LIVE_COUNTS: dict[str, int] = {"jp2k": 227, "jpeg": 233, "wn": 174, "gblur": 174,

@@ -31,8 +31,8 @@ import numpy as np
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
-from ..grid import grid_positions
-from ..images import as_image_tensor, to_gray
+from ...grid import grid_positions
+from ...images import as_image_tensor, to_gray
 
 DEFAULT_THRESHOLD = 0.95  # chosen by the demo ablation (bench/RESULTS.md, "iqa-threshold")
 BALANCES = ("oversample", "undersample", "none")

@@ -7,8 +7,10 @@ patch training), and its distortion type and level where the dataset says them.
 Loaders only check that files exist; images are read later through
 :func:`hyperkit.images.read_image` (:func:`check_readable` tries them all up front).
 
-Loaders: :func:`hyperkit.data.live.load_live`, :func:`hyperkit.data.tid2013.load_tid2013`,
-:func:`hyperkit.data.csvset.load_csv`, or :func:`load_dataset` by name.
+Loaders: :func:`hyperkit.data.iqa.live.load_live`,
+:func:`hyperkit.data.iqa.tid2013.load_tid2013`, :func:`hyperkit.data.iqa.csv.load_csv`, or
+:func:`hyperkit.data.iqa.load_dataset` by name. Each loader's module also holds that
+dataset's :class:`DatasetSpec` (its networks and grid) as ``SPEC``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..files import write_text
-
-DATASETS = ("live", "tid2013", "csv")
+from ...files import write_text
 
 _SHOW = 5  # how many offending rows an error message lists
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How a data set is trained: stage-1 and stage-2 networks and the grid (U, V)."""
+
+    stage1_arch: str
+    stage2_arch: str
+    grid: tuple[int, int]
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +126,7 @@ class IQATable:
         the same reference for each image (compared by reference file when both tables
         have ``ref_images``, since a CSV names references by path, else by id).
 
-        This is what :meth:`to_csv` then :func:`~hyperkit.data.csvset.load_csv` keeps;
+        This is what :meth:`to_csv` then :func:`~hyperkit.data.iqa.csv.load_csv` keeps;
         the name, direction, best score and label source are options of ``load_csv``."""
         if (self.images != other.images or not np.array_equal(self.scores, other.scores)
                 or self.dist_types != other.dist_types or self.levels != other.levels):
@@ -230,7 +239,7 @@ class IQATable:
     # ---- the CSV convention
 
     def to_csv(self, path: str | Path) -> Path:
-        """Writes the table as a CSV that :func:`~hyperkit.data.csvset.load_csv` reads
+        """Writes the table as a CSV that :func:`~hyperkit.data.iqa.csv.load_csv` reads
         back (see :meth:`same_rows`): columns dist_name, ref_name, mos, then dist_type and
         level when known; paths relative to ``root``. ``ref_name`` holds the reference
         image's path when the table has reference files, else the reference id. Written
@@ -341,7 +350,7 @@ def check_readable(table: IQATable, log: Callable[[str], Any] | None = print
     """Reads every image of ``table`` with :func:`hyperkit.images.read_image` (the reader
     training uses) and returns the unreadable or truncated ones with the reason, each
     also passed to ``log`` (None: silent)."""
-    from ..images import read_image
+    from ...images import read_image
 
     bad: list[tuple[Path, str]] = []
     for path in table.images:
@@ -355,20 +364,3 @@ def check_readable(table: IQATable, log: Callable[[str], Any] | None = print
         log(f"{len(table) - len(bad)} of {len(table)} images of {table.name} are readable")
     return bad
 
-
-def load_dataset(name: str, root: str | Path, **options: Any) -> IQATable:
-    """The table of dataset ``name`` (one of :data:`DATASETS`) at ``root``; ``options``
-    go to its loader (``load_live``, ``load_tid2013``, ``load_csv``)."""
-    if name == "live":
-        from .live import load_live
-
-        return load_live(root, **options)
-    if name == "tid2013":
-        from .tid2013 import load_tid2013
-
-        return load_tid2013(root, **options)
-    if name == "csv":
-        from .csvset import load_csv
-
-        return load_csv(root, **options)
-    raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .iqa import FolderIndex, IQATable, listing, require_layout
+from .table import DatasetSpec, FolderIndex, IQATable, listing, require_layout
+
+#: The paper's networks for TID2013 and its 23 x 31 grid (Input(23,31,800)).
+SPEC = DatasetSpec("tid_stage1", "tid_stage2", (23, 31))
 
 #: The 24 official distortion types (TID2013 readme); index = type number - 1.
 TID2013_TYPES: tuple[str, ...] = (

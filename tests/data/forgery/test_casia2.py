@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hyperkit.data import casia2
+from hyperkit.data.forgery import casia2
 
 
 def smooth_image(rng, h, w):

@@ -5,7 +5,7 @@ inside the image."""
 import numpy as np
 import pytest
 
-from hyperkit.data import contours
+from hyperkit.data.forgery import contours
 
 
 def pasted(h=200, w=240, top=60, left=80, side=50, noise=0.0, seed=0):

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from hyperkit.data import casia2, contours, forgery_demo
+from hyperkit.data.forgery import casia2, contours
+from hyperkit.data.forgery import demo as forgery_demo
 from hyperkit.images import read_image
 
 

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from hyperkit.data.csvset import load_csv
+from hyperkit.data.iqa.csv import load_csv
 
 from .test_live import write_bmp
 

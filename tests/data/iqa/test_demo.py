@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from hyperkit.data import iqa_demo as demo
+from hyperkit.data.iqa import demo
 
 SIZE = (64, 96)
 LEVELS = 2
@@ -246,7 +246,7 @@ def test_default_dir_names_its_parameters(monkeypatch, tmp_path):
 
 
 def test_loads_through_the_csv_loader(tiny):
-    csvset = pytest.importorskip("hyperkit.data.csvset")
+    csvset = pytest.importorskip("hyperkit.data.iqa.csv")
     root, _ = tiny
     table = csvset.load_csv(root, best_score=100.0)
     rows = read_rows(root)

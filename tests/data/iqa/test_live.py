@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from hyperkit.data.live import LIVE_COUNTS, load_live
+from hyperkit.data.iqa.live import LIVE_COUNTS, load_live
 
 MINI = {"jp2k": 3, "jpeg": 3, "wn": 3, "gblur": 3, "fastfading": 3}
 REFS = ("womanhat.bmp", "parrots.bmp", "caps.bmp")

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperkit.data.csvset import load_csv
 from hyperkit.data.iqa import DATASETS, IQATable, check_readable, load_dataset
-from hyperkit.data.live import load_live
-from hyperkit.data.tid2013 import TID2013_TYPES, load_tid2013
+from hyperkit.data.iqa.csv import load_csv
+from hyperkit.data.iqa.live import load_live
+from hyperkit.data.iqa.tid2013 import TID2013_TYPES, load_tid2013
 
-from .test_csvset import make_folder, write_csv
+from .test_csv import make_folder, write_csv
 from .test_live import MINI, make_live
 from .test_tid2013 import make_tid
 

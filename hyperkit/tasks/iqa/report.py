@@ -1,0 +1,100 @@
+"""What an NR-IQA run reports: per-split log lines, the summary over splits, and
+results.md laid out like Table 2."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from ...evaluation.metrics import summarize
+from ..report import md_row, md_table, pm
+
+KEYS = ("srocc", "plcc", "plcc_logistic", "krocc")
+
+
+def log_split(r: dict, log: Callable[[str], None], rel: str) -> None:
+    """One line per finished split: each arm's SROCC (per extent) and PLCC."""
+    parts = []
+    for a, m in r["metrics"].items():
+        tag = " COLLAPSED" if m["collapsed"] else ""
+        ext = "".join(f", {k} {v:.4f}" for k, v in (m.get("per_extent") or {}).items()
+                      if v is not None)
+        parts.append(f"{a} SROCC {m['srocc']:.4f}{ext} PLCC {m['plcc']:.4f}{tag}")
+    log(f"[{rel}] " + " | ".join(parts) + f" ({r['seconds']:.0f} s)")
+
+
+def summarize_runs(runs: list[dict], arms: Sequence[str], groups: Sequence[str]) -> dict:
+    """Per group and arm: mean, std and median over splits of each metric (collapsed
+    splits excluded and counted), and of the per-type SROCC."""
+    out: dict = {}
+    for g in groups:
+        out[g] = {}
+        for a in arms:
+            ms = [r["metrics"][a] for r in runs if r["group"] == g and a in r["metrics"]]
+            ok = [m for m in ms if not m["collapsed"]]
+            s = {k: summarize([m[k] for m in ok]) for k in KEYS}
+            s["collapsed"] = len(ms) - len(ok)
+            s["per_type"] = _per(ok, "per_type")
+            extents = _per(ok, "per_extent")
+            if extents:
+                s["per_extent"] = extents
+            out[g][a] = s
+    return out
+
+
+def _per(ok: list[dict], key: str) -> dict:
+    names = sorted({t for m in ok for t in (m.get(key) or {})})
+    return {t: summarize([(m.get(key) or {}).get(t) for m in ok]) for t in names}
+
+
+def _pm(s: dict) -> str:
+    return pm(s, median=True)
+
+
+def _paper(v: Any) -> str:
+    return "–" if v is None else f"{v}"
+
+
+def table_md(results: dict, labels: dict[str, str]) -> str:
+    """A Markdown table laid out like Table 2, with the paper's figures beside ours
+    (``labels``: arm -> its name in the table)."""
+    e, s = results["experiment"], results["summary"]
+    n = max((v["srocc"]["n"] + v["collapsed"] for g in s.values() for v in g.values()),
+            default=0)
+    head = (f"# NR-IQA on {results['table'].get('name', results['dataset'])}"
+            f"{f', experiment {e}' if e else ''} ({results['setting']['name']} setting, "
+            f"{n} split(s); mean ± std (median) over splits)\n\n")
+    rows = []
+    paper = results.get("paper") or {}
+    for g, arms in s.items():
+        if len(s) > 1:
+            rows += [f"\n## Distortions: {g}\n"]
+        pg = paper.get(g, {}) if e == 3 else paper
+        rows += md_table(["Approach", "SROCC", "PLCC", "PLCC (logistic)", "KROCC",
+                          "paper SROCC", "paper PLCC"])
+        for a, v in arms.items():
+            p = pg.get(a, (None, None))
+            note = f" ({v['collapsed']} split(s) collapsed, excluded)" if v["collapsed"] else ""
+            rows.append(md_row([f"{labels[a]}{note}", _pm(v["srocc"]), _pm(v["plcc"]),
+                                _pm(v["plcc_logistic"]), _pm(v["krocc"]), _paper(p[0]),
+                                _paper(p[1])]))
+        rows += _per_table(arms, labels, "per_extent", "SROCC per distortion extent (mean ± "
+                           "std (median) over splits):", "Extent", _pm)
+        rows += _per_table(arms, labels, "per_type", "SROCC per distortion type (mean over "
+                           "splits):", "Type", _mean)
+    return head + "\n".join(rows) + "\n"
+
+
+def _mean(s: dict) -> str:
+    return f"{s['mean']:.4f}" if s and s["n"] else "n/a"
+
+
+def _per_table(arms: dict, labels: dict[str, str], key: str, title: str, first: str,
+               cell: Callable[[dict], str]) -> list[str]:
+    """The per-extent or per-type SROCC table of one group (no lines when none)."""
+    names = sorted({t for v in arms.values() for t in (v.get(key) or {})})
+    if not names:
+        return []
+    rows = ["", title, "", *md_table([first, *(labels[a].split(",")[0] for a in arms)])]
+    for ty in names:
+        rows.append(md_row([ty, *(cell(v[key].get(ty, {})) for v in arms.values())]))
+    return rows
