@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 import torch
-from results import write_section
 
 from hyperkit import nets
 from hyperkit.evaluation.importance import DEFAULT_METHOD, METHODS, explain
 from hyperkit.model import TwoStage
+from results import write_section
 
 
 def tid_model(device: str) -> TwoStage:

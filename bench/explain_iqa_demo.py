@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from results import write_section
-
 from hyperkit.data.iqa.demo import read_demo
 from hyperkit.evaluation.importance import METHODS, evaluate_localization
 from hyperkit.images import read_image
 from hyperkit.model import TwoStage
+from results import write_section
 
 
 def main() -> None:
@@ -43,8 +42,8 @@ def main() -> None:
     print(json.dumps(res, indent=2))
     keys = [k for k in ("auroc_pooled", "auroc_per_image", "pointing_game")
             if k in next(iter(res.values()))]
-    lines = [f"## Importance maps against the NR-IQA demo's distortion regions "
-             f"(`python bench/explain_iqa_demo.py RUN`)", "",
+    lines = ["## Importance maps against the NR-IQA demo's distortion regions "
+             "(`python bench/explain_iqa_demo.py RUN`)", "",
              f"Run: `hyperkit iqa --dataset demo --quick`, split 0, its {len(local)} test "
              f"images with a local distortion; chance: AUROC 0.5, pointing game "
              f"{np.mean([m.mean() for m in masks]):.2f} (mean region share, pixels).", "",

@@ -19,11 +19,10 @@ import platform
 import time
 from pathlib import Path
 
-from results import write_section
-
 from hyperkit.evaluation.importance import METHODS
 from hyperkit.files import write_text
 from hyperkit.tasks.explain import LABELS, evaluate_synthetic
+from results import write_section
 
 KEYS = ("auroc_pooled", "auroc_per_image", "pointing_game", "top_region_hit",
         "pair_concordance")

@@ -69,14 +69,13 @@ def fabricate(root: Path, authentic: int, tampered: int, size=(256, 384)) -> Non
 def child(phase: str, tree: str, count: int) -> None:
     import gc
 
-    import numpy as np
     import torch
 
     from hyperkit import nets
     from hyperkit.data.forgery import casia2
     from hyperkit.data.forgery.pairs import SiamesePairs
-    from hyperkit.model import TwoStage
     from hyperkit.data.image_files import ImageFiles
+    from hyperkit.model import TwoStage
     from hyperkit.nets.siamese import Centered, SiameseRanker
     from hyperkit.tasks.forgery import _rgb, positions
     from hyperkit.training import RankingHinge, TrainConfig, fit
@@ -200,7 +199,8 @@ def write_report(rows: list[dict], speed: dict, args: argparse.Namespace) -> Non
              f"Fabricated CASIA v2 tree: {args.authentic} authentic and {args.tampered} "
              "tampered 256 x 384 JPEGs. Machine: " + cpu + ", 2 threads. Each phase is a "
              "fresh process; peak RSS is VmHWM after resetting it at the phase's start.", "",
-             "| phase | what | RSS at start MiB | peak RSS MiB | seconds |", "|---|---|---|---|---|"]
+             "| phase | what | RSS at start MiB | peak RSS MiB | seconds |",
+             "|---|---|---|---|---|"]
     what = {"scan": lambda r: f"scan + split of {r['files']} images",
             "stage1": lambda r: f"contours of {r['pairs']} train pairs + one epoch streaming "
                                 f"{r['samples']:,} patch pairs (tiny channel)",

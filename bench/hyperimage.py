@@ -16,8 +16,8 @@ import datetime
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +25,6 @@ import torch.nn.functional as F
 
 import hyperkit
 from hyperkit.devices import describe_machine
-
 from results import write_section
 
 HERE = Path(__file__).parent

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -111,6 +112,9 @@ VARIANTS = {
     "grid-no_flips": ("", False, {}),
     "grid-r16": ("r=16", True, {}),
     "grid-no_dropout_wd": ("drop=0", True, {"weight_decay": 0.0}),
+    # between the two: WaDIQaM pooling with the residual prior and flips; one context layer
+    "weighted-res_flips": ("ctx=0,coords=0,res=1", True, {}),
+    "grid-ctx1": ("ctx=1", True, {}),
 }
 EPOCHS = 40
 
@@ -134,6 +138,8 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", required=True)
     ap.add_argument("--cache", default=None, help="hyper-image cache folder")
+    ap.add_argument("--section", default=None,
+                    help="also write the report into this section of bench/RESULTS.md")
     a = ap.parse_args()
     run = Path(a.run)
     table = load_table(a)
@@ -191,7 +197,17 @@ def main() -> None:
                                                  "extent": te["extent"].tolist()}
         out_path.write_text(json.dumps(res, indent=1))
         print(f"split {k} done in {time.perf_counter() - t0:.0f} s", flush=True)
-    print(report(res))
+    text = report(res)
+    print(text)
+    if a.section:
+        from results import write_section
+
+        m = res["machine"]
+        write_section(a.section, f"## Stage 2 against pooling baselines: {a.section} "
+                      f"(`python bench/iqa_heads.py {' '.join(sys.argv[1:])}`)\n\n"
+                      f"{m['cpu']}, torch {m['torch']}, numpy {m['numpy']}, "
+                      f"{m['threads']} threads; stage 1 of each split from the run "
+                      f"{run.name}.\n\n{text}\n")
 
 
 def _values(rows: list[dict], arm: str, ext: str, splits: list[int]) -> np.ndarray:
@@ -214,7 +230,7 @@ def with_ensembles(res: dict, size: int = 3) -> list[dict]:
         for k in sorted({r["split"] for r in rows}):
             preds = [r["pred"] for r in rows if r["arm"] == arm and r["split"] == k
                      and r["seed"] < size and "pred" in r]
-            if len(preds) == size:
+            if len(preds) == size and str(k) in res["extents"]:
                 part = res["extents"][str(k)]
                 p = np.mean(preds, 0)
                 rows.append({"split": k, "arm": f"{arm}-ens{size}", "seed": 0,
@@ -229,19 +245,22 @@ def report(res: dict, best_of: tuple[str, ...] = BASELINES) -> str:
     interval over splits)."""
     rows = with_ensembles(res)
     arms = list(dict.fromkeys(r["arm"] for r in rows))
-    # only splits every arm has finished: the comparisons stay paired
-    splits = sorted(k for k in {r["split"] for r in rows}
-                    if all(any(r["arm"] == a and r["split"] == k for r in rows) for a in arms))
+    done = {a: {r["split"] for r in rows if r["arm"] == a} for a in arms}
+    splits = sorted(set.union(*done.values()))
     exts = ("all", "uniform", "local")
-    out = [f"{len(splits)} splits; SROCC mean ± std over splits x seeds (worst run)", "",
-           "| arm | runs | " + " | ".join(exts) + " |", "|---|---|" + "---|" * len(exts)]
+    out = [f"{len(splits)} splits; SROCC mean ± std over splits x seeds (worst run); runs = "
+           "splits x seeds", "",
+           "| arm | runs | " + " | ".join(exts) + " | std over seeds (local) |",
+           "|---|---|" + "---|" * len(exts) + "---|"]
     for arm in arms:
         cells = []
         for ext in exts:
             v = _values(rows, arm, ext, splits)
             cells.append(f"{v.mean():.3f} ± {v.std():.3f} ({v.min():.3f})")
+        loc = _values(rows, arm, "local", splits)
+        seed_std = f"{loc.std(1).mean():.3f}" if loc.shape[1] > 1 else "-"
         out.append(f"| {arm} | {_values(rows, arm, 'all', splits).size} | "
-                   + " | ".join(cells) + " |")
+                   + " | ".join(cells) + f" | {seed_std} |")
     out += ["", "Paired difference to the best baseline of each extent (by mean SROCC; "
             "seeds averaged per split; bootstrap 95 % interval over splits; splits won):", "",
             "| arm | " + " | ".join(exts) + " |", "|---|" + "---|" * len(exts)]
@@ -252,8 +271,12 @@ def report(res: dict, best_of: tuple[str, ...] = BASELINES) -> str:
             continue
         cells = []
         for e in exts:
-            d = paired_difference(_values(rows, arm, e, splits).mean(1),
-                                  _values(rows, best[e], e, splits).mean(1))
+            common = sorted(done[arm] & done[best[e]])
+            if len(common) < 2:
+                cells.append("fewer than 2 common splits")
+                continue
+            d = paired_difference(_values(rows, arm, e, common).mean(1),
+                                  _values(rows, best[e], e, common).mean(1))
             cells.append(f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] vs {best[e]}, "
                          f"{d['wins']}/{d['splits']}")
         out.append(f"| {arm} | " + " | ".join(cells) + " |")

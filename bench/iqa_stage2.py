@@ -30,7 +30,6 @@ from hyperkit.nets.standardized import Standardized
 from hyperkit.tasks.iqa import SETTINGS
 from hyperkit.training.loop import fit, predict
 from hyperkit.training.objectives import MAE
-
 from results import write_section
 
 

@@ -21,7 +21,6 @@ import torch
 from hyperkit.data.iqa.demo import load_demo
 from hyperkit.devices import describe_machine
 from hyperkit.tasks.iqa import Options, run_iqa
-
 from results import write_section
 
 

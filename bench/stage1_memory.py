@@ -15,9 +15,9 @@ grows with the number of patches.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
-import gc
 import subprocess
 import sys
 import tempfile
@@ -47,10 +47,11 @@ def child(images: int, grid: int) -> None:
         from hyperkit.training.config import stage1_config
         from hyperkit.training.recipes import train_stage1
     except ImportError:  # the flat layout before it, to measure "before"
-        from hyperkit import synthetic
         from hyperkit.synthetic import split
         from hyperkit.train import stage1_config
         from hyperkit.twostage import train_stage1
+
+        from hyperkit import synthetic
 
     torch.set_num_threads(2)
     d = synthetic.generate(images, seed=2017)
@@ -104,10 +105,11 @@ def write_report(rows: dict) -> None:
              f"Synthetic stage 1, one epoch on every grid patch of the training split, "
              f"16 x 16 patches, batch 128, CPU. Machine: {cpu}. Each row is a fresh process; "
              "peak RSS is the high-water mark during training (VmHWM after resetting it once "
-             "the images exist); 'before' is the flat layout (commit bebb8ff) that materialized every "
-             "patch, 'after' streams patches from the images. 'growth' is what training adds "
+             "the images exist); 'before' is the flat layout (commit bebb8ff) that materialized "
+             "every patch, 'after' streams patches from the images. 'growth' is what training adds "
              "to the process: it grows with the patch count before and stays flat after.", "",
-             "| code | images | grid | training patches | RSS before training MiB | peak RSS in training MiB | growth MiB | seconds (1 epoch) |",
+             "| code | images | grid | training patches | RSS before training MiB "
+             "| peak RSS in training MiB | growth MiB | seconds (1 epoch) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows.values():
         lines.append(f"| {r['label']} | {r['images']} | {r['grid']}x{r['grid']} | "

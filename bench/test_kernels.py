@@ -86,7 +86,8 @@ def test_gather(benchmark, tid_images, impl):
     assert out.shape == (8 * u * v, 3, 32, 32) and math.isfinite(float(out[-1].sum()))
 
 
-@pytest.mark.benchmark(group="stage-1 training batch: 128 random 16x16 patches of 600 128x128 images")
+@pytest.mark.benchmark(
+    group="stage-1 training batch: 128 random 16x16 patches of 600 128x128 images")
 @pytest.mark.parametrize("impl", ["hyperkit", "slice_stack"])
 def test_training_batch(benchmark, impl):
     """What stage-1 training does per batch (hyperkit.patches.GridPatches.batch):

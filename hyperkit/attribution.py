@@ -47,8 +47,9 @@ and takes the model as it is: anything with ``images``, ``hyperimages``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -10,7 +10,8 @@ A source returns CPU tensors ``(inputs, targets)`` with ``inputs`` a tuple passe
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch

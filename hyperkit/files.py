@@ -4,8 +4,9 @@ same folder, fsync it, then rename it over the target (atomic on POSIX)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import torch
 

@@ -16,7 +16,8 @@ agree. With n = 1 the single patch is centred.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

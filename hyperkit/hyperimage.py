@@ -18,7 +18,8 @@ Two routes give the same numbers:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -193,8 +194,8 @@ def build_hyperimage(
             ``net.features``) on whole normalized images, ValueError if it has none;
             'auto' (default) takes 'shared' when stage1 offers it, runs on the CPU
             (the CUDA kernel awaits its first GPU test run), and the whole images are
-            no larger than the sum of their patches. Both routes give the same hyper-images (to float
-            rounding: the convolutions sum in another order).
+            no larger than the sum of their patches. Both routes give the same
+            hyper-images (to float rounding: the convolutions sum in another order).
         max_bytes: memory bound of the shared route: images go through it in groups
             (or, one image alone above it, in bands of grid rows) whose
             ``grid_bytes`` stays within it. The patch route is bounded by batch_size.

@@ -7,7 +7,8 @@ turns an array into (kind, dtype name, address) and allocates outputs like it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

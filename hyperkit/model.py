@@ -13,8 +13,9 @@ score is a regression value or a class probability. Training recipes are in
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,9 +30,9 @@ from .files import load_torch, save_torch, write_text
 from .hyperimage import build_hyperimage
 from .images import AUTO, check_channels, split_images
 from .methods import METHODS
-from .pooling import pool_scores
 from .nets.siamese import Centered
 from .nets.standardized import Standardized
+from .pooling import pool_scores
 from .runs import read_manifest
 
 FORMAT = "hyperkit-two-stage"
@@ -192,7 +193,7 @@ class TwoStage(nn.Module):
         return d
 
     @classmethod
-    def load(cls, directory: str | Path, device: Any = "cpu") -> "TwoStage":
+    def load(cls, directory: str | Path, device: Any = "cpu") -> TwoStage:
         """Rebuilds a model written by :meth:`save`, in eval mode on ``device``."""
         d = Path(directory)
         path = d / "model.json"
@@ -233,7 +234,8 @@ def _predict_two_stage(model: TwoStage, images: Any, batch_size: int,
 
 
 def _pooled(how: str, **options: Any):
-    """A predictor pooling the grid's stage-1 patch scores (:func:`hyperkit.pooling.pool_scores`)."""
+    """A predictor pooling the grid's stage-1 patch scores
+    (:func:`hyperkit.pooling.pool_scores`)."""
     def predictor(model: TwoStage, images: Any, batch_size: int, channel_axis: Any
                   ) -> np.ndarray:
         opts = dict(options, higher_better=bool(model.pooling["higher_better"]))

@@ -12,7 +12,8 @@ Two ways to draw from it, both cutting with the same kernel from images prepared
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -13,16 +13,17 @@ A folder's layout::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy
+import torch.distributed as torch_dist
 
 from . import __version__
 from .devices import describe_machine, rank, world
 from .files import write_text
-from .training.dist import barrier
 
 MANIFEST = "run.json"
 FORMAT = "hyperkit-run"
@@ -53,6 +54,14 @@ def read_manifest(run_dir: str | Path) -> dict | None:
     if not ok:
         raise ValueError(f"{path} is not a hyperkit run manifest")
     return info
+
+
+def barrier() -> None:
+    """Waits for every rank (a no-op without a process group). The same as
+    :func:`hyperkit.training.dist.barrier`, here so that the run folder (which
+    :func:`hyperkit.load_model` reads) sits below training."""
+    if world() > 1:
+        torch_dist.barrier()
 
 
 def rank0_first(make: Callable[[], T]) -> T:

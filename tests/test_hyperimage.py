@@ -12,7 +12,8 @@ from .reference import as_double, expected_hyperimage, tiny_stage1
 @pytest.mark.parametrize("batch_size", [4096, 7, 1])
 def test_points_are_stage1_of_hand_cut_patches(batch_size):
     rng = np.random.default_rng(0)
-    imgs = [(rng.random((h, w, 3)) * 255).astype(np.uint8) for h, w in [(40, 52), (33, 17), (64, 64)]]
+    imgs = [(rng.random((h, w, 3)) * 255).astype(np.uint8)
+            for h, w in [(40, 52), (33, 17), (64, 64)]]
     net = tiny_stage1()
     hyper = hyperkit.build_hyperimage(imgs, as_double(net), patch=16, batch_size=batch_size)
     u, v = hyperkit.grid_shape(64, 64, 16, 8)

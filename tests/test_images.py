@@ -10,9 +10,20 @@ from PIL import Image
 from skimage.color import rgb2gray
 
 import hyperkit
-from hyperkit.images import (IMAGE_SUFFIXES, as_image_tensor, check_channels, fit_image,
-                             fitted_hw, image_channels, image_hw, prepare_image, read_image,
-                             single_image, split_images, to_gray)
+from hyperkit.images import (
+    IMAGE_SUFFIXES,
+    as_image_tensor,
+    check_channels,
+    fit_image,
+    fitted_hw,
+    image_channels,
+    image_hw,
+    prepare_image,
+    read_image,
+    single_image,
+    split_images,
+    to_gray,
+)
 
 from .reference import reference_lcn
 
@@ -92,7 +103,8 @@ def test_float_images_outside_0_1_name_the_scale(scale, words):
 
 def test_float_images_in_minus_one_one_and_beyond():
     x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
-    with pytest.raises(ValueError, match=r"\[-1, 1\] image; map it to \[0, 1\] with \(x \+ 1\) / 2"):
+    with pytest.raises(ValueError,
+                       match=r"\[-1, 1\] image; map it to \[0, 1\] with \(x \+ 1\) / 2"):
         as_image_tensor(x)
     with pytest.raises(ValueError, match=r"values in \[-3, 1e\+06\]; float images must be in "
                                          r"\[0, 1\]"):

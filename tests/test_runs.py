@@ -1,10 +1,11 @@
-"""The run.json manifest every run folder carries."""
+"""The run folder: the run.json manifest, refusing or resuming, config, unit reuse, results."""
 
 import json
 
+import numpy as np
 import pytest
 
-from hyperkit.runs import read_manifest, write_manifest
+from hyperkit.runs import RunFolder, read_manifest, write_manifest
 
 
 def test_write_then_read(tmp_path):
@@ -36,3 +37,45 @@ def test_bad_manifest(tmp_path, text, words):
     p.write_bytes(text) if isinstance(text, bytes) else p.write_text(text)
     with pytest.raises(ValueError, match=words):
         read_manifest(tmp_path)
+
+
+# ---------------------------------------------------------------- RunFolder
+
+
+def test_open_refuses_a_folder_with_files_unless_resuming(tmp_path):
+    RunFolder.open(tmp_path / "new", resume=False)  # missing: fine
+    (tmp_path / "x").write_text("1")
+    with pytest.raises(FileExistsError, match="--resume"):
+        RunFolder.open(tmp_path, resume=False)
+    assert RunFolder.open(tmp_path, resume=True).path == tmp_path
+
+
+def test_config_resumed_run_must_match_but_may_grow(tmp_path):
+    folder = RunFolder.open(tmp_path, resume=False, log=lambda s: None)
+    settings = {"experiment": 1, "setting": {"name": "quick", "seeds": 1}, "grid": (10, 10)}
+    folder.write_config(settings, "cpu", grow=("setting.seeds",), extra=3)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["grid"] == [10, 10] and cfg["extra"] == 3 and cfg["device"] == "cpu"
+    assert cfg["world_size"] == 1 and "torch" in cfg and "numpy" in cfg["versions"]
+    folder.write_config({**settings, "setting": {"name": "quick", "seeds": 3}}, "cpu",
+                        grow=("setting.seeds",))  # more seeds: the same run
+    with pytest.raises(ValueError, match=r"other settings \(setting, grid differ\)"):
+        folder.check_config({**settings, "setting": {"name": "full", "seeds": 1},
+                             "grid": (5, 5)}, grow=("setting.seeds",))
+
+
+def test_units_are_reused_and_results_written(tmp_path):
+    lines = []
+    folder = RunFolder(tmp_path, log=lines.append)
+    assert folder.reuse("seed0") is None
+    (tmp_path / "seed0").mkdir()
+    folder.finish("seed0", {"srocc": 0.5}, {"true": np.arange(3)})
+    assert np.load(tmp_path / "seed0" / "predictions.npz")["true"].tolist() == [0, 1, 2]
+    assert folder.reuse("seed0") == {"srocc": 0.5}
+    assert lines[-1].startswith("[seed0] finished earlier; reusing ")
+    drawn = []
+    folder.write_results("synthetic", {"runs": []}, "# table\n", ["seed0/model"],
+                         lambda: drawn.append(1), "a.png")
+    assert drawn == [1] and (tmp_path / "results.md").read_text() == "# table\n"
+    assert read_manifest(tmp_path)["models"] == ["seed0/model"]
+    assert lines[-1] == f"wrote {tmp_path / 'results.json'}, results.md, a.png"

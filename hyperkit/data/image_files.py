@@ -3,8 +3,9 @@ list of paths until a batch needs its pixels."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence, overload
+from typing import overload
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class ImageFiles(Sequence):
     def __getitem__(self, i: int) -> np.ndarray: ...
 
     @overload
-    def __getitem__(self, i: slice | np.ndarray | list) -> "ImageFiles": ...
+    def __getitem__(self, i: slice | np.ndarray | list) -> ImageFiles: ...
 
     def __getitem__(self, i):
         if isinstance(i, slice):

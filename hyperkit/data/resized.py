@@ -22,8 +22,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..images import (as_image_tensor, channel_error, image_channels, read_image, split_images,
-                      to_gray)
+from ..images import (
+    as_image_tensor,
+    channel_error,
+    image_channels,
+    read_image,
+    split_images,
+    to_gray,
+)
 from ..ops.lcn import lcn as _lcn
 
 

@@ -10,7 +10,8 @@ here), and how well they find the regions that should matter.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,7 @@ def region_scores(maps: Any, region_cells: Sequence[Any], weights: Sequence[Any]
             "region_images": len(hits), "region_pairs": pairs}
 
 
-def evaluate_localization(model: "TwoStage", images: Any, masks: Sequence[Any],
+def evaluate_localization(model: TwoStage, images: Any, masks: Sequence[Any],
                           methods: Sequence[str] = tuple(METHODS), *,
                           weights: Sequence[Any] | None = None, neutral: Any = "median",
                           images_per_batch: int = 32, channel_axis: Any = AUTO

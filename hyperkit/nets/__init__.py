@@ -8,5 +8,5 @@ from .kang import KangStage1
 from .presets import BUILDERS, PRESETS, build, count_parameters, input_shape, preset_names
 from .vgg import VGGStage1
 
-__all__ = ["BUILDERS", "GridHead", "HeadEnsemble", "KangStage1", "Layer", "PRESETS", "SpecNet", "VGGStage1", "build",
-           "count_parameters", "input_shape", "parse", "preset_names"]
+__all__ = ["BUILDERS", "GridHead", "HeadEnsemble", "KangStage1", "Layer", "PRESETS", "SpecNet",
+           "VGGStage1", "build", "count_parameters", "input_shape", "parse", "preset_names"]

@@ -15,8 +15,8 @@ Dashes may be '-', '–' or '—'; quotes may be ', ", ` or ‘ ’.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import Tensor, nn
 
@@ -143,7 +143,7 @@ def parse(spec: str) -> list[Layer]:
     if pos != len(toks):
         raise ValueError(f"architecture: unexpected {toks[pos][1]!r} after a complete "
                          f"network in {spec!r}")
-    if layers[0].kind != "Input" or any(l.kind == "Input" for l in layers[1:]):
+    if layers[0].kind != "Input" or any(layer.kind == "Input" for layer in layers[1:]):
         raise ValueError(f"architecture must start with Input(h, w[, c]) and have one Input: "
                          f"{spec!r}")
     return layers
@@ -184,39 +184,39 @@ class SpecNet(nn.Module):
             raise ValueError(f"architecture: Input sizes must be >= 1 in {spec!r}")
         mods: list[nn.Module] = []
         flat: int | None = None  # feature count once flattened
-        for l in layers[1:]:
-            if l.kind == "C":
+        for layer in layers[1:]:
+            if layer.kind == "C":
                 if flat is not None:
                     raise ValueError(f"architecture: C after FC in {spec!r}")
-                n, r, s = (list(l.args) + [3, 1][len(l.args) - 1:])[:3]
+                n, r, s = (list(layer.args) + [3, 1][len(layer.args) - 1:])[:3]
                 if r % 2 == 0:
                     raise ValueError(f"architecture: 'same' convolution needs an odd size, "
-                                     f"got C{l.args} in {spec!r}")
+                                     f"got C{layer.args} in {spec!r}")
                 mods += [nn.Conv2d(ch, n, r, stride=s, padding=r // 2), nn.ReLU()]
                 ch, h, w = n, (h - 1) // s + 1, (w - 1) // s + 1
-            elif l.kind == "MP":
-                (n,) = l.args
+            elif layer.kind == "MP":
+                (n,) = layer.args
                 if flat is not None or h < n or w < n:
                     raise ValueError(f"architecture: MP({n}) on a {h}x{w} map (or after FC) "
                                      f"in {spec!r}")
                 mods.append(nn.MaxPool2d(n))
                 h, w = h // n, w // n
-            elif l.kind == "FC":
+            elif layer.kind == "FC":
                 if flat is None:
                     mods.append(nn.Flatten())
                     flat = ch * h * w
-                n, act = (list(l.args) + ["relu"])[:2]
+                n, act = (list(layer.args) + ["relu"])[:2]
                 if act not in ACTIVATIONS:
                     raise ValueError(f"architecture: unknown activation {act!r}; expected "
                                      f"one of {', '.join(ACTIVATIONS)}")
                 mods += [nn.Linear(flat, n), ACTIVATIONS[act]()]
                 flat = n
             else:  # Drop
-                (p,) = l.args
+                (p,) = layer.args
                 if not 0 <= p < 1:
                     raise ValueError(f"architecture: Drop rate must be in [0, 1), got {p}")
                 mods.append(nn.Dropout(p))
-        last_fc = max((i for i, l in enumerate(layers) if l.kind == "FC"), default=None)
+        last_fc = max((i for i, layer in enumerate(layers) if layer.kind == "FC"), default=None)
         has_head = last_fc == len(layers) - 1 and (layers[-1].args + ("relu",))[1] != "relu"
         if has_head:
             self.body, self.head = nn.Sequential(*mods[:-2]), nn.Sequential(*mods[-2:])

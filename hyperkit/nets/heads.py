@@ -36,7 +36,8 @@ import torch
 from torch import Tensor, nn
 
 HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1}
-_SPEC = re.compile(r"^\s*head\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*((?:,\s*\w+\s*=\s*[\d.]+\s*)*)\)\s*$")
+_SPEC = re.compile(r"^\s*head\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*"
+                   r"((?:,\s*\w+\s*=\s*[\d.]+\s*)*)\)\s*$")
 
 
 class GridHead(nn.Module):

@@ -34,7 +34,7 @@ class Standardized(nn.Module):
         self.register_buffer("out_mean", torch.zeros(()))
         self.register_buffer("out_std", torch.ones(()))
 
-    def fit_statistics(self, hyper: Any, labels: Any, chunk: int = 32) -> "Standardized":
+    def fit_statistics(self, hyper: Any, labels: Any, chunk: int = 32) -> Standardized:
         """Sets the buffers from training hyper-images (N, D, U, V) (numpy, memory-mapped
         is fine: read in chunks of ``chunk`` images) and labels (N,).
 

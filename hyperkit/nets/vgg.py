@@ -22,8 +22,9 @@ stage-1 networks use LCN, so patches for this network are cut without LCN
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -182,7 +183,7 @@ class VGGStage1(nn.Module):
         naming = weights_format(data.keys())
         convs = [m for m in self.convs if isinstance(m, nn.Conv2d)]
         new: list[tuple[Tensor, Tensor]] = []
-        for (name, cin, cout), conv in zip(CONVS, convs):
+        for (name, cin, cout), _ in zip(CONVS, convs):
             prefix = f"features.{TORCHVISION_INDEX[name]}" if naming == "torchvision" else name
             pair = []
             for part, shape in (("weight", (cout, cin, 3, 3)), ("bias", (cout,))):
@@ -206,7 +207,7 @@ class VGGStage1(nn.Module):
         self._set_format(fmt)
         return fmt
 
-    def train(self, mode: bool = True) -> "VGGStage1":
+    def train(self, mode: bool = True) -> VGGStage1:
         """As nn.Module.train, but frozen convolutions stay in eval mode."""
         super().train(mode)
         if self.freeze:

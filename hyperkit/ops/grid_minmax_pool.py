@@ -203,7 +203,7 @@ def grid_minmax_pool(fmap: Any, window: Any, grid: Any = None, *,
 
     Raises:
         TypeError / ValueError: wrong type, dtype, rank, empty dimension, a window
-        larger than the map, a bad grid or offsets, or NaN inside a window.
+            larger than the map, a bad grid or offsets, or NaN inside a window.
     """
     k = interop.kind(fmap, "fmap")
     checks.check_float(fmap, "fmap")

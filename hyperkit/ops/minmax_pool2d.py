@@ -146,7 +146,7 @@ def minmax_pool2d(x: Any, kernel_size: Any = None, stride: Any = None) -> tuple[
 
     Raises:
         TypeError / ValueError: wrong type, dtype, rank, empty dimension, NaN, or a
-        window larger than the input.
+            window larger than the input.
     """
     k = interop.kind(x, "x")
     checks.check_float(x, "x")

@@ -17,20 +17,30 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..data import synthetic
 from ..data.splits import random_split
-from ..evaluation.importance import (DEFAULT_METHOD, METHODS, Explanation, cells_to_pixels,
-                                     evaluate_localization, explain)
+from ..evaluation.importance import (
+    DEFAULT_METHOD,
+    METHODS,
+    Explanation,
+    cells_to_pixels,
+    evaluate_localization,
+    explain,
+    mask_to_cells,
+)
 from ..files import write_atomic, write_text
 from ..grid import grid_positions
 from ..images import as_image_tensor, read_image
+from ..model import load_model
 from ..runs import read_manifest
 from .plotting import pyplot
+from .synthetic import Setting, _dataset
 
 LABELS = {"gradient": "Two-stage, gradient x input", "occlusion": "Two-stage, occlusion",
           "patch_average": "Patch-averaging (stage-1 scores)"}
@@ -225,9 +235,6 @@ def evaluate_synthetic(run_dir: str | Path, methods: Sequence[str] = tuple(METHO
     Returns:
         {"runs": [{"model", "seed", "count", "test_images", method: scores...}], "neutral"}.
     """
-    from ..model import load_model
-    from .synthetic import Setting, _dataset
-
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
@@ -263,8 +270,6 @@ def plot_synthetic(model: Any, images: Sequence[np.ndarray], masks: Sequence[np.
                    methods: Sequence[str], path: str | Path, *, neutral: Any = "median") -> Path:
     """One row per image: the image with its true patches outlined, then each method's
     map in pixels with the top cell boxed (green: it overlaps a true patch; red: not)."""
-    from ..evaluation.importance import mask_to_cells
-
     plt = pyplot()
     exps = {m: explain(model, list(images), m, neutral=neutral) for m in methods}
     fig, axes = plt.subplots(len(images), 1 + len(methods),

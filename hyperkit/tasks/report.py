@@ -3,7 +3,7 @@ rows of a Markdown table."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def pm(s: dict | None, *, digits: int = 4, scale: float = 1.0, unit: str = "",

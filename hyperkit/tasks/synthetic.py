@@ -14,9 +14,10 @@ background (eq. 3), which local contrast normalization would remove.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -222,7 +223,8 @@ def _experiment1_stage1(data: synthetic.SyntheticSet, st: Setting, seed: int, wo
     c1, _ = st.configs(seed)
     log(f"[stage1/seed{seed}] stage 1 on experiment 1's data ({len(data)} images), shared "
         "by the five data sets")
-    return train_stage1(list(data.images[tr]), data.scores[tr], list(data.images[va]), data.scores[va],
+    return train_stage1(list(data.images[tr]), data.scores[tr], list(data.images[va]),
+                        data.scores[va],
                         stage1_arch="synthetic_stage1", patch=(synthetic.PATCH, synthetic.PATCH),
                         grid=GRID, lcn=False, config=c1, workdir=workdir, resume=resume,
                         device=dev, log=lambda s: log(f"[stage1/seed{seed}] {s}"),

@@ -42,7 +42,7 @@ def plot_examples(sets: dict, path: Path, per_set: int = 6) -> None:
     items = list(sets.items())
     fig, axes = plt.subplots(len(items), per_set, figsize=(1.9 * per_set, 2.1 * len(items)),
                              squeeze=False)
-    for row, (count, data) in zip(axes, items):
+    for row, (_count, data) in zip(axes, items):
         data: SyntheticSet
         for j, ax in enumerate(row):
             ax.imshow(data.images[j], cmap="gray", vmin=0, vmax=1)

@@ -10,8 +10,9 @@ same protocol, checkpoints and resume as every other stage.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from torch import nn

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +26,9 @@ from ..images import check_channels, split_images
 from ..model import TwoStage
 from ..nets.heads import head_members, set_prior
 from ..nets.standardized import Standardized
-from .augment import FlippedHyperimages
 from ..patches import GridPatches
 from . import dist
+from .augment import FlippedHyperimages
 from .config import TrainConfig, stage2_config
 from .loop import FitResult, fit
 from .objectives import MAE

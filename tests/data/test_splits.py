@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyperkit.data.splits import (load_splits, make_splits, random_split, reference_split,
-                                  save_splits, split_seed)
+from hyperkit.data.splits import (
+    load_splits,
+    make_splits,
+    random_split,
+    reference_split,
+    save_splits,
+    split_seed,
+)
 
 
 def test_split_is_disjoint_60_20_20():

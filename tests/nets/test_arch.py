@@ -9,13 +9,14 @@ from hyperkit.nets import arch
 
 
 def kinds(spec):
-    return [l.kind for l in arch.parse(spec)]
+    return [layer.kind for layer in arch.parse(spec)]
 
 
 def test_parse_repeats_and_paper_typography():
     a = "Input(10,10,400) - 2xC(16) - MP(2) - FC(400, 'tanh') - Drop(0.5) - FC(1,'linear')"
     b = "Input(10, 10, 400) – 2 × C(16) – MP(2) – FC(400, `tanh') – Drop(0.5) – FC(1, ‘linear’)"
-    c = "$Input(10,10,400) - 2 \\times C(16) - MP(2) - FC(400,\"tanh\") - Drop(0.5) - FC(1,'linear')$"
+    c = ("$Input(10,10,400) - 2 \\times C(16) - MP(2) - FC(400,\"tanh\") - Drop(0.5) "
+         "- FC(1,'linear')$")
     assert arch.parse(a) == arch.parse(b) == arch.parse(c)
     assert kinds(a) == ["Input", "C", "C", "MP", "FC", "Drop", "FC"]
     assert arch.parse(a)[4].args == (400, "tanh")

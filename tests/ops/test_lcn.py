@@ -102,7 +102,8 @@ def test_bad_images(bad, exc, words):
 
 
 @pytest.mark.parametrize("kw, exc", [({"radius": -1}, ValueError), ({"radius": 1.5}, TypeError),
-                                     ({"sigma": 0}, ValueError), ({"eps": float("nan")}, ValueError),
+                                     ({"sigma": 0}, ValueError),
+                                     ({"eps": float("nan")}, ValueError),
                                      ({"eps": "x"}, TypeError)])
 def test_bad_parameters(kw, exc):
     with pytest.raises(exc, match=next(iter(kw))):

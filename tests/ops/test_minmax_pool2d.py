@@ -103,7 +103,8 @@ def test_non_contiguous_and_numpy():
     tmx, _ = hyperkit.minmax_pool2d(torch.from_numpy(base).transpose(2, 3), 3, 1)
     assert isinstance(tmx, torch.Tensor)
     np.testing.assert_array_equal(
-        tmx.numpy(), reference_minmax(base.transpose(0, 1, 3, 2), (3, 3), (1, 1))[0].astype(np.float32))
+        tmx.numpy(),
+        reference_minmax(base.transpose(0, 1, 3, 2), (3, 3), (1, 1))[0].astype(np.float32))
 
 
 def test_thread_count_does_not_change_results():

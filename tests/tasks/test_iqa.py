@@ -106,7 +106,7 @@ def test_resume_reuses_finished_splits(finished, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("a finished split was retrained")
 
-    monkeypatch.setattr(iqa, "run_split", no_training)
+    monkeypatch.setattr(iqa.runner, "run_split", no_training)
     again = run_iqa(table, "csv", None, FAST, out, Options(splits=2, ssim_threshold=0.99),
                     device="cpu", log=lambda s: None, progress=False, spec=TINY, resume=True)
     assert again["summary"] == res["summary"]
@@ -185,8 +185,8 @@ def test_resume_with_more_splits_extends_the_same_splits(tree, tmp_path, monkeyp
             Options(splits=1, ssim_threshold=0.99, arms=("cnn_selective",)), **kw)
     first = json.loads((tmp_path / "run" / "splits.json").read_text())["splits"]
     ran = []
-    real = iqa.run_split
-    monkeypatch.setattr(iqa, "run_split", lambda run, arms, k, *a: ran.append(k) or
+    real = iqa.runner.run_split
+    monkeypatch.setattr(iqa.runner, "run_split", lambda run, arms, k, *a: ran.append(k) or
                         real(run, arms, k, *a))
     res = run_iqa(table, "csv", None, FAST, tmp_path / "run",
                   Options(splits=2, ssim_threshold=0.99, arms=("cnn_selective",)),

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import hyperkit
-from hyperkit.model import METHODS
-from hyperkit.tasks.synthetic import (PAPER, SCORE_MEANING, SETTINGS, Setting, run_synthetic,
+from hyperkit.tasks.synthetic import (METHODS, PAPER, SCORE_MEANING, SETTINGS, Setting, run_synthetic,
                                       summarize, table)
 
 TINY = Setting("tiny", images=10, images_per_count=10, seeds=1, stage1_epochs=1,

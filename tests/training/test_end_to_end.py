@@ -9,8 +9,7 @@ import torch
 from PIL import Image
 
 from hyperkit.nets import build
-from hyperkit.training import MAE, FitResult, TrainConfig, WeightedBCE, fit
-from hyperkit.training import end_to_end
+from hyperkit.training import MAE, FitResult, TrainConfig, WeightedBCE, end_to_end, fit
 from hyperkit.training.end_to_end import predict_end_to_end, train_end_to_end
 
 ARCH = "Input(12,16,3) - C(4) - MP(2) - FC(8) - FC(1,'linear')"
@@ -26,7 +25,9 @@ def images(n, seed=0):
     return ims, level
 
 
-def run(workdir, arch=ARCH, objective=MAE(), labels=None, **kw):
+def run(workdir, arch=ARCH, objective=None, labels=None, **kw):
+    if objective is None:
+        objective = MAE()
     tr, ytr = images(24, 0)
     va, yva = images(8, 1)
     if labels is not None:

@@ -12,10 +12,18 @@ import torch
 from torch import nn
 
 from hyperkit.nets import SpecNet
-from hyperkit.training import (MAE, BatchSource, FitResult, RankingHinge, TrainConfig,
-                               WeightedBCE, fit, predict)
+from hyperkit.training import (
+    MAE,
+    BatchSource,
+    FitResult,
+    RankingHinge,
+    TrainConfig,
+    WeightedBCE,
+    fit,
+    loop,
+    predict,
+)
 from hyperkit.training import checkpoint as checkpoints
-from hyperkit.training import loop
 
 from .. import reference
 

@@ -22,8 +22,9 @@ finished epochs to replay the draws of an uninterrupted run. Without ``augment``
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

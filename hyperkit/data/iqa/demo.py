@@ -43,8 +43,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,24 @@ def _params(seed: Any, size: Any, levels: Any, kinds: Sequence[str] | None) -> d
     return {"seed": seed, "size": [h, w], "levels": levels, "kinds": list(_check_kinds(kinds))}
 
 
+def _check_photos(photos: Mapping[str, np.ndarray], size: tuple[int, int]
+                  ) -> dict[str, np.ndarray]:
+    """The photos of :func:`make_iqa_demo`, checked: names usable as file stems, each
+    a uint8 (H, W, 3) array of ``size``, at least 3 of them (splits need 3 references)."""
+    if not isinstance(photos, Mapping) or len(photos) < 3:
+        raise ValueError("photos must map at least 3 names to uint8 (H, W, 3) photographs")
+    out = {}
+    for name, img in photos.items():
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]+", name)):
+            raise ValueError(f"photos: name {name!r} must be letters, digits, '-', '_' or '.'")
+        a = np.asarray(img)
+        if a.dtype != np.uint8 or a.shape != (*size, 3):
+            raise ValueError(f"photos[{name!r}] must be uint8 {(*size, 3)}, got {a.dtype} "
+                             f"{a.shape}")
+        out[name] = a
+    return out
+
+
 def default_demo_dir(seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE) -> Path:
     """Where the default demo lives: ``$HYPERKIT_DATA`` (or ``~/.cache/hyperkit``) /
     ``iqa-demo-v<VERSION>-seed<seed>-<H>x<W>``."""
@@ -137,6 +156,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
                   levels: int = 3, kinds: Sequence[str] | None = None,
+                  photos: Mapping[str, np.ndarray] | None = None,
                   log: Callable[[str], Any] | None = print) -> Path:
     """Generates the demo set into ``out_dir`` and returns it (layout: module docstring).
 
@@ -150,6 +170,9 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
         size: (rows, columns) of every image, each >= 32.
         levels: distortion levels per kind, 1..10 (level 1 the mildest).
         kinds: a subset of :data:`KINDS` (default all).
+        photos: name -> uint8 (H, W, 3) reference photograph of ``size``, instead of
+            scikit-image's (bench/make_photo_set.py builds a larger set this way); the
+            names are file stems, so letters, digits, '-', '_' and '.' only.
         log: called with progress lines and the per-kind/extent summary; None for quiet.
 
     Images: photos x kinds x levels x 2 extents distorted images (18 x 4 x 3 x 2 = 432
@@ -157,6 +180,9 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
     scikit-image / Pillow versions only.
     """
     params = _params(seed, size, levels, kinds)
+    if photos is not None:
+        photos = _check_photos(photos, tuple(params["size"]))
+        params["photos"] = sorted(photos)
     out_dir = Path(out_dir)
     log = log if log is not None else (lambda _msg: None)
     if out_dir.exists() and not out_dir.is_dir():
@@ -186,7 +212,7 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
         (out_dir / sub).mkdir()
 
     h, w = params["size"]
-    photos = load_photos((h, w), log=log)
+    photos = load_photos((h, w), log=log) if photos is None else photos
     count = len(photos) * len(params["kinds"]) * params["levels"] * len(EXTENTS)
     log(f"iqa demo: writing {count} distorted images of {len(photos)} photos ({h} x {w}) "
         f"into {out_dir}")

@@ -166,14 +166,14 @@ def load_photos(size: tuple[int, int] = DEFAULT_SIZE, *,
             continue
         if index is not None:
             img = img[index]
-        out[name] = _crop_resize(np.asarray(img), h, w)
+        out[name] = crop_resize(np.asarray(img), h, w)
     if len(out) < MIN_PHOTOS:
         raise RuntimeError(f"only {len(out)} of scikit-image's bundled photographs could be "
                            f"loaded offline ({sorted(out)}); the demo needs {MIN_PHOTOS}")
     return out
 
 
-def _crop_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+def crop_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     img = img[..., :3]

@@ -19,8 +19,9 @@ and hyperkit's image contract converts them later (BT.709 luma, as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

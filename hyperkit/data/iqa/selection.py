@@ -24,8 +24,9 @@ skimage's default 7x7 uniform window.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from skimage.metrics import structural_similarity
@@ -111,13 +112,13 @@ class PatchRows:
         return len(self.label)
 
     @staticmethod
-    def concat(parts: Sequence["PatchRows"]) -> "PatchRows":
+    def concat(parts: Sequence[PatchRows]) -> PatchRows:
         """One table of all rows of ``parts``, in order."""
         return PatchRows(*(np.concatenate([getattr(p, f) for p in parts]).astype(dt)
                            for f, dt in (("image", np.int32), ("u", np.int32), ("v", np.int32),
                                          ("label", np.float32))))
 
-    def take(self, idx: np.ndarray) -> "PatchRows":
+    def take(self, idx: np.ndarray) -> PatchRows:
         """The rows ``idx``."""
         return PatchRows(self.image[idx], self.u[idx], self.v[idx], self.label[idx])
 

@@ -17,9 +17,10 @@ and what to record about training. Adding an arm is one entry::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from ...training.loop import FitResult, fit
 from ...training.objectives import MAE
 from ...training.recipes import train_stage2
 from .data import Run, predict_files
-from .settings import PATCH, EXPERIMENTS, Options
+from .settings import EXPERIMENTS, PATCH, Options
 
 SELECTIVE = ("cnn_selective", "vgg")  # stage-1 kinds that need reference images
 
@@ -86,7 +87,7 @@ class Split:
         self.run.folder.save_model(model, self.sdir / "models" / arm)
 
 
-Scorer = Callable[[Split, str, Optional[Stage1]], tuple[np.ndarray, dict]]
+Scorer = Callable[[Split, str, Stage1 | None], tuple[np.ndarray, dict]]
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ patch-SSIM caches (out/cache), and the stage-1 training rows of a split."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -3,7 +3,8 @@ results.md laid out like Table 2."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ...evaluation.metrics import summarize
 from ..report import md_row, md_table, pm
@@ -96,5 +97,5 @@ def _per_table(arms: dict, labels: dict[str, str], key: str, title: str, first: 
         return []
     rows = ["", title, "", *md_table([first, *(labels[a].split(",")[0] for a in arms)])]
     for ty in names:
-        rows.append(md_row([ty, *(cell(v[key].get(ty, {})) for v in arms.values())]))
+        rows.append(md_row([ty, *(cell((v.get(key) or {}).get(ty, {})) for v in arms.values())]))
     return rows

@@ -256,3 +256,26 @@ def test_loads_through_the_csv_loader(tiny):
     assert np.allclose(sorted(table.scores), sorted(float(r["mos"]) for r in rows))
     assert table.ref_images is not None and len(table.ref_images) == len({r["ref_name"]
                                                                          for r in rows})
+
+
+def test_own_photos_replace_scikit_images(tmp_path):
+    rng = np.random.default_rng(0)
+    photos = {f"p{i}": rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for i in range(3)}
+    out = demo.make_iqa_demo(tmp_path / "own", size=(40, 48), levels=1, kinds=["jpeg"],
+                             photos=photos, log=None)
+    rows = list(csv.DictReader(open(out / "meta.csv")))
+    assert sorted({r["ref_name"] for r in rows}) == [f"refs/p{i}.png" for i in range(3)]
+    assert json.loads((out / "demo.json").read_text())["params"]["photos"] == ["p0", "p1", "p2"]
+    ref = np.asarray(Image.open(out / "refs" / "p1.png"))
+    np.testing.assert_array_equal(ref, photos["p1"])
+
+
+@pytest.mark.parametrize("photos, match", [
+    ({"a": np.zeros((40, 48, 3), np.uint8)}, "at least 3"),
+    ({k: np.zeros((40, 48, 3), np.float32) for k in "abc"}, "must be uint8"),
+    ({"a b": np.zeros((40, 48, 3), np.uint8), "c": 0, "d": 0}, "letters, digits"),
+])
+def test_own_photos_are_checked(tmp_path, photos, match):
+    with pytest.raises(ValueError, match=match):
+        demo.make_iqa_demo(tmp_path / "x", size=(40, 48), photos=photos, log=None)
+    assert not (tmp_path / "x").exists()

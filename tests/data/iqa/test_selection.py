@@ -8,11 +8,18 @@ from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 
-from hyperkit.patches import PositionedPatches
-from hyperkit.data.iqa.selection import (BALANCES, DEFAULT_THRESHOLD, PatchRows, all_cells,
-                                     patch_ssim, rows_to_positions, select_patches,
-                                     ssim_grids)
+from hyperkit.data.iqa.selection import (
+    BALANCES,
+    DEFAULT_THRESHOLD,
+    PatchRows,
+    all_cells,
+    patch_ssim,
+    rows_to_positions,
+    select_patches,
+    ssim_grids,
+)
 from hyperkit.grid import grid_positions
+from hyperkit.patches import PositionedPatches
 
 from ...reference import by_hand
 

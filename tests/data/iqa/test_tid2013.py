@@ -4,8 +4,12 @@ of I/i and .bmp/.BMP (reference 25 is i25.bmp)."""
 import numpy as np
 import pytest
 
-from hyperkit.data.iqa.tid2013 import (TID2013_REFERENCE_MOS, TID2013_TYPES, TID_SUBSETS,
-                                   load_tid2013)
+from hyperkit.data.iqa.tid2013 import (
+    TID2013_REFERENCE_MOS,
+    TID2013_TYPES,
+    TID_SUBSETS,
+    load_tid2013,
+)
 
 from .test_live import write_bmp
 

@@ -8,18 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.forgery import contours
-from ..data.forgery.casia2 import Casia2
-from ..evaluation.classification import roc_auc, roc_curve
-from ..images import read_image
-from .plotting import pyplot
+from ...data.forgery import contours
+from ...data.forgery.casia2 import Casia2
+from ...evaluation.classification import roc_auc, roc_curve
+from ...images import read_image
+from ..plotting import pyplot
+from .settings import APPROACHES
 
 
 def plot_roc(out: Path, runs: list[dict], path: Path) -> Path | None:
     """ROC curves (authentic = positive) of the first seed's test predictions, one per
     approach; None when the test set holds one class only."""
-    from .forgery import APPROACHES
-
     first = min(runs, key=lambda r: r["seed"])
     p = dict(np.load(Path(out) / first["run"] / "predictions.npz"))
     y = p["true"]

@@ -1,0 +1,5 @@
+"""``python -m hyperkit.cli`` (as under ``torchrun -m hyperkit.cli``)."""
+
+from . import main
+
+main()

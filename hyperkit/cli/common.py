@@ -1,0 +1,56 @@
+"""What several commands share: the run options of the training commands, the version,
+and image inputs (paths, folders, glob patterns)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+from pathlib import Path
+
+
+def run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
+    """--device, --resume and --no-progress, shared by the training commands."""
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def version() -> str:
+    """The installed distribution's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("hyperkit")
+    except PackageNotFoundError:  # run from a source tree
+        from hyperkit import __version__
+
+        return __version__
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files named by paths, folders (their image files, sorted) and glob patterns.
+
+    Returns (files, problems): problems are (input, reason) for inputs that name nothing.
+    """
+    from hyperkit.images import IMAGE_SUFFIXES
+
+    files, problems = [], []
+    for arg in inputs:
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir()
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append((arg, f"folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"))
+            files += found
+        elif p.exists():
+            files.append(p)
+        elif glob.has_magic(arg):
+            found = sorted(Path(f) for f in glob.glob(arg) if Path(f).is_file())
+            if not found:
+                problems.append((arg, "no file matches this pattern"))
+            files += found
+        else:
+            problems.append((arg, "does not exist"))
+    return files, problems

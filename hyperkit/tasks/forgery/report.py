@@ -1,0 +1,51 @@
+"""What a forgery run reports: the summary over seeds and results.md laid out like
+Table 3."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..report import md_row, md_table, pm
+from .settings import APPROACHES, PAPER
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of each metric, per approach, and the
+    confusion matrices summed over seeds."""
+    s: dict = {}
+    for k in APPROACHES:
+        s[k] = {}
+        for metric in ("accuracy", "balanced_accuracy", "roc_auc"):
+            v = np.array([r["metrics"][k][metric] for r in runs], dtype=np.float64)
+            s[k][metric] = {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+        s[k]["confusion_matrix"] = np.sum([r["metrics"][k]["confusion_matrix"] for r in runs],
+                                          axis=0).tolist()
+    return s
+
+
+def _pm(s: dict, pct: bool = True) -> str:
+    if pct:
+        return pm(s, digits=2, scale=100, unit="%")
+    return pm(s, digits=2 if s["n"] > 1 else 4)
+
+
+def table(results: dict) -> str:
+    """A Markdown table laid out like Table 3, with the paper's accuracy beside ours."""
+    s, n = results["summary"], len(results["runs"])
+    test = results["runs"][0]
+    head = (f"# Image forgery classification ({results['dataset']}, "
+            f"{results['setting']['name']} setting, {n} seed(s); test set of {test['test']} "
+            f"images: {test['test_authentic']} authentic, {test['test_tampered']} tampered)\n\n")
+    rows = md_table(["Approach", "Classification accuracy", "Balanced accuracy", "ROC AUC",
+                     "Confusion matrix [[TN, FP], [FN, TP]] (1 = authentic)", "paper accuracy"])
+    for k in ("e2e", "two_stage"):
+        r = s[k]
+        rows.append(md_row([APPROACHES[k], _pm(r["accuracy"]), _pm(r["balanced_accuracy"]),
+                            _pm(r["roc_auc"], False), r["confusion_matrix"],
+                            f"{100 * PAPER[k]:.2f}%"]))
+        if k == "e2e":
+            rows.append("| Current state of the art (Sutthiwan et al. 2011) | not implemented "
+                        f"| | | | {100 * PAPER['sutthiwan']:.2f}% |")
+    note = ("\nROC AUC: Mann-Whitney U / (n_authentic x n_tampered) (scipy.stats; "
+            "scikit-learn is not used). Accuracy at probability 0.5.\n")
+    return head + "\n".join(rows) + "\n" + note

@@ -1,0 +1,131 @@
+"""Running the forgery task: the data set, the run folder, one unit per seed, the results;
+and --inspect, which lists a CASIA v2 tree's pairs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ...data.forgery import casia2
+from ...data.forgery import demo as forgery_demo
+from ...devices import resolve_device
+from ...runs import RunFolder
+from .plots import plot_contour_examples, plot_roc
+from .report import summarize, table
+from .seed import run_seed
+from .settings import MARGIN, PAPER, PATCH, Setting, resolve_setting
+
+
+def load_dataset(dataset: str, st: Setting, out: Path, root: str | Path | None,
+                 masks: str | Path | None, log: Callable[[str], None]) -> casia2.Casia2:
+    """The scanned data set: CASIA v2 at ``root``, or the demo set in out/data (made
+    once; reused when it matches the setting)."""
+    if dataset == "demo":
+        if root is not None:
+            raise ValueError("--root is for --dataset casia2; the demo set is generated")
+        data = out / "data"
+        if not forgery_demo.matches(data, st.demo_authentic, st.demo_tampered, 0):
+            log(f"generating the demo spliced set ({st.demo_authentic} authentic, "
+                f"{st.demo_tampered} tampered) in {data}")
+            forgery_demo.generate(data, st.demo_authentic, st.demo_tampered, seed=0)
+        return casia2.scan(data, masks)
+    if dataset != "casia2":
+        raise ValueError(f"dataset must be 'demo' or 'casia2', got {dataset!r}")
+    if root is None:
+        raise ValueError("--dataset casia2 needs --root, the folder holding Au/ and Tp/")
+    return casia2.scan(root, masks)
+
+
+def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
+                out: str | Path = "runs/forgery-demo-quick", *, root: str | Path | None = None,
+                masks: str | Path | None = None, device: Any = "auto", resume: bool = False,
+                log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    """Runs Table 3 and writes results.json, results.md, roc.png, contour pictures and
+    the trained models to ``out`` (never into the dataset folder).
+
+    Every seed keeps its checkpoints and hyper-image caches under out/seed<s>/work; a
+    finished seed writes out/seed<s>/metrics.json and is reused by ``resume``. An
+    existing ``out`` is never overwritten without ``resume``, and a resumed run must have
+    the same settings (only the number of seeds may grow).
+
+    Returns:
+        the results dictionary also written to results.json.
+    """
+    st = resolve_setting(setting)
+    folder = RunFolder.open(out, resume=resume, log=log)
+    out = folder.path
+    for place in (root, masks):
+        if place is not None and casia2.inside(out, Path(place)):
+            raise ValueError(f"--out {out} is inside the dataset folder {place}; nothing is "
+                             "written there, choose another --out")
+    dev = resolve_device(device)
+    t_start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    data = folder.rank0_first(lambda: load_dataset(dataset, st, out, root, masks, folder.log))
+    summary = data.summary()
+    folder.log(f"{data.root}: {summary['authentic']} authentic, {summary['pairs']} tampered "
+               f"paired, {summary['skipped']} file(s) skipped "
+               f"{summary['skipped_by_reason'] or ''}")
+    if summary["pairs"] == 0:
+        raise ValueError(f"{data.root}: no tampered image could be paired with its source; "
+                         "nothing to train on (run --inspect to see why)")
+    folder.write_config({"dataset": dataset, "masks": None if masks is None else str(masks),
+                         "setting": asdict(st), "grid": st.grid(), "patch": PATCH,
+                         "margin": MARGIN}, dev, grow=("setting.seeds",),
+                        root=str(data.root), data=summary)
+    if not (out / "pairs.csv").exists():
+        folder.on_rank0(data.to_csv, out / "pairs.csv")
+    runs = [_seed_once(data, st, seed, folder, dev, resume, progress)
+            for seed in range(st.seeds)]
+    results = {"task": "forgery", "dataset": dataset, "setting": asdict(st),
+               "device": str(dev), "data": summary, "runs": runs,
+               "summary": summarize(runs), "paper": PAPER,
+               "models": [f"seed{r['seed']}/model" for r in runs],
+               "roc_auc_method": "Mann-Whitney U / (n_authentic n_tampered), scipy.stats",
+               "seconds": time.perf_counter() - t_start}
+
+    def plots() -> None:
+        plot_roc(out, runs, out / "roc.png")
+        plot_contour_examples(data, out / "contours.json", out / "contours", count=3)
+
+    folder.write_results("forgery", results, table(results), results["models"], plots,
+                         "roc.png, contours/")
+    return results
+
+
+def _seed_once(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder, dev: Any,
+               resume: bool, progress: bool) -> dict:
+    """Seed ``seed``'s metrics: reused when it finished earlier, else run and logged."""
+    done = folder.reuse(f"seed{seed}")
+    if done is not None:
+        return done
+    run = run_seed(data, st, seed, folder, dev, resume, progress)
+    m = run["metrics"]
+    folder.log(f"[seed{seed}] accuracy two-stage {m['two_stage']['accuracy']:.4f} "
+               f"(AUC {m['two_stage']['roc_auc']:.3f}) | end-to-end "
+               f"{m['e2e']['accuracy']:.4f} (AUC {m['e2e']['roc_auc']:.3f}) "
+               f"({run['seconds']:.0f} s)")
+    return run
+
+
+def inspect(root: str | Path, masks: str | Path | None = None,
+            to_csv: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Prints the pairs found and the files skipped (with reasons); writes the pair
+    table to ``to_csv`` when given. Returns the summary."""
+    data = casia2.scan(root, masks)
+    for p in data.pairs:
+        extra = f"  mask {p.mask.name}" if p.mask is not None else ""
+        alt = f"  (or {p.candidates[1].name})" if len(p.candidates) > 1 else ""
+        log(f"pair  {p.tampered.name}  <-  {p.authentic.name}{alt}{extra}")
+    for path, why in data.skipped:
+        log(f"skip  {path}: {why}")
+    s = data.summary()
+    log(f"{s['authentic']} authentic, {s['pairs']} pairs ({s['spliced_pairs']} spliced, "
+        f"{s['copy_move_pairs']} copy-move, {s['pairs_with_mask']} with a mask), "
+        f"{s['skipped']} skipped {s['skipped_by_reason'] or ''}")
+    if to_csv is not None:
+        log(f"wrote {data.to_csv(to_csv)}")
+    return s

@@ -1,0 +1,255 @@
+"""One seed of a forgery run: the split, stage 1 (siamese ranking of contour patch pairs),
+hyper-images and stage 2, the end-to-end baseline, and the test metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ... import nets
+from ...data.forgery import casia2, contours
+from ...data.forgery.pairs import SiamesePairs
+from ...data.image_files import ImageFiles
+from ...evaluation.classification import classification_report
+from ...files import save_torch, write_text
+from ...images import read_image
+from ...model import TwoStage
+from ...nets.siamese import Centered, SiameseRanker
+from ...nets.standardized import Standardized
+from ...runs import RunFolder
+from ...training.checkpoint import finished_epochs
+from ...training.end_to_end import logits_output, predict_end_to_end, train_end_to_end
+from ...training.loop import FitResult, fit, predict
+from ...training.objectives import RankingHinge, WeightedBCE
+from ...training.recipes import cached_hyperimages
+from .settings import APPROACHES, CLASSES, MARGIN, PATCH, SCORE_MEANING, Setting
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """A read image as RGB: gray repeated, alpha dropped (CASIA mixes a few in)."""
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    return image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
+
+
+def _is_rgb_file(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            return im.mode == "RGB"
+    except OSError:
+        return True  # let the reader name the file
+
+
+def _e2e_items(paths: Sequence[Path]) -> list[Any]:
+    """File paths for RGB files (read lazily), converted arrays for the others."""
+    return [p if _is_rgb_file(p) else _rgb(read_image(p)) for p in paths]
+
+
+def positions(data: casia2.Casia2, pairs: Sequence[casia2.Pair], cache: Path,
+              log: Callable[[str], None], progress: bool
+              ) -> tuple[dict[str, dict], list[tuple[str, str]]]:
+    """Contour patch positions of ``pairs``: {tampered path: {'authentic', 'tops'}} and
+    (tampered path, reason) for pairs without a usable difference. Kept in ``cache``
+    (JSON) and reused."""
+    known: dict[str, dict] = json.loads(cache.read_text()) if cache.is_file() else {}
+    found, skipped, new = {}, [], 0
+    for pr in tqdm(pairs, desc="contours", leave=False, disable=None if progress else True):
+        key = str(pr.tampered)
+        if key not in known:
+            new += 1
+            try:
+                t = read_image(pr.tampered)
+                cands = [read_image(c) for c in pr.candidates]
+                k = contours.closest_candidate(t, cands) if len(cands) > 1 else 0
+                m = read_image(pr.mask) if pr.mask is not None else None
+                res = contours.contour_patches(cands[k], t, m, patch=PATCH)
+                known[key] = {"authentic": str(pr.candidates[k]), "tops": res.tops.tolist(),
+                              "area": res.area}
+            except (ValueError, TypeError) as e:  # NoUsableDifference is a ValueError
+                known[key] = {"skip": str(e)}
+        if "skip" in known[key]:
+            skipped.append((key, known[key]["skip"]))
+        else:
+            found[key] = known[key]
+    if new:
+        write_text(cache, json.dumps(known))
+    if skipped:
+        log(f"{len(skipped)} pair(s) skipped at the contour step (first: {skipped[0][0]}: "
+            f"{skipped[0][1]})")
+    return found, skipped
+
+
+def class_weights(labels: np.ndarray) -> tuple[float, float]:
+    """(w0, w1) = n / (2 n_class): each class carries half of the loss."""
+    y = np.asarray(labels)
+    n1 = float((y == 1).sum())
+    n0 = float(len(y) - n1)
+    if n0 == 0 or n1 == 0:
+        raise ValueError(f"the training set holds one class only ({int(n0)} tampered, "
+                         f"{int(n1)} authentic); both are needed")
+    return len(y) / (2 * n0), len(y) / (2 * n1)
+
+
+@dataclass
+class Seed:
+    """One seed's split and folders, as its steps see them."""
+
+    data: casia2.Casia2
+    st: Setting
+    seed: int
+    folder: RunFolder
+    dev: torch.device
+    resume: bool
+    progress: bool
+    paths: Sequence[Path]
+    labels: np.ndarray
+    tr: np.ndarray
+    va: np.ndarray
+    te: np.ndarray
+
+    @property
+    def wd(self) -> Path:
+        return self.folder.path / f"seed{self.seed}" / "work"
+
+    def log(self, s: str) -> None:
+        self.folder.log(f"[seed{self.seed}] {s}")
+
+
+def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
+             dev: torch.device, resume: bool, progress: bool) -> dict:
+    """One seed: split, stage 1, hyper-images, stage 2, end-to-end, test metrics; writes
+    seed<s>/ (model, e2e.pt, predictions.npz, metrics.json last)."""
+    t0 = time.perf_counter()
+    paths, labels, groups = data.classification_set()
+    tr, va, te = casia2.grouped_split(groups, seed)
+    sd = Seed(data, st, seed, folder, dev, resume, progress, paths, labels, tr, va, te)
+    sd.wd.mkdir(parents=True, exist_ok=True)
+    c1, c2, c3 = st.configs(seed)
+    sets, skipped = _pair_sets(sd)
+    ranker, mean, fit1, rank_acc = _stage1(sd, sets, c1)
+    weights = class_weights(labels[tr])
+    model, fit2, prob = _stage2(sd, ranker, mean, weights, c2)
+    e2e, fit3 = train_end_to_end(
+        _e2e_items([paths[i] for i in tr]), labels[tr], _e2e_items([paths[i] for i in va]),
+        labels[va], arch=st.e2e_arch, objective=WeightedBCE(weights), config=c3,
+        workdir=sd.wd / "e2e", resume=resume, device=dev, log=sd.log, progress=progress,
+        flip=True)
+    prob["e2e"] = predict_end_to_end(e2e, _e2e_items([paths[i] for i in te]))
+    run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
+           "test": len(te), "test_authentic": int(labels[te].sum()),
+           "test_tampered": int(len(te) - labels[te].sum()),
+           "stage1_pairs": {"train": len(sets["train"][0]), "val": len(sets["val"][0])},
+           "contour_skipped": len(skipped), "class_weights": list(weights),
+           "patch_mean": mean, "seconds": None,
+           "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
+                      "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc},
+           "stage2": _bce(fit2), "e2e": _bce(fit3),
+           "metrics": {k: classification_report(prob[k], labels[te]) for k in APPROACHES}}
+    run["seconds"] = time.perf_counter() - t0
+    rel = f"seed{seed}"
+    folder.save_model(model, f"{rel}/model")
+    folder.on_rank0(save_torch, e2e.state_dict(), folder.path / rel / "e2e.pt")
+    folder.finish(rel, run, {"path": np.array([str(paths[i]) for i in te]),
+                             "true": labels[te], **prob})
+    return run
+
+
+def _bce(r: FitResult) -> dict:
+    return {"best_val_bce": r.best_val, "best_epoch": r.best_epoch, "epochs": r.epochs_run}
+
+
+def _pair_sets(sd: Seed) -> tuple[dict, list]:
+    """Stage 1's (authentic, tampered) pairs and contour tops of the training and
+    validation images, and the pairs skipped at the contour step."""
+    part = np.empty(len(sd.paths), np.int64)
+    part[sd.tr], part[sd.va], part[sd.te] = 0, 1, 2
+    where = {str(p): part[i] for i, p in enumerate(sd.paths)}
+    pairs = [p for p in sd.data.pairs if where[str(p.tampered)] < 2]
+    pos, skipped = sd.folder.rank0_first(lambda: positions(
+        sd.data, pairs, sd.folder.path / "contours.json", sd.folder.log, sd.progress))
+    sets = {}
+    for k, name in ((0, "train"), (1, "val")):
+        keys = [t for t in pos if where[t] == k]
+        if not keys:
+            raise ValueError(f"no {name} pair has a usable tampered region; stage 1 needs "
+                             f"some ({len(skipped)} pair(s) skipped at the contour step)")
+        sets[name] = ([(pos[t]["authentic"], t) for t in keys], [pos[t]["tops"] for t in keys])
+    sd.log(f"{len(sd.tr)}/{len(sd.va)}/{len(sd.te)} train/val/test images; stage 1 on "
+           f"{len(sets['train'][0])} train and {len(sets['val'][0])} val pairs x "
+           f"{contours.N_POINTS} contour patches")
+    return sets, skipped
+
+
+def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, FitResult, float]:
+    """The siamese ranker on contour patch pairs (ranking hinge, mean-free patches, flips
+    on the fly); returns it, the patch mean, its fit and its validation ranking accuracy."""
+    mean = sd.folder.rank0_first(lambda: _patch_mean(sd.wd / "patch_mean.json", sets))
+    train1 = SiamesePairs(*sets["train"], patch=PATCH, mean=mean, augment=True, seed=sd.seed,
+                          name="train pairs")
+    val1 = SiamesePairs(*sets["val"], patch=PATCH, mean=mean, seed=sd.seed, name="val pairs")
+    ckpt1 = sd.wd / "stage1.ckpt"
+    if sd.resume:
+        train1.skip_draws(finished_epochs(ckpt1))
+    torch.manual_seed(sd.seed)
+    ranker = SiameseRanker(nets.build(sd.st.channel_arch), hidden=sd.st.hidden)
+    fit1 = fit(ranker, train1, val1, RankingHinge(MARGIN), config, checkpoint=ckpt1,
+               resume=sd.resume, device=sd.dev, log=sd.log, name="stage1",
+               progress=sd.progress)
+    d_val = predict(ranker, val1, batch_size=256)
+    return ranker, mean, fit1, float(np.mean(np.sign(d_val) == val1.fixed_y))
+
+
+def _patch_mean(path: Path, sets: dict) -> list:
+    """The training patches' channel mean (kept in ``path`` and reused)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    mean = SiamesePairs(*sets["train"], patch=PATCH).channel_mean().tolist()
+    write_text(path, json.dumps(mean))
+    return mean
+
+
+def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, float],
+            config: Any) -> tuple[TwoStage, FitResult, dict]:
+    """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits; returns
+    the two-stage model, the fit and the test probabilities {'two_stage': ...}."""
+    st, labels, tr, va = sd.st, sd.labels, sd.tr, sd.va
+    grid = st.grid()
+    torch.manual_seed(sd.seed)
+    s2 = nets.build(st.stage2_arch)
+    channels = nets.input_shape(s2)[0]
+    # stage 1 was trained on mean-free patches: Centered subtracts the mean for the model
+    model = TwoStage(Centered(ranker.channel, mean), s2, stage1_arch=st.channel_arch,
+                     stage2_arch=st.stage2_arch, patch=(PATCH, PATCH), grid=grid, lcn=False,
+                     kind="classifier", classes=CLASSES, threshold=0.5,
+                     meta={"task": "forgery", "score_meaning": SCORE_MEANING})
+    model.eval()
+    # 16 image files read at a time, 256 patches through stage 1 at once: the paper's
+    # channel holds 64 maps of 64 x 64 per patch after its first layer (1 MiB)
+    hyper = {name: cached_hyperimages(f"hyper_{name}", model,
+                                      ImageFiles([sd.paths[i] for i in idx]), sd.wd, "mmap",
+                                      batch_size=256, progress=sd.progress, group=16,
+                                      prepare=_rgb)
+             for name, idx in (("train", tr), ("val", va), ("test", sd.te))}
+    if hyper["train"].shape[1] != channels:
+        raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "
+                         f"channel gives {hyper['train'].shape[1]} features")
+    s2 = Standardized(s2, channels).fit_statistics(hyper["train"], labels[tr])
+    with torch.no_grad():  # standardize the inputs only: the output is a probability
+        s2.out_mean.fill_(0.0)
+        s2.out_std.fill_(1.0)
+    with logits_output(s2.net):
+        fit2 = fit(s2, (hyper["train"], labels[tr]), (hyper["val"], labels[va]),
+                   WeightedBCE(weights), config, checkpoint=sd.wd / "stage2.ckpt",
+                   resume=sd.resume, device=sd.dev, log=sd.log, name="stage2",
+                   progress=sd.progress)
+    model.stage2 = s2.eval()
+    return model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)}

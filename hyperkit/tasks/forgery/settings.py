@@ -1,0 +1,87 @@
+"""What a forgery run is: its networks, sizes and seeds (:class:`Setting`), the labels, and
+the paper's Table 3 figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ... import nets
+from ...training.config import TrainConfig, stage1_config, stage2_config
+
+PATCH = 64
+MARGIN = 3.0  # delta of the ranking hinge
+CLASSES = ["tampered", "authentic"]  # label 0, label 1 (the paper: 1 = authentic)
+SCORE_MEANING = ("probability that the image is authentic (label 1, as in the paper); "
+                 "below 0.5 reads tampered")
+APPROACHES = {"e2e": "End-to-end CNN (experiment 1)",
+              "two_stage": "Proposed two-stage CNN (experiment 2)"}
+PAPER = {"e2e": 0.7522, "sutthiwan": 0.7920, "two_stage": 0.8311}  # Table 3 accuracy
+
+# The quick setting keeps every layer of Table 4's forgery networks at a quarter of the
+# widths (about 1/16 of the work) so that both stages and the baseline fit 10 minutes
+# on 2 CPU cores; the full setting uses the presets as printed.
+QUICK_CHANNEL = ("Input(64,64,3) - 2xC(16) - MP(2) - 2xC(32) - MP(2) - 2xC(32) - MP(2) - "
+                 "2xC(64) - MP(2) - FC(128) - Drop(0.5) - FC(128) - Drop(0.5)")
+QUICK_STAGE2 = ("Input(15,15,128) - 3xC(16) - MP(2) - 3xC(32) - MP(2) - 3xC(64) - MP(2) - "
+                "FC(200) - Drop(0.5) - FC(200) - Drop(0.5) - FC(1,'sigmoid')")
+QUICK_E2E = ("Input(256,384,3) - C(8) - MP(2) - C(16) - MP(2) - 2xC(16) - MP(2) - 2xC(32) - "
+             "MP(2) - 2xC(64) - MP(2) - FC(128) - Drop(0.5) - FC(128) - Drop(0.5) - "
+             "FC(1,'sigmoid')")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Size of a forgery run: networks, epochs (patience), batches, seeds and, for the
+    demo data set, how many images to generate. The hyper-image grid is stage 2's
+    Input(U, V, D)."""
+
+    name: str
+    channel_arch: str = "forgery_channel"
+    stage2_arch: str = "forgery_stage2"
+    e2e_arch: str = "forgery_e2e"
+    seeds: int = 1
+    stage1_epochs: int = 30
+    stage1_patience: int = 8
+    stage2_epochs: int = 200
+    stage2_patience: int = 40
+    e2e_epochs: int = 40
+    e2e_patience: int = 10
+    stage1_batch: int = 64
+    stage2_batch: int = 32
+    e2e_batch: int = 16
+    demo_authentic: int = 600
+    demo_tampered: int = 400
+    hidden: int | None = None  # w1 width of the siamese head (None: the feature width)
+
+    def configs(self, seed: int) -> tuple[TrainConfig, TrainConfig, TrainConfig]:
+        """Stage-1, stage-2 and end-to-end training configurations for ``seed``."""
+        def cfg(make: Callable, epochs: int, patience: int, batch: int) -> TrainConfig:
+            return make(epochs=epochs, patience=patience,
+                        plateau_patience=max(2, patience // 2), batch_size=batch, seed=seed)
+        return (cfg(stage1_config, self.stage1_epochs, self.stage1_patience, self.stage1_batch),
+                cfg(stage2_config, self.stage2_epochs, self.stage2_patience, self.stage2_batch),
+                cfg(stage1_config, self.e2e_epochs, self.e2e_patience, self.e2e_batch))
+
+    def grid(self) -> tuple[int, int]:
+        """(U, V) of stage 2's input."""
+        _, u, v = nets.input_shape(nets.build(self.stage2_arch))
+        return u, v
+
+
+SETTINGS = {
+    "quick": Setting("quick", channel_arch=QUICK_CHANNEL, stage2_arch=QUICK_STAGE2,
+                     e2e_arch=QUICK_E2E, stage1_epochs=12, stage1_patience=4,
+                     stage2_epochs=60, stage2_patience=15, e2e_epochs=12, e2e_patience=4,
+                     demo_authentic=150, demo_tampered=100),
+    "full": Setting("full"),
+}
+
+
+def resolve_setting(setting: str | Setting) -> Setting:
+    """A :class:`Setting` from its name in :data:`SETTINGS` (or itself)."""
+    st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
+    if not isinstance(st, Setting):
+        raise ValueError(f"setting must be one of {', '.join(SETTINGS)} or a Setting, "
+                         f"got {setting!r}")
+    return st
