@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 import hyperkit
-from hyperkit.tasks.synthetic import (METHODS, PAPER, SCORE_MEANING, SETTINGS, Setting, run_synthetic,
-                                      summarize, table)
+from hyperkit.tasks.synthetic import (
+    METHODS,
+    PAPER,
+    SCORE_MEANING,
+    SETTINGS,
+    Setting,
+    run_synthetic,
+    summarize,
+    table,
+)
 
 TINY = Setting("tiny", images=10, images_per_count=10, seeds=1, stage1_epochs=1,
                stage1_patience=1, stage2_epochs=2, stage2_patience=2)
