@@ -34,7 +34,7 @@ from hyperkit.evaluation.paired import paired_difference
 from hyperkit.model import TwoStage
 from hyperkit.pooling import pick_temperature, pool_scores
 from hyperkit.training.loop import predict
-from hyperkit.training.recipes import fit_stage2, stage2_recipe
+from hyperkit.training.recipes import fit_stage2, head_config
 
 BASELINES = ("mean", "min", "p10", "softmin", "weighted")
 
@@ -93,11 +93,9 @@ def train_head(sets: dict, spec: str, seed: int, flips: bool, epochs: int,
                **overrides) -> torch.nn.Module:
     """Stage 2 by the library's 'head' recipe (what `hyperkit iqa` trains)."""
     tr, va = sets["train"], sets["val"]
-    cfg, standardize = stage2_recipe("head", epochs=epochs, patience=max(5, epochs // 4),
-                                     plateau_patience=max(3, epochs // 8), batch_size=16,
-                                     seed=seed, **overrides)
+    cfg = head_config(epochs, seed, **overrides)
     net, _ = fit_stage2(sets["model"].stage1, tr["h"], tr["y"], va["h"], va["y"],
-                        stage2_arch=spec, config=cfg, standardize=standardize, flips=flips,
+                        stage2_arch=spec, config=cfg, standardize=True, flips=flips,
                         device="cpu", log=None, progress=False)
     return net
 

@@ -14,8 +14,20 @@ from hyperkit.runs import write_manifest
 
 
 def test_methods():
-    assert list(METHODS) == ["two_stage", "patch_average"]
+    assert list(METHODS) == ["two_stage", "patch_average", "patch_min", "patch_p10",
+                             "patch_softmin"]
     assert all(isinstance(v, str) and v for v in METHODS.values())
+
+
+def test_pooling_methods_pool_the_patch_scores(trained):
+    model, _, d, _ = trained
+    ims = list(d.images[32:36])
+    s = model.patch_scores(ims).reshape(4, -1)
+    np.testing.assert_allclose(model.predict(ims, method="patch_min"), s.min(1))
+    np.testing.assert_allclose(model.predict(ims, method="patch_p10"),
+                               np.percentile(s, 10, axis=1))
+    with pytest.raises(ValueError, match="no softmin temperature"):
+        model.predict(ims, method="patch_softmin")
 
 
 def test_patch_average_is_mean_of_stage1_on_grid_patches(trained):
@@ -101,6 +113,13 @@ def test_save_load_round_trip(trained, tmp_path):
     assert isinstance(loaded, TwoStage) and not loaded.training
     assert (loaded.patch, loaded.grid, loaded.lcn, loaded.channels) == ((16, 16), (3, 3), False, 1)
     assert loaded.meta == {"note": "kept"} and loaded.device == torch.device("cpu")
+    model.pooling["softmin_temperature"] = 0.5  # picked on validation images in a real run
+    try:
+        loaded = TwoStage.load(model.save(tmp_path / "m2"))
+    finally:
+        model.pooling["softmin_temperature"] = None
+    assert loaded.pooling == {"higher_better": True, "softmin_temperature": 0.5}
+    model = TwoStage.load(tmp_path / "m2")
     for m in METHODS:
         np.testing.assert_array_equal(loaded.predict(d.images[32:], method=m),
                                       model.predict(d.images[32:], method=m))

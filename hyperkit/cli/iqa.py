@@ -49,9 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--best-score", type=float,
                         help="csv: the score of an undistorted image (reference patches' label)")
     parser.add_argument("--experiment", type=int, choices=(1, 2, 3, 4, 5),
-                        help="Table 2 experiment (default: selective CNN and two-stage)")
+                        help="Table 2 experiment (default: the selective CNN with every pooling "
+                             "baseline, learned weighted pooling, the paper's stage 2 and the "
+                             "grid stage 2)")
     parser.add_argument("--methods", help="comma-separated methods instead of the experiment's: "
-                                           "cnn, cnn_selective, two_stage, shallow_e2e, deep_e2e, "
+                                           "cnn, cnn_selective, patch_min, patch_p10, "
+                                           "patch_softmin, weighted_pooling, two_stage, "
+                                           "grid_stage2, shallow_e2e, deep_e2e, "
                                            "vgg_patch_average, vgg_two_stage")
     parser.add_argument("--splits", type=int, default=1, help="number of splits (default 1; "
                                                                 "the paper: 100)")

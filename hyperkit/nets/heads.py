@@ -160,6 +160,19 @@ def head_members(net: nn.Module) -> list[GridHead]:
     return [m for m in net.modules() if isinstance(m, GridHead)]
 
 
+def score_layer(stage1: nn.Module) -> nn.Linear | None:
+    """Stage 1's output layer when it is a plain Linear(D, 1) on the features (a cell's
+    score = ``layer(features)``): Kang's and VGG's ``out``, or a SpecNet's linear head;
+    None otherwise (e.g. a sigmoid head or a pure feature extractor)."""
+    net = getattr(stage1, "net", stage1)  # Centered and other wrappers keep it in .net
+    out = getattr(net, "out", None)
+    if out is None and isinstance(getattr(net, "head", None), nn.Sequential):
+        lin, act = net.head[0], net.head[1]
+        out = lin if isinstance(act, nn.Identity) else None
+    ok = isinstance(out, nn.Linear) and out.out_features == 1
+    return out if ok else None
+
+
 def set_prior(net: nn.Module, out_layer: nn.Linear, in_mean: Tensor | None = None,
               in_std: Tensor | None = None, out_mean: float = 0.0, out_std: float = 1.0
               ) -> None:

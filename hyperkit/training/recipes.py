@@ -24,7 +24,7 @@ from .. import nets
 from ..devices import resolve_device
 from ..images import check_channels, split_images
 from ..model import TwoStage
-from ..nets.heads import head_members, set_prior
+from ..nets.heads import head_members, score_layer, set_prior
 from ..nets.standardized import Standardized
 from ..patches import GridPatches
 from . import dist
@@ -99,6 +99,17 @@ def stage2_recipe(name: str, **overrides: Any) -> tuple[TrainConfig, bool]:
     standardize = r["standardize"]
     fields = {k: v for k, v in r.items() if k not in _RECIPE_OPTIONS}
     return stage2_config(**{**fields, **overrides}), standardize
+
+
+def head_config(epochs: int, seed: int, **overrides: Any) -> TrainConfig:
+    """The 'head' recipe's TrainConfig on a budget of ``epochs``: early stop after
+    epochs // 4 (at least 5) epochs without improvement, the lr divided by 10 after
+    epochs // 8 (at least 3), batches of 16 hyper-images; ``overrides`` replace fields.
+    bench/iqa_heads.py and the NR-IQA head arms train with it."""
+    cfg, _ = stage2_recipe("head", **{"epochs": epochs, "patience": max(5, epochs // 4),
+                                      "plateau_patience": max(3, epochs // 8),
+                                      "batch_size": 16, "seed": seed, **overrides})
+    return cfg
 
 
 def stage2_options(name: str) -> dict[str, bool]:
@@ -219,7 +230,7 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
                         config=config, standardize=standardize, flips=flips,
                         checkpoint=wd / "stage2.ckpt", resume=resume, device=dev, log=log,
                         progress=progress)
-    model.stage2 = s2
+    model.stage2, model.stage2_arch = s2, stage2_arch  # save() records what it is
     return model.eval(), r2
 
 
@@ -254,11 +265,12 @@ def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper
 def _copy_prior(stage2: nn.Module, stage1: nn.Module) -> None:
     """Gives the residual heads of ``stage2`` stage 1's output layer (features -> patch
     score), in the units of the Standardized wrapper when there is one."""
-    out = getattr(getattr(stage1, "net", stage1), "out", None)
-    if not (isinstance(out, nn.Linear) and out.out_features == 1):
+    out = score_layer(stage1)
+    if out is None:
         if any(h.res for h in head_members(stage2)):
-            raise ValueError("a residual head (res=1) needs a stage 1 whose output layer "
-                             "`out` is Linear(D, 1); use res=0 with this stage 1")
+            raise ValueError("a residual head (res=1) needs a stage 1 whose output layer is "
+                             "a linear Linear(D, 1) on its features; use res=0 with this "
+                             "stage 1")
         return
     if isinstance(stage2, Standardized):
         set_prior(stage2, out, stage2.in_mean, stage2.in_std, float(stage2.out_mean),

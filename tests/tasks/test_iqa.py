@@ -63,7 +63,7 @@ def test_run_writes_results_splits_and_models(finished):
         assert (out / f).is_file(), f
     assert [r["split"] for r in res["runs"]] == [0, 1]
     for r in res["runs"]:
-        assert set(r["metrics"]) == {"cnn_selective", "two_stage"}
+        assert set(r["metrics"]) == set(iqa.arms.DEFAULT_ARMS)
         m = r["metrics"]["two_stage"]
         assert {"srocc", "plcc", "plcc_logistic", "krocc", "collapsed", "per_type"} <= set(m)
         assert set(m["per_type"]) == {"noise", "local"}
@@ -89,12 +89,19 @@ def test_splits_are_reference_disjoint_and_saved(finished):
 
 def test_predictions_match_saved_model(finished, tree):
     table, out, res = finished
-    assert res["models"][0].endswith("two_stage")  # what `hyperkit predict RUN` loads
+    first = iqa.arms.PREDICT_ORDER[0]
+    assert res["models"][0].endswith(first)  # what `hyperkit predict RUN` loads
     model = hyperkit.load_model(out)
     assert "mos" in model.meta["score_meaning"] and model.stage2 is not None
     p = np.load(out / "split0" / "predictions.npz")
     imgs = [hyperkit.images.read_image(table.images[i]) for i in p["index"]]
-    np.testing.assert_allclose(model.predict(imgs), p["two_stage"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(imgs), p[first], rtol=1e-5, atol=1e-5)
+    two = hyperkit.load_model(out / "split0" / "models" / "two_stage")
+    np.testing.assert_allclose(two.predict(imgs), p["two_stage"], rtol=1e-5, atol=1e-5)
+    soft = hyperkit.load_model(out / "split0" / "models" / "patch_softmin")
+    assert soft.pooling["softmin_temperature"] > 0 and soft.pooling["higher_better"]
+    np.testing.assert_allclose(soft.predict(imgs, method="patch_softmin"), p["patch_softmin"],
+                               rtol=1e-5, atol=1e-5)
     pa = hyperkit.load_model(out / "split0" / "models" / "cnn_selective")
     np.testing.assert_allclose(pa.predict(imgs, method="patch_average"), p["cnn_selective"],
                                rtol=1e-5, atol=1e-5)

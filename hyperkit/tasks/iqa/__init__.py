@@ -15,6 +15,12 @@ Arms:
     shallow_e2e, deep_e2e      end-to-end CNNs on whole 384 x 512 images.
     vgg_patch_average, vgg_two_stage  VGG-16 up to conv4_3 (frozen, weights from a
                     local file) + two trained FC800 layers, patch averaging / stage 2.
+    patch_min, patch_p10, patch_softmin   pooling baselines of the selective stage 1's
+                    patch scores (worst patch, 10th percentile, softmin with the
+                    temperature picked on validation images).
+    weighted_pooling  learned weighted pooling of the cells (WaDIQaM), a 1x1 head.
+    grid_stage2     the cell-weighted stage 2 of :mod:`hyperkit.nets.heads` (3x3 context
+                    over the grid, cell coordinates, residual on the patch scores).
 
 The arms are a table (:data:`~hyperkit.tasks.iqa.arms.ARMS`: name -> stage 1 kind and
 scorer); :mod:`.settings` holds the sizes and the paper's experiments, :mod:`.runner` the run

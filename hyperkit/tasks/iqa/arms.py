@@ -31,10 +31,12 @@ from ...data.iqa import IQATable
 from ...data.iqa.selection import rows_to_positions
 from ...model import TwoStage
 from ...patches import PositionedPatches
+from ...pooling import pick_temperature
+from ...training.config import TrainConfig
 from ...training.end_to_end import predict_end_to_end, train_end_to_end
 from ...training.loop import FitResult, fit
 from ...training.objectives import MAE
-from ...training.recipes import train_stage2
+from ...training.recipes import head_config, train_stage2
 from .data import Run, predict_files
 from .settings import EXPERIMENTS, PATCH, Options
 
@@ -108,24 +110,57 @@ def fit_summary(r: FitResult | None) -> dict | None:
 
 
 def pooled(method: str = "patch_average") -> Scorer:
-    """Scores by pooling stage 1's patch scores (``TwoStage.predict(method=...)``)."""
+    """Scores by pooling stage 1's patch scores (``TwoStage.predict(method=...)``); the
+    softmin's temperature is picked on the split's validation images first."""
     def score(sp: Split, arm: str, s1: Stage1 | None) -> tuple[np.ndarray, dict]:
-        preds = predict_files(s1.model, sp.test_files, method)
+        model, t = s1.model, sp.run.table
+        model.pooling["higher_better"] = bool(t.higher_better)
+        if method == "patch_softmin":
+            va = sp.run.files[sp.va]
+            scores = np.concatenate([model.patch_scores(list(va[i:i + 64]))
+                                     for i in range(0, len(va), 64)])
+            model.pooling["softmin_temperature"] = pick_temperature(
+                scores, t.scores[sp.va], higher_better=bool(t.higher_better))
+        preds = predict_files(model, sp.test_files, method)
         sp.save(s1.model, arm)
         return preds, {"stage1": fit_summary(s1.fit), "patches": s1.counts}
     return score
 
 
-def stage2(arch: str | None = None, method: str = "two_stage", **train: Any) -> Scorer:
-    """Trains a stage 2 (``arch``, default the data set's) on the hyper-images of the
-    arm's stage 1 (:func:`~hyperkit.training.recipes.train_stage2`, extra ``train``
-    options passed on) and scores with it."""
+def head(options: str = "", flips: bool = True, **overrides: Any) -> Scorer:
+    """A cell-weighted stage 2 (:mod:`hyperkit.nets.heads`, ``head(D,U,V,<options>)``)
+    trained by the 'head' recipe on the setting's stage-2 epoch budget
+    (:func:`~hyperkit.training.recipes.head_config`, ``overrides`` replace its fields)."""
+    def arch(sp: Split, s1: Stage1) -> str:
+        u, v = sp.run.spec.grid
+        d = s1.model.stage1.feature_dim
+        return f"head({d},{u},{v}{',' + options if options else ''})"
+
+    def config(sp: Split) -> tuple[TrainConfig, bool, str]:
+        return head_config(sp.run.setting.stage2_epochs, sp.seed, **overrides), True, "head"
+    return stage2(arch, config=config, flips=flips)
+
+
+def stage2(arch: str | Callable[[Split, Stage1], str] | None = None,
+           method: str = "two_stage",
+           config: Callable[[Split], tuple[TrainConfig, bool, str]] | None = None,
+           **train: Any) -> Scorer:
+    """Trains a stage 2 (``arch``, default the data set's; a callable gets the split and
+    stage 1) on the hyper-images of the arm's stage 1
+    (:func:`~hyperkit.training.recipes.train_stage2`, extra ``train`` options passed on)
+    and scores with it. ``config(split)`` gives (TrainConfig, standardize, recipe name);
+    default: the run's --stage2-recipe on the setting's budget."""
     def score(sp: Split, arm: str, s1: Stage1 | None) -> tuple[np.ndarray, dict]:
         run, t = sp.run, sp.run.table
-        recipe = run.options.stage2_recipe
-        cfg, standardize = run.setting.stage2(sp.seed, recipe)
+        if config is None:
+            recipe = run.options.stage2_recipe
+            cfg, standardize = run.setting.stage2(sp.seed, recipe)
+        else:
+            cfg, standardize, recipe = config(sp)
+        name = arch(sp, s1) if callable(arch) else arch or run.spec.stage2_arch
+        s1.model.pooling["higher_better"] = bool(t.higher_better)
         model, r2 = train_stage2(s1.model, run.files[sp.tr], t.scores[sp.tr], run.files[sp.va],
-                                 t.scores[sp.va], stage2_arch=arch or run.spec.stage2_arch,
+                                 t.scores[sp.va], stage2_arch=name,
                                  config=cfg, workdir=sp.sdir / arm, standardize=standardize,
                                  resume=sp.resume, device=run.dev, log=sp.log,
                                  progress=run.progress, **train)
@@ -161,7 +196,30 @@ ARMS: dict[str, Arm] = {
     "deep_e2e": Arm("Deep end-to-end CNN", None, end_to_end("tid_deep_e2e")),
     "vgg_patch_average": Arm("VGG + patch averaging", "vgg", pooled()),
     "vgg_two_stage": Arm("VGG + second stage", "vgg", stage2()),
+    # Issue 18: the pooling baselines a reviewer asks for, on the selective stage 1, and
+    # the cell-weighted stage 2 (docs/nr-iqa.md "Stage 2 against pooling baselines")
+    "patch_min": Arm("CNN + selective, worst patch", "cnn_selective", pooled("patch_min"),
+                     fallback="cnn"),
+    "patch_p10": Arm("CNN + selective, 10th-percentile patch", "cnn_selective",
+                     pooled("patch_p10"), fallback="cnn"),
+    "patch_softmin": Arm("CNN + selective, softmin of patches (temperature on validation)",
+                         "cnn_selective", pooled("patch_softmin"), fallback="cnn"),
+    "weighted_pooling": Arm("CNN + selective, learned weighted pooling (WaDIQaM)",
+                            "cnn_selective",
+                            head("ctx=0,coords=0,res=0", flips=False, weight_decay=0.0),
+                            fallback="cnn"),
+    "grid_stage2": Arm("CNN + selective + grid stage 2 (cell-weighted head)", "cnn_selective",
+                       head(), fallback="cnn"),
 }
+# What a run without --experiment or --methods trains: the paper's two methods, every
+# pooling baseline and both cell-weighted heads, all on one selective stage 1 per split.
+# Which trained model `hyperkit predict RUN` loads: the run manifest lists the arms'
+# models in this order (others after). The measured winner on localized artifacts comes
+# first (docs/nr-iqa.md "Stage 2 against pooling baselines").
+PREDICT_ORDER = ("weighted_pooling", "grid_stage2", "two_stage", "vgg_two_stage",
+                 "cnn_selective", "cnn", "vgg_patch_average")
+DEFAULT_ARMS = ("cnn_selective", "patch_min", "patch_p10", "patch_softmin", "weighted_pooling",
+                "two_stage", "grid_stage2")
 LABELS = {name: arm.label for name, arm in ARMS.items()}
 
 
@@ -176,8 +234,7 @@ def stage1_kind(arm: str, table: IQATable) -> str | None:
 def arms_for(experiment: int | None, table: IQATable, options: Options) -> tuple[str, ...]:
     """The methods a run trains: the experiment's, or options.arms; without references
     no selective patch training is possible."""
-    arms = options.arms or (EXPERIMENTS[experiment] if experiment else
-                            ("cnn_selective", "two_stage"))
+    arms = options.arms or (EXPERIMENTS[experiment] if experiment else DEFAULT_ARMS)
     bad = [a for a in arms if a not in ARMS]
     if bad:
         raise ValueError(f"unknown method(s) {bad}; expected some of {', '.join(ARMS)}")

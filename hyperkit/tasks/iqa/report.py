@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...evaluation.metrics import summarize
+from ...evaluation.paired import paired_difference
 from ..report import md_row, md_table, pm
 
 KEYS = ("srocc", "plcc", "plcc_logistic", "krocc")
@@ -82,7 +83,66 @@ def table_md(results: dict, labels: dict[str, str]) -> str:
                            "std (median) over splits):", "Extent", _pm)
         rows += _per_table(arms, labels, "per_type", "SROCC per distortion type (mean over "
                            "splits):", "Type", _mean)
+        rows += paired_md([r for r in results["runs"] if r.get("group", g) == g], list(arms),
+                          labels)
     return head + "\n".join(rows) + "\n"
+
+
+# Arms that pool one stage 1's patch scores or features without a CNN over the grid: what
+# a stage 2 must beat (issue 18)
+BASELINES = ("cnn", "cnn_selective", "patch_min", "patch_p10", "patch_softmin",
+             "weighted_pooling", "vgg_patch_average")
+
+
+def _split_values(runs: list[dict], arm: str, key: str, name: str | None) -> dict[int, float]:
+    """split -> SROCC of ``arm`` (overall, or of extent/type ``name`` under ``key``),
+    leaving out collapsed splits and missing values."""
+    out = {}
+    for r in runs:
+        m = r["metrics"].get(arm)
+        if m is None or m.get("collapsed"):
+            continue
+        v = m["srocc"] if name is None else (m.get(key) or {}).get(name)
+        if v is not None:
+            out[r["split"]] = float(v)
+    return out
+
+
+def paired_md(runs: list[dict], arms: list[str], labels: dict[str, str]) -> list[str]:
+    """Each stage-2 arm against the best baseline arm (by mean SROCC, per column), paired
+    on the splits both finished: the mean difference, its bootstrap 95 % interval over
+    splits, and the splits won. No lines for fewer than 2 splits or no pair of arms."""
+    base = [a for a in arms if a in BASELINES]
+    others = [a for a in arms if a not in BASELINES]
+    if not base or not others or len({r["split"] for r in runs}) < 2:
+        return []
+    cols = [("srocc", None, "all")]
+    for key in ("per_extent", "per_type"):
+        names = sorted({t for r in runs for a in arms
+                        for t in (r["metrics"].get(a, {}).get(key) or {})})
+        cols += [(key, t, t) for t in names]
+    rows = ["", "Paired against the best baseline of each column (SROCC difference, mean "
+            "[bootstrap 95 % interval] over splits, splits won):", "",
+            *md_table(["Approach", *(c[2] for c in cols)])]
+    for a in others:
+        cells = []
+        for key, name, _ in cols:
+            mine = _split_values(runs, a, key, name)
+            best = max(base, key=lambda b: _mean_of(_split_values(runs, b, key, name)))
+            theirs = _split_values(runs, best, key, name)
+            common = sorted(set(mine) & set(theirs))
+            if len(common) < 2:
+                cells.append("n/a")
+                continue
+            d = paired_difference([mine[k] for k in common], [theirs[k] for k in common])
+            cells.append(f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] vs "
+                         f"{best}, {d['wins']}/{d['splits']}")
+        rows.append(md_row([labels[a], *cells]))
+    return rows
+
+
+def _mean_of(values: dict[int, float]) -> float:
+    return sum(values.values()) / len(values) if values else float("-inf")
 
 
 def _mean(s: dict) -> str:

@@ -16,7 +16,7 @@ from ...data.iqa.tid2013 import TID_SUBSETS
 from ...data.splits import load_splits, make_splits, save_splits
 from ...devices import resolve_device
 from ...runs import RunFolder
-from .arms import LABELS, arms_for
+from .arms import LABELS, PREDICT_ORDER, arms_for
 from .data import Run
 from .plots import plot_per_type, plot_predictions
 from .report import log_split, summarize_runs, table_md
@@ -103,8 +103,8 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
 
 def _split_once(run: Run, arms: tuple[str, ...], k: int, split: dict, sdir: Path,
                 resume: bool) -> tuple[dict, list[str]]:
-    """Split ``k``'s metrics (reused when it finished earlier) and its model folders,
-    two-stage models first: `hyperkit predict RUN` loads the manifest's first."""
+    """Split ``k``'s metrics (reused when it finished earlier) and its model folders in
+    the order of :data:`~.arms.PREDICT_ORDER`: `hyperkit predict RUN` loads the first."""
     rel = str(sdir.relative_to(run.folder.path))
     r = run.folder.reuse(rel)
     if r is None:
@@ -112,8 +112,9 @@ def _split_once(run: Run, arms: tuple[str, ...], k: int, split: dict, sdir: Path
                 f"{len(split['test'])} test images")
         r = run_split(run, arms, k, split, sdir, resume)
         log_split(r, run.log, rel)
+    rank = {a: i for i, a in enumerate(PREDICT_ORDER)}
     models = [f"{rel}/models/{a}" for a in sorted(r["metrics"],
-                                                  key=lambda a: "two_stage" not in a)
+                                                  key=lambda a: rank.get(a, len(rank)))
               if (sdir / "models" / a / "model.json").is_file()]
     return r, models
 
