@@ -9,8 +9,11 @@ kept for independent evaluation.
 
 Each photo gets the demo's distortions (4 kinds x 3 levels x uniform/local with masks)
 and its full-reference label (hyperkit's demo score); the set is written in the demo's
-layout (meta.csv in the pyiqa convention), so ``hyperkit.data.iqa.csv.load_csv(OUT, type_col="dist_type",
-best_score=100)`` reads it (bench/iqa_heads.py trains it on the demo's 11 x 15 grid).
+layout (meta.csv in the pyiqa convention), so
+``hyperkit.data.iqa.csv.load_csv(OUT, type_col="dist_type", best_score=100)`` reads it.
+The photographs are made at the demo's 192 x 256, so a run trains them on the demo's
+11 x 15 grid and networks (``run_iqa(table, "demo", ...)``; bench/RESULTS.md
+"iqa-heads-photoset" has the command).
 
     python bench/make_photo_set.py --out ~/data/hyperkit-photoset
 """

@@ -19,6 +19,7 @@ Two routes give the same numbers:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -204,6 +205,41 @@ def build_hyperimage(
         float tensor (N, D, U, V) on stage1's device; point (u, v) of image n is the
         feature vector of patch (u, v) of image n.
     """
+    plan = _plan(images, stage1, patch, grid, stride, max_size, batch_size, device,
+                 channel_axis, channels, max_bytes)
+    path = _whole_image_path(stage1)
+    shared = _choose_route(route, path, plan.sizes, plan.patch, plan.grid, plan.dev)
+
+    # With CUDA kernels, each image goes to the GPU once and its patches never leave it.
+    dev = plan.dev
+    prep_dev = dev if dev.type == "cuda" and cuda_available() else torch.device("cpu")
+    if shared:
+        return _shared_route(plan.raw, plan.sizes, path, plan.patch, plan.grid, plan.max_bytes,
+                             dev, prep_dev, requires_grad, max_size=plan.max_size, lcn=lcn,
+                             channels=plan.channels)
+    return _patch_route(plan, stage1, prep_dev, requires_grad, lcn)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """build_hyperimage's arguments, checked: what both routes run from."""
+
+    patch: tuple[int, int]
+    batch_size: int
+    max_size: tuple[int, int] | None
+    channels: int | None
+    raw: list[Any]
+    dev: torch.device
+    sizes: list[tuple[int, int]]
+    grid: tuple[int, int]
+    max_bytes: int
+
+
+def _plan(images: Any, stage1: Callable, patch: Any, grid: Sequence[int] | None, stride: Any,
+          max_size: Any, batch_size: int, device: Any, channel_axis: Any,
+          channels: int | None, max_bytes: int) -> _Plan:
+    """Checks build_hyperimage's arguments (stage1 and the images' sizes and channels from
+    their shapes, before anything runs) and settles the grid."""
     ph, pw = checks.pair(patch, "patch")
     batch_size = checks.positive_int(batch_size, "batch_size")
     if max_size is not None:
@@ -224,21 +260,21 @@ def build_hyperimage(
         raise ValueError("give grid or stride, not both")
     u, v = checks.pair(grid, "grid")
     max_bytes = checks.positive_int(max_bytes, "max_bytes")
-    path = _whole_image_path(stage1)
-    shared = _choose_route(route, path, sizes, (ph, pw), (u, v), dev)
+    return _Plan((ph, pw), batch_size, max_size, channels, raw, dev, sizes, (u, v), max_bytes)
 
-    # With CUDA kernels, each image goes to the GPU once and its patches never leave it.
-    prep_dev = dev if dev.type == "cuda" and cuda_available() else torch.device("cpu")
-    if shared:
-        return _shared_route(raw, sizes, path, (ph, pw), (u, v), max_bytes, dev, prep_dev,
-                             requires_grad, max_size=max_size, lcn=lcn, channels=channels)
+
+def _patch_route(plan: _Plan, stage1: Callable, prep_dev: torch.device, requires_grad: bool,
+                 lcn: bool) -> Tensor:
+    """build_hyperimage by cutting every grid patch and running stage1 on them in chunks
+    of at most plan.batch_size: (N, D, U, V) on plan.dev."""
+    raw, (u, v), dev = plan.raw, plan.grid, plan.dev
     total = len(raw) * u * v
     feats: Tensor | None = None
     p0 = 0
     with torch.set_grad_enabled(requires_grad):
-        for chunk in grid_batches(raw, (ph, pw), (u, v), batch_size=batch_size,
-                                  device=prep_dev, max_size=max_size, lcn=lcn,
-                                  channels=channels):
+        for chunk in grid_batches(raw, plan.patch, (u, v), batch_size=plan.batch_size,
+                                  device=prep_dev, max_size=plan.max_size, lcn=lcn,
+                                  channels=plan.channels):
             p1 = p0 + len(chunk)
             out = stage1(chunk.to(dev, non_blocking=True))
             if not isinstance(out, Tensor) or out.ndim != 2 or out.shape[0] != p1 - p0:

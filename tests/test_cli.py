@@ -69,8 +69,8 @@ def test_synthetic_end_to_end_then_predict(tmp_path, capsys):
     model = hyperkit.load_model(out)
     imgs = [(d.images[0] * 255).round().astype(np.uint8), d.images[1]]
     expect = model.predict(imgs)
-    assert [l.split("\t")[0] for l in lines] == [str(png), str(npy)]
-    assert [float(l.split("\t")[1]) for l in lines] == pytest.approx(expect, abs=1e-4)
+    assert [line.split("\t")[0] for line in lines] == [str(png), str(npy)]
+    assert [float(line.split("\t")[1]) for line in lines] == pytest.approx(expect, abs=1e-4)
     main(["predict", str(out / "seed0" / "model"), str(npy), "--method", "patch_average"])
     score = float(capsys.readouterr().out.strip().split("\t")[1])
     assert score == pytest.approx(model.predict(imgs[1:], method="patch_average")[0], abs=1e-4)
@@ -143,7 +143,7 @@ def model_dir(trained, tmp_path_factory):
 
 def scored(out):
     """{path: score} from predict's standard output."""
-    return {p: float(s) for p, s in (l.split("\t") for l in out.strip().splitlines())}
+    return {p: float(s) for p, s in (line.split("\t") for line in out.strip().splitlines())}
 
 
 def image_folder(folder):
@@ -242,7 +242,7 @@ def test_predict_csv(model_dir, tmp_path, capsys):
         rows = list(csv.reader(f))
     assert rows[0] == ["path", "score", "method", "meaning"]
     assert [r[0] for r in rows[1:]] == list(printed)  # the images scored, not the bad one
-    for (path, score, method, meaning), p in zip(rows[1:], printed):
+    for (_path, score, method, meaning), p in zip(rows[1:], printed):
         assert float(score) == pytest.approx(printed[p], abs=1e-4)
         assert method == "patch_average" and meaning == MEANING
     # an existing file is never overwritten
@@ -362,7 +362,7 @@ def test_help_of_the_package_opens_with_the_guide():
     assert set(hyperkit.__all__) <= set(dir(hyperkit))
     assert hyperkit.load_model is load_model and callable(hyperkit.lcn)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        hyperkit.nope
+        _ = hyperkit.nope
 
 
 def test_package_metadata():

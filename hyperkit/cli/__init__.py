@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from typing import Any
 
 from .common import version
@@ -19,6 +20,10 @@ COMMANDS = ("info", "demo", "synthetic", "iqa", "forgery", "predict", "explain")
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hyperkit`` command (``argv`` defaults to sys.argv[1:])."""
+    # Idle OpenMP threads sleep instead of spinning (read when torch loads, later): alone
+    # it costs nothing, and a second job on the same cores no longer makes both ~3.4x
+    # slower instead of ~1.8x (bench/RESULTS.md "stage1-profile"). A user's value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="hyperkit", formatter_class=raw,

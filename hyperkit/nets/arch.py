@@ -65,6 +65,75 @@ def _tokens(spec: str) -> list[tuple[str, str]]:
     return out
 
 
+class _Parser:
+    """Recursive descent over the tokens of one architecture string."""
+
+    def __init__(self, spec: str, toks: list[tuple[str, str]]) -> None:
+        self.spec, self.toks, self.pos = spec, toks, 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def expect(self, kind: str, value: str | None = None) -> str:
+        t = self.peek()
+        if t is None or t[0] != kind or (value is not None and t[1] != value):
+            want = value or kind
+            got = "the end" if t is None else repr(t[1])
+            raise ValueError(f"architecture: expected {want!r} but found {got} in {self.spec!r}")
+        self.pos += 1
+        return t[1]
+
+    def sequence(self) -> list[Layer]:
+        """item ('-' item)*"""
+        layers = self.item()
+        while self.peek() == ("punct", "-"):
+            self.pos += 1
+            layers += self.item()
+        return layers
+
+    def item(self) -> list[Layer]:
+        """[k x] (layer | '(' sequence ')'), repeats expanded."""
+        reps = 1
+        if self.peek() is not None and self.peek()[0] == "mult":
+            reps = int(self.expect("mult"))
+            if reps < 1:
+                raise ValueError(f"architecture: repeat count must be >= 1 in {self.spec!r}")
+        if self.peek() == ("punct", "("):
+            self.pos += 1
+            body = self.sequence()
+            self.expect("punct", ")")
+        else:
+            body = [self.layer()]
+        return body * reps
+
+    def layer(self) -> Layer:
+        """name '(' args ')', with the argument count checked against _ARITY."""
+        name = self.expect("name")
+        if name not in _ARITY:
+            raise ValueError(f"architecture: unknown layer {name!r} in {self.spec!r}; "
+                             f"expected one of {', '.join(_ARITY)}")
+        self.expect("punct", "(")
+        args: list = []
+        while self.peek() != ("punct", ")"):
+            if args:
+                self.expect("punct", ",")
+            t = self.peek()
+            if t is not None and t[0] == "num":
+                self.pos += 1
+                args.append(float(t[1]) if any(c in t[1] for c in ".eE") else int(t[1]))
+            elif t is not None and t[0] == "str":
+                self.pos += 1
+                args.append(t[1][1:-1].lower())
+            else:
+                self.expect("num")
+        self.pos += 1
+        lo, hi = _ARITY[name]
+        if not lo <= len(args) <= hi:
+            raise ValueError(f"architecture: {name} takes {lo} to {hi} arguments, got "
+                             f"{name}{tuple(args)} in {self.spec!r}")
+        return Layer(name, tuple(args))
+
+
 def parse(spec: str) -> list[Layer]:
     """Parses an architecture string into a flat list of layers (repeats expanded).
 
@@ -73,76 +142,11 @@ def parse(spec: str) -> list[Layer]:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"architecture must be a non-empty string, got {spec!r}")
-    toks = _tokens(spec)
-    pos = 0
-
-    def peek() -> tuple[str, str] | None:
-        return toks[pos] if pos < len(toks) else None
-
-    def expect(kind: str, value: str | None = None) -> str:
-        nonlocal pos
-        t = peek()
-        if t is None or t[0] != kind or (value is not None and t[1] != value):
-            want = value or kind
-            got = "the end" if t is None else repr(t[1])
-            raise ValueError(f"architecture: expected {want!r} but found {got} in {spec!r}")
-        pos += 1
-        return t[1]
-
-    def sequence() -> list[Layer]:
-        nonlocal pos
-        layers = item()
-        while peek() == ("punct", "-"):
-            pos += 1
-            layers += item()
-        return layers
-
-    def item() -> list[Layer]:
-        nonlocal pos
-        reps = 1
-        if peek() is not None and peek()[0] == "mult":
-            reps = int(expect("mult"))
-            if reps < 1:
-                raise ValueError(f"architecture: repeat count must be >= 1 in {spec!r}")
-        if peek() == ("punct", "("):
-            pos += 1
-            body = sequence()
-            expect("punct", ")")
-        else:
-            body = [layer()]
-        return body * reps
-
-    def layer() -> Layer:
-        nonlocal pos
-        name = expect("name")
-        if name not in _ARITY:
-            raise ValueError(f"architecture: unknown layer {name!r} in {spec!r}; "
-                             f"expected one of {', '.join(_ARITY)}")
-        expect("punct", "(")
-        args: list = []
-        while peek() != ("punct", ")"):
-            if args:
-                expect("punct", ",")
-            t = peek()
-            if t is not None and t[0] == "num":
-                pos += 1
-                args.append(float(t[1]) if any(c in t[1] for c in ".eE") else int(t[1]))
-            elif t is not None and t[0] == "str":
-                pos += 1
-                args.append(t[1][1:-1].lower())
-            else:
-                expect("num")
-        pos += 1
-        lo, hi = _ARITY[name]
-        if not lo <= len(args) <= hi:
-            raise ValueError(f"architecture: {name} takes {lo} to {hi} arguments, got "
-                             f"{name}{tuple(args)} in {spec!r}")
-        return Layer(name, tuple(args))
-
-    layers = sequence()
-    if pos != len(toks):
-        raise ValueError(f"architecture: unexpected {toks[pos][1]!r} after a complete "
-                         f"network in {spec!r}")
+    parser = _Parser(spec, _tokens(spec))
+    layers = parser.sequence()
+    if parser.pos != len(parser.toks):
+        raise ValueError(f"architecture: unexpected {parser.toks[parser.pos][1]!r} after a "
+                         f"complete network in {spec!r}")
     if layers[0].kind != "Input" or any(layer.kind == "Input" for layer in layers[1:]):
         raise ValueError(f"architecture must start with Input(h, w[, c]) and have one Input: "
                          f"{spec!r}")

@@ -182,11 +182,45 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
     dev = resolve_device(device)
     world, rank = dist.world(), dist.rank()
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    _check_start(ckpt, resume, len(train_src), world)
+    opt, state, history, best_state = _start_state(model, cfg, objective, ckpt, dev)
+    net = model if world == 1 else nn.parallel.DistributedDataParallel(
+        model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    ran = 0
+    while not finished(state, cfg) and (stop_after is None or ran < stop_after):
+        row, improved, best_state = _run_epoch(
+            model, net, train_src, val_src, objective, opt, cfg, state, best_state, dev,
+            world, rank, name, progress)
+        history.append(row)
+        ran += 1
+        if log is not None and rank == 0:
+            _log_epoch(log, name, cfg, row, improved)
+        if ckpt is not None and rank == 0:
+            checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+    if ckpt is not None and rank == 0 and state.done:
+        checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+    if log is not None and rank == 0 and state.done:
+        _log_finish(log, name, cfg, state)
+    dist.barrier()
+    model.load_state_dict(best_state)
+    return FitResult(state.best_val, state.best_epoch + 1, state.epoch, history,
+                     state.stopped_early)
+
+
+def _check_start(ckpt: Path | None, resume: bool, n_train: int, world: int) -> None:
+    """Refuses to overwrite a checkpoint without ``resume`` and a train set smaller than
+    the number of ranks."""
     if ckpt is not None and ckpt.exists() and not resume:
         raise FileExistsError(f"checkpoint {ckpt} exists; pass resume=True to continue it or "
                               "choose another path (it is never overwritten by a new run)")
-    if len(train_src) // world == 0:
-        raise ValueError(f"train has {len(train_src)} samples, fewer than the {world} ranks")
+    if n_train // world == 0:
+        raise ValueError(f"train has {n_train} samples, fewer than the {world} ranks")
+
+
+def _start_state(model: nn.Module, cfg: TrainConfig, objective: Objective, ckpt: Path | None,
+                 dev: torch.device) -> tuple[torch.optim.Optimizer, FitState, list[dict], dict]:
+    """Seeds torch, moves the model to dev and makes its optimizer; (optimizer, state,
+    history, best weights), fresh or read back from an existing checkpoint."""
     torch.manual_seed(cfg.seed)
     model.to(dev)
     opt = make_optimizer(model, cfg)
@@ -198,39 +232,43 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
         opt.load_state_dict(c["optimizer"])
         state, history, best_state = FitState(**c["state"]), c["history"], c["best_model"]
         torch.set_rng_state(c["rng"])
-    net = model if world == 1 else nn.parallel.DistributedDataParallel(
-        model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    ran = 0
-    while not finished(state, cfg) and (stop_after is None or ran < stop_after):
-        t0 = time.perf_counter()
-        order = epoch_order(len(train_src), cfg.seed, state.epoch, world, rank)
-        with tqdm(total=math.ceil(len(order) / cfg.batch_size), leave=False,
-                  desc=f"{name} epoch {state.epoch + 1}",
-                  disable=None if progress and rank == 0 else True) as bar:
-            train_loss, lr = train_one_epoch(net, train_src, order, objective, opt, cfg,
-                                             state, dev, bar, name)
-        val_loss = dist.broadcast_from_rank0(validate(model, val_src, objective, dev), dev)
-        improved = end_of_epoch(state, val_loss, cfg)
-        if improved:
-            best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-        row = {"epoch": state.epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-               "seconds": time.perf_counter() - t0}
-        history.append(row)
-        ran += 1
-        if log is not None and rank == 0:
-            log(f"{name} epoch {state.epoch}/{cfg.epochs} train {train_loss:.4f} "
-                f"val {val_loss:.4f}{' *' if improved else ''} lr {lr:.2e} "
-                f"({row['seconds']:.1f} s)")
-        if ckpt is not None and rank == 0:
-            checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
-    if ckpt is not None and rank == 0 and state.done:
-        checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
-    if log is not None and rank == 0 and state.done:
-        how = (f"stopped early after epoch {state.epoch} ({cfg.patience} epochs without "
-               "improvement)" if state.stopped_early else f"ran all {cfg.epochs} epochs")
-        log(f"{name} {how}; best validation loss {state.best_val:.4f} at epoch "
-            f"{state.best_epoch + 1}")
-    dist.barrier()
-    model.load_state_dict(best_state)
-    return FitResult(state.best_val, state.best_epoch + 1, state.epoch, history,
-                     state.stopped_early)
+    return opt, state, history, best_state
+
+
+def _run_epoch(model: nn.Module, net: nn.Module, train_src: BatchSource, val_src: BatchSource,
+               objective: Objective, opt: torch.optim.Optimizer, cfg: TrainConfig,
+               state: FitState, best_state: dict, dev: torch.device, world: int, rank: int,
+               name: str, progress: bool) -> tuple[dict, bool, dict]:
+    """One epoch of :func:`fit`: train (net, DDP-wrapped under torchrun), validate
+    (model), update the schedule; (history row, improved, best weights)."""
+    t0 = time.perf_counter()
+    order = epoch_order(len(train_src), cfg.seed, state.epoch, world, rank)
+    with tqdm(total=math.ceil(len(order) / cfg.batch_size), leave=False,
+              desc=f"{name} epoch {state.epoch + 1}",
+              disable=None if progress and rank == 0 else True) as bar:
+        train_loss, lr = train_one_epoch(net, train_src, order, objective, opt, cfg,
+                                         state, dev, bar, name)
+    val_loss = dist.broadcast_from_rank0(validate(model, val_src, objective, dev), dev)
+    improved = end_of_epoch(state, val_loss, cfg)
+    if improved:
+        best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+    row = {"epoch": state.epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+           "seconds": time.perf_counter() - t0}
+    return row, improved, best_state
+
+
+def _log_epoch(log: Callable[[str], None], name: str, cfg: TrainConfig, row: dict,
+               improved: bool) -> None:
+    """The one line per epoch."""
+    log(f"{name} epoch {row['epoch']}/{cfg.epochs} train {row['train_loss']:.4f} "
+        f"val {row['val_loss']:.4f}{' *' if improved else ''} lr {row['lr']:.2e} "
+        f"({row['seconds']:.1f} s)")
+
+
+def _log_finish(log: Callable[[str], None], name: str, cfg: TrainConfig,
+                state: FitState) -> None:
+    """The closing line: how the run ended and its best validation loss."""
+    how = (f"stopped early after epoch {state.epoch} ({cfg.patience} epochs without "
+           "improvement)" if state.stopped_early else f"ran all {cfg.epochs} epochs")
+    log(f"{name} {how}; best validation loss {state.best_val:.4f} at epoch "
+        f"{state.best_epoch + 1}")

@@ -17,8 +17,7 @@ from hyperkit.data import synthetic
 from hyperkit.evaluation.importance import METHODS
 from hyperkit.model import TwoStage
 from hyperkit.runs import write_manifest
-from hyperkit.tasks.explain import (evaluate_synthetic, explain_files, synthetic_masks,
-                                    top_cell_box)
+from hyperkit.tasks.explain import evaluate_synthetic, explain_files, synthetic_masks, top_cell_box
 from hyperkit.tasks.synthetic import DATA_SEED, Setting
 
 S1 = "Input(16,16) - C(4) - MP(2) - C(8) - MP(4) - FC(12) - FC(1,'linear')"

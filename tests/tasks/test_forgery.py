@@ -10,8 +10,7 @@ import torch
 
 import hyperkit
 from hyperkit.cli import main
-from hyperkit.tasks.forgery import (APPROACHES, PAPER, SETTINGS, class_weights, summarize,
-                                    table)
+from hyperkit.tasks.forgery import APPROACHES, PAPER, SETTINGS, class_weights, summarize, table
 from hyperkit.training import WeightedBCE
 from tests.data.forgery.test_casia2 import make_tree
 
@@ -114,7 +113,7 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)
     assert ((again >= 0) & (again <= 1)).all()
     labels = model.labels([0.2, 0.7])
-    assert [l for l, _ in labels] == ["tampered", "authentic"]
+    assert [line for line, _ in labels] == ["tampered", "authentic"]
     np.testing.assert_allclose([p for _, p in labels], [0.8, 0.7])
     with pytest.raises(ValueError, match="two_stage"):
         model.predict([read_image(pred["path"][0])], method="patch_average")

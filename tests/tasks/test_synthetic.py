@@ -62,7 +62,7 @@ def test_table_layouts():
     t1 = table(r1)
     assert t1.startswith("# Synthetic experiment 1 (quick setting, 1 seed(s)")
     for m, label in METHODS.items():
-        row = next(l for l in t1.splitlines() if l.startswith(f"| {label} |"))
+        row = next(line for line in t1.splitlines() if line.startswith(f"| {label} |"))
         assert str(PAPER[1][m]["srocc"]) in row and str(PAPER[1][m]["plcc"]) in row
     assert "±" not in t1.split("\n", 1)[1]  # one seed: no spread in the cells
     two = table({**r1, "summary": summarize(1, [fake_run(None, 0, 0.5),
@@ -73,7 +73,7 @@ def test_table_layouts():
     t2 = table(r2)
     assert "| Approach | " + " | ".join(f"{c} patch(es)" for c in range(1, 6)) + " |" in t2
     for m, label in METHODS.items():
-        paper = next(l for l in t2.splitlines() if l.startswith(f"| {label}: paper |"))
+        paper = next(line for line in t2.splitlines() if line.startswith(f"| {label}: paper |"))
         assert paper.split(" | ")[1:] == [str(v) for v in PAPER[2][m][:4]] + [
             f"{PAPER[2][m][4]} |"]
         assert f"| {label}: mean of SROCC and PLCC |" in t2 and f"| {label}: KROCC |" in t2
@@ -117,12 +117,13 @@ def test_tiny_run_writes_a_loadable_run_folder(tmp_path):
         np.testing.assert_allclose(model.predict(list(d.images[pred["index"]]), method=m),
                                    pred[m], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred["true"], d.scores[pred["index"]])
-    assert any("two-stage SROCC" in l for l in lines)
+    assert any("two-stage SROCC" in line for line in lines)
     # the model says what its score means (the CLI's --csv writes it)
     assert model.meta["score_meaning"] == SCORE_MEANING and "at most 5" in SCORE_MEANING
     # each stage says how it stopped; the results table is logged at the end of the run
-    assert any("stage1 ran all 1 epochs" in l for l in lines)
-    assert any("stage2 ran all 2 epochs" in l or "stage2 stopped early" in l for l in lines)
+    assert any("stage1 ran all 1 epochs" in line for line in lines)
+    assert any("stage2 ran all 2 epochs" in line or "stage2 stopped early" in line
+               for line in lines)
     last = "\n".join(lines[-2:])
     assert table(res) in last and "| Approach |" in last
     assert lines[-1].startswith("wrote ") and "results.json" in lines[-1]
@@ -130,4 +131,4 @@ def test_tiny_run_writes_a_loadable_run_folder(tmp_path):
     lines.clear()
     again = run_synthetic(1, TINY, out, device="cpu", resume=True, log=lines.append,
                           progress=False)
-    assert again["runs"] == res["runs"] and any("finished earlier" in l for l in lines)
+    assert again["runs"] == res["runs"] and any("finished earlier" in line for line in lines)
