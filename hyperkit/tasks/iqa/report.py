@@ -79,9 +79,9 @@ def table_md(results: dict, labels: dict[str, str]) -> str:
             rows.append(md_row([f"{labels[a]}{note}", _pm(v["srocc"]), _pm(v["plcc"]),
                                 _pm(v["plcc_logistic"]), _pm(v["krocc"]), _paper(p[0]),
                                 _paper(p[1])]))
-        rows += _per_table(arms, labels, "per_extent", "SROCC per distortion extent (mean ± "
+        rows += _per_table(arms, "per_extent", "SROCC per distortion extent (mean ± "
                            "std (median) over splits):", "Extent", _pm)
-        rows += _per_table(arms, labels, "per_type", "SROCC per distortion type (mean over "
+        rows += _per_table(arms, "per_type", "SROCC per distortion type (mean over "
                            "splits):", "Type", _mean)
         rows += paired_md([r for r in results["runs"] if r.get("group", g) == g], list(arms),
                           labels)
@@ -149,13 +149,14 @@ def _mean(s: dict) -> str:
     return f"{s['mean']:.4f}" if s and s["n"] else "n/a"
 
 
-def _per_table(arms: dict, labels: dict[str, str], key: str, title: str, first: str,
+def _per_table(arms: dict, key: str, title: str, first: str,
                cell: Callable[[dict], str]) -> list[str]:
     """The per-extent or per-type SROCC table of one group (no lines when none)."""
     names = sorted({t for v in arms.values() for t in (v.get(key) or {})})
     if not names:
         return []
-    rows = ["", title, "", *md_table([first, *(labels[a].split(",")[0] for a in arms)])]
+    # columns by arm name: several labels share their first words
+    rows = ["", title, "", *md_table([first, *arms])]
     for ty in names:
         rows.append(md_row([ty, *(cell((v.get(key) or {}).get(ty, {})) for v in arms.values())]))
     return rows
