@@ -351,7 +351,8 @@ def check_readable(table: IQATable, log: Callable[[str], Any] | None = print
     """Reads every image of ``table`` with :func:`hyperkit.images.read_image` (the reader
     training uses) and returns the unreadable or truncated ones with the reason, each
     also passed to ``log`` (None: silent)."""
-    from ...images import read_image
+    from ...images import read_image  # here, not at the top: images loads torch
+
 
     bad: list[tuple[Path, str]] = []
     for path in table.images:
