@@ -52,3 +52,13 @@ def pair(value: Any, name: str, *, minimum: int = 1) -> tuple[int, int]:
                 positive_int(value[1], f"{name}[1]", minimum=minimum))
     v = positive_int(value, name, minimum=minimum)
     return v, v
+
+
+def named(value: Any, table: dict[str, Any], cls: type, name: str) -> Any:
+    """``table[value]`` for a name in ``table``, ``value`` itself when it is a ``cls``;
+    ValueError naming ``name`` and the choices otherwise (a task's named settings)."""
+    got = table[value] if isinstance(value, str) and value in table else value
+    if not isinstance(got, cls):
+        raise ValueError(f"{name} must be one of {', '.join(table)} or a {cls.__name__}, "
+                         f"got {value!r}")
+    return got

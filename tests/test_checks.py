@@ -46,3 +46,17 @@ def test_positive_int_and_pair():
         pair((2, 0), "grid")
     with pytest.raises(TypeError, match=r"patch\[0\] must be an integer"):
         pair(("a", 2), "patch")
+
+
+def test_named_picks_from_the_table_or_takes_an_instance():
+    from hyperkit.checks import named
+
+    class Size:
+        pass
+
+    small = Size()
+    assert named("small", {"small": small}, Size, "setting") is small
+    mine = Size()
+    assert named(mine, {"small": small}, Size, "setting") is mine
+    with pytest.raises(ValueError, match=r"setting must be one of small or a Size, got 'huge'"):
+        named("huge", {"small": small}, Size, "setting")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ... import nets
+from ... import checks, nets
 from ...training.config import TrainConfig, stage1_config, stage2_config
 
 PATCH = 64
@@ -80,8 +80,4 @@ SETTINGS = {
 
 def resolve_setting(setting: str | Setting) -> Setting:
     """A :class:`Setting` from its name in :data:`SETTINGS` (or itself)."""
-    st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
-    if not isinstance(st, Setting):
-        raise ValueError(f"setting must be one of {', '.join(SETTINGS)} or a Setting, "
-                         f"got {setting!r}")
-    return st
+    return checks.named(setting, SETTINGS, Setting, "setting")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ... import checks
 from ...data.iqa.selection import DEFAULT_THRESHOLD
 from ...training.config import TrainConfig, stage1_config
 from ...training.recipes import STAGE2_RECIPES, stage2_recipe
@@ -110,8 +111,4 @@ def check_options(opts: Options) -> None:
 
 def resolve_setting(setting: str | Setting) -> Setting:
     """A :class:`Setting` from its name in :data:`SETTINGS` (or itself)."""
-    st = SETTINGS[setting] if isinstance(setting, str) and setting in SETTINGS else setting
-    if not isinstance(st, Setting):
-        raise ValueError(f"setting must be one of {', '.join(SETTINGS)} or a Setting, "
-                         f"got {setting!r}")
-    return st
+    return checks.named(setting, SETTINGS, Setting, "setting")
