@@ -156,6 +156,16 @@ def gather_patches(images: Any, patch: Any, grid: Any = None, *,
         then row u, then column v: patch (n, u, v) is image n at rows ys[u]:ys[u]+ph,
         columns xs[v]:xs[v]+pw with ys = grid_positions(H_n, ph, U),
         xs = grid_positions(W_n, pw, V).
+
+    Shape:
+        N images (H_n, W_n) with C channels -> (N * U * V, C, ph, pw) for a grid,
+        (P, C, ph, pw) for P given positions.
+
+    Example:
+        >>> import numpy as np, hyperkit
+        >>> images = np.random.rand(2, 192, 256, 3).astype(np.float32)  # (N, H, W, C)
+        >>> hyperkit.gather_patches(images, 32, grid=(11, 15)).shape
+        (330, 3, 32, 32)
     """
     ims = [_channels_first(im) for im in split_images(images, channel_axis=channel_axis)]
     kinds = {interop.kind(im, f"images[{i}]") for i, im in enumerate(ims)}

@@ -201,6 +201,15 @@ def grid_minmax_pool(fmap: Any, window: Any, grid: Any = None, *,
         tensors the op is differentiable: each output's gradient goes to the single
         position that won, the first in row-major order on ties.
 
+    Shape:
+        fmap (N, C, H, W) -> max and min, each (N, C, U, V): one window per grid cell.
+
+    Example:
+        >>> import torch, hyperkit
+        >>> mx, mn = hyperkit.grid_minmax_pool(torch.rand(2, 50, 186, 250), 26, grid=(11, 15))
+        >>> mx.shape
+        torch.Size([2, 50, 11, 15])
+
     Raises:
         TypeError / ValueError: wrong type, dtype, rank, empty dimension, a window
             larger than the map, a bad grid or offsets, or NaN inside a window.

@@ -101,6 +101,14 @@ def lcn(images: Any, radius: int = 3, sigma: float = 7 / 6, eps: float = 1 / 255
     Returns:
         Array of the same type, shape, dtype and device: unitless normalized values.
 
+    Shape:
+        images (..., H, W) -> (..., H, W), each plane normalized on its own.
+
+    Example:
+        >>> import numpy as np, hyperkit
+        >>> hyperkit.lcn(np.random.rand(2, 3, 64, 64).astype(np.float32)).shape
+        (2, 3, 64, 64)
+
     Raises:
         TypeError: images is not a float32/float64 array, or a parameter has the wrong type.
         ValueError: images has fewer than 2 dimensions, an empty dimension, NaN or Inf.

@@ -144,6 +144,15 @@ def minmax_pool2d(x: Any, kernel_size: Any = None, stride: Any = None) -> tuple[
         tensors the op is differentiable: each output's gradient goes to the single
         input position that won, the first in row-major order on ties.
 
+    Shape:
+        x (N, C, H, W) -> max and min, each (N, C, (H - kh) // sh + 1, (W - kw) // sw + 1).
+
+    Example:
+        >>> import torch, hyperkit
+        >>> mx, mn = hyperkit.minmax_pool2d(torch.rand(4, 50, 26, 26))  # global: Kang's pooling
+        >>> mx.shape, mn.shape
+        (torch.Size([4, 50, 1, 1]), torch.Size([4, 50, 1, 1]))
+
     Raises:
         TypeError / ValueError: wrong type, dtype, rank, empty dimension, NaN, or a
             window larger than the input.
