@@ -90,12 +90,13 @@ def srocc(p: np.ndarray, part: dict) -> dict:
 
 
 def train_head(sets: dict, spec: str, seed: int, flips: bool, epochs: int,
-               **overrides) -> torch.nn.Module:
+               select: str = "loss", **overrides) -> torch.nn.Module:
     """Stage 2 by the library's 'head' recipe (what `hyperkit iqa` trains)."""
     tr, va = sets["train"], sets["val"]
     cfg = head_config(epochs, seed, **overrides)
     net, _ = fit_stage2(sets["model"].stage1, tr["h"], tr["y"], va["h"], va["y"],
                         stage2_arch=spec, config=cfg, standardize=True, flips=flips,
+                        select=select,
                         device="cpu", log=None, progress=False)
     return net
 
@@ -113,6 +114,8 @@ VARIANTS = {
     # between the two: WaDIQaM pooling with the residual prior and flips; one context layer
     "weighted-res_flips": ("ctx=0,coords=0,res=1", True, {}),
     "grid-ctx1": ("ctx=1", True, {}),
+    # early stopping and the kept weights by validation SROCC instead of MAE
+    "grid-select_srocc": ("", True, {"select": "srocc"}),
 }
 EPOCHS = 40
 
@@ -121,7 +124,7 @@ def run_variant(sets: dict, name: str, seed: int) -> np.ndarray:
     opts, flips, overrides = VARIANTS[name]
     d, u, v = sets["train"]["h"].shape[1:]
     spec = f"head({d},{u},{v}{',' + opts if opts else ''})"
-    net = train_head(sets, spec, seed, flips, EPOCHS, **overrides)
+    net = train_head(sets, spec, seed, flips, EPOCHS, **dict(overrides))
     return predict(net, sets["test"]["h"])
 
 

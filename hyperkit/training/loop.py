@@ -152,8 +152,8 @@ def finished(state: FitState, config: TrainConfig) -> bool:
 def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = None,
         config: TrainConfig | None = None, *, checkpoint: str | Path | None = None,
         resume: bool = False, device: Any = "auto", log: Callable[[str], None] | None = print,
-        name: str = "train", progress: bool = True, stop_after: int | None = None
-        ) -> FitResult:
+        name: str = "train", progress: bool = True, stop_after: int | None = None,
+        val_objective: Objective | None = None) -> FitResult:
     """Trains ``model`` in place and leaves it holding its best-validation weights.
 
     Args:
@@ -171,6 +171,10 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
         device: 'auto', 'cpu', 'cuda' or a torch.device.
         log: called with one line per epoch (None: silent).
         stop_after: stop after this many epochs in this call (to simulate interruptions).
+        val_objective: what validation measures for early stopping, the lr drops and the
+            kept weights (lower is better); default ``objective``. E.g.
+            :class:`~hyperkit.training.objectives.NegSpearman` keeps the best-ranking
+            weights while training on MAE.
 
     Returns:
         :class:`FitResult`. Deterministic on CPU for a fixed seed, including across a
@@ -178,27 +182,31 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
     """
     cfg = config or stage1_config()
     objective = objective or MAE()
+    val_objective = val_objective or objective
+    # the checkpoint records both, so a resume with another criterion is refused
+    key = objective.name if val_objective is objective else \
+        f"{objective.name}; validation {val_objective.name}"
     train_src, val_src = as_source(train, "train"), as_source(val, "val")
     dev = resolve_device(device)
     world, rank = dist.world(), dist.rank()
     ckpt = Path(checkpoint) if checkpoint is not None else None
     _check_start(ckpt, resume, len(train_src), world)
-    opt, state, history, best_state = _start_state(model, cfg, objective, ckpt, dev)
+    opt, state, history, best_state = _start_state(model, cfg, key, ckpt, dev)
     net = model if world == 1 else nn.parallel.DistributedDataParallel(
         model, device_ids=[dev.index] if dev.type == "cuda" else None)
     ran = 0
     while not finished(state, cfg) and (stop_after is None or ran < stop_after):
         row, improved, best_state = _run_epoch(
-            model, net, train_src, val_src, objective, opt, cfg, state, best_state, dev,
-            world, rank, name, progress)
+            model, net, train_src, val_src, (objective, val_objective), opt, cfg, state,
+            best_state, dev, world, rank, name, progress)
         history.append(row)
         ran += 1
         if log is not None and rank == 0:
             _log_epoch(log, name, cfg, row, improved)
         if ckpt is not None and rank == 0:
-            checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+            checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, key)
     if ckpt is not None and rank == 0 and state.done:
-        checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, objective.name)
+        checkpoints.save(ckpt, model, opt, state, history, best_state, cfg, key)
     if log is not None and rank == 0 and state.done:
         _log_finish(log, name, cfg, state)
     dist.barrier()
@@ -217,7 +225,7 @@ def _check_start(ckpt: Path | None, resume: bool, n_train: int, world: int) -> N
         raise ValueError(f"train has {n_train} samples, fewer than the {world} ranks")
 
 
-def _start_state(model: nn.Module, cfg: TrainConfig, objective: Objective, ckpt: Path | None,
+def _start_state(model: nn.Module, cfg: TrainConfig, key: str, ckpt: Path | None,
                  dev: torch.device) -> tuple[torch.optim.Optimizer, FitState, list[dict], dict]:
     """Seeds torch, moves the model to dev and makes its optimizer; (optimizer, state,
     history, best weights), fresh or read back from an existing checkpoint."""
@@ -227,7 +235,7 @@ def _start_state(model: nn.Module, cfg: TrainConfig, objective: Objective, ckpt:
     state, history = FitState(), []
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if ckpt is not None and ckpt.exists():
-        c = checkpoints.load(ckpt, cfg, objective.name)
+        c = checkpoints.load(ckpt, cfg, key)
         model.load_state_dict(c["model"])
         opt.load_state_dict(c["optimizer"])
         state, history, best_state = FitState(**c["state"]), c["history"], c["best_model"]
@@ -236,11 +244,13 @@ def _start_state(model: nn.Module, cfg: TrainConfig, objective: Objective, ckpt:
 
 
 def _run_epoch(model: nn.Module, net: nn.Module, train_src: BatchSource, val_src: BatchSource,
-               objective: Objective, opt: torch.optim.Optimizer, cfg: TrainConfig,
+               objectives: tuple[Objective, Objective], opt: torch.optim.Optimizer,
+               cfg: TrainConfig,
                state: FitState, best_state: dict, dev: torch.device, world: int, rank: int,
                name: str, progress: bool) -> tuple[dict, bool, dict]:
     """One epoch of :func:`fit`: train (net, DDP-wrapped under torchrun), validate
     (model), update the schedule; (history row, improved, best weights)."""
+    objective, val_objective = objectives
     t0 = time.perf_counter()
     order = epoch_order(len(train_src), cfg.seed, state.epoch, world, rank)
     with tqdm(total=math.ceil(len(order) / cfg.batch_size), leave=False,
@@ -248,7 +258,7 @@ def _run_epoch(model: nn.Module, net: nn.Module, train_src: BatchSource, val_src
               disable=None if progress and rank == 0 else True) as bar:
         train_loss, lr = train_one_epoch(net, train_src, order, objective, opt, cfg,
                                          state, dev, bar, name)
-    val_loss = dist.broadcast_from_rank0(validate(model, val_src, objective, dev), dev)
+    val_loss = dist.broadcast_from_rank0(validate(model, val_src, val_objective, dev), dev)
     improved = end_of_epoch(state, val_loss, cfg)
     if improved:
         best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}

@@ -8,6 +8,7 @@ Validation applies the same objective to the outputs of the whole validation set
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -72,3 +73,24 @@ class WeightedBCE(Objective):
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
         w = torch.where(targets > 0.5, self.weights[1], self.weights[0]).to(outputs.dtype)
         return F.binary_cross_entropy_with_logits(outputs.reshape(-1), targets, weight=w)
+
+
+class NegSpearman(Objective):
+    """Minus Spearman's rank correlation of outputs and targets: a validation criterion
+    (``fit(..., val_objective=NegSpearman())`` keeps the weights that rank the validation
+    images best), not a training loss (ranks have no gradient). Ties share their mean
+    rank (scipy.stats.spearmanr); a constant output scores 0."""
+
+    name = "neg_srocc"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        from scipy.stats import spearmanr
+
+        o = outputs.detach().double().reshape(-1).cpu().numpy()
+        t = targets.detach().double().reshape(-1).cpu().numpy()
+        if len(o) != len(t) or len(o) < 2:
+            raise ValueError(f"NegSpearman needs >= 2 paired values, got {len(o)} outputs and "
+                             f"{len(t)} targets")
+        if np.ptp(o) == 0 or np.ptp(t) == 0:  # a constant ranks nothing (scipy: NaN)
+            return torch.tensor(0.0)
+        return torch.tensor(-float(spearmanr(o, t)[0]))

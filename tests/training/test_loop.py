@@ -386,3 +386,20 @@ def test_ddp_two_gloo_ranks_end_identical(tmp_path):
         assert torch.equal(r0[k], r1[k]), k
     assert (tmp_path / "ddp.ckpt").is_file() and (tmp_path / "log0.txt").read_text()
     assert not (tmp_path / "log1.txt").read_text()  # only rank 0 logs
+
+
+def test_validation_objective_selects_the_kept_weights(tmp_path):
+    from hyperkit.training.objectives import NegSpearman
+
+    tr, va = toy(150)
+    cfg = TrainConfig(epochs=3, batch_size=16)
+    r = fit(fresh(), tr, va, MAE(), cfg, val_objective=NegSpearman(), log=None)
+    vals = [row["val_loss"] for row in r.history]
+    assert all(-1.0 <= v <= 1.0 for v in vals)  # minus SROCC, not an MAE
+    assert r.best_val == min(vals) and r.best_epoch == vals.index(min(vals)) + 1
+    # a checkpoint remembers the criterion: resuming with the plain loss is refused
+    ck = tmp_path / "s.ckpt"
+    fit(fresh(), tr, va, MAE(), cfg, checkpoint=ck, stop_after=1, log=None,
+        val_objective=NegSpearman())
+    with pytest.raises(ValueError, match="objective"):
+        fit(fresh(), tr, va, MAE(), cfg, checkpoint=ck, resume=True, log=None)

@@ -105,3 +105,14 @@ def test_base_objective():
     assert repr(Squared()) == "squared"
     assert Squared()(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0])).item() == 5.0
     assert np.isclose(Squared()(torch.ones(2, 1), torch.zeros(2)).item(), 1.0)
+
+
+def test_neg_spearman_is_minus_the_rank_correlation():
+    from hyperkit.training.objectives import NegSpearman
+
+    y = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert float(NegSpearman()(y * 10, y)) == pytest.approx(-1.0)
+    assert float(NegSpearman()(-y, y)) == pytest.approx(1.0)
+    assert float(NegSpearman()(torch.ones(4), y)) == 0.0  # a constant ranks nothing
+    with pytest.raises(ValueError, match=">= 2 paired values"):
+        NegSpearman()(torch.ones(1), torch.ones(1))
