@@ -116,6 +116,8 @@ VARIANTS = {
     "grid-ctx1": ("ctx=1", True, {}),
     # early stopping and the kept weights by validation SROCC instead of MAE
     "grid-select_srocc": ("", True, {"select": "srocc"}),
+    "weighted-select_srocc": ("ctx=0,coords=0,res=0", False,
+                              {"weight_decay": 0.0, "select": "srocc"}),
 }
 EPOCHS = 40
 

@@ -136,8 +136,11 @@ class TwoStage(nn.Module):
                 (numpy (H, W) / (H, W, C), torch (C, H, W) / (N, C, H, W); uint8, uint16
                 or floats in [0, 1]). Any size of at least one patch; the grid adapts
                 (eq. 2). RGB images are converted to gray for a gray model.
-            method: 'two_stage' (stage 2 on the hyper-image) or 'patch_average'
-                (mean stage-1 prediction over the grid, Kang et al.).
+            method: 'two_stage' (stage 2 on the hyper-image), or a pooling of the
+                grid's stage-1 patch scores: 'patch_average' (the mean, Kang et al.),
+                'patch_min', 'patch_p10' (10th percentile), 'patch_softmin' (needs the
+                temperature an NR-IQA run picks on validation images). The worst end of
+                the scale is ``self.pooling['higher_better']``'s.
             channel_axis: the channel axis of ``images`` where its shape reads two
                 ways (see :func:`hyperkit.images.split_images`).
         """
@@ -277,6 +280,9 @@ def _upgrade(info: dict) -> dict:
             info["threshold"] = meta.pop("threshold", 0.5)
     if "stage1_mean" not in info and meta.get("patch_mean") is not None:
         info["stage1_mean"] = meta.pop("patch_mean")
+    if "pooling" not in info:  # before pooling methods: the direction is in the meaning
+        info["pooling"] = {"higher_better":
+                           "lower is better" not in str(meta.get("score_meaning", ""))}
     info["meta"] = meta
     return info
 

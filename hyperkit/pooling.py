@@ -8,6 +8,7 @@ end of the scale is "damaged": min and low percentiles then look at the worst pa
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,8 @@ def pool_scores(scores: Any, method: str = "mean", *, higher_better: bool = True
     Args:
         method: 'mean' (Kang et al.), 'min' (the worst patch), 'percentile' (the
             ``percentile``-th worst, in percent of the cells), 'softmin' (a soft
-            minimum: cells weighted by softmax(-s / temperature), s in units of the
-            image's own score spread when higher is better).
+            minimum: cells weighted by softmax(-s / temperature) when higher is better,
+            softmax(s / temperature) otherwise; s and the temperature in score units).
         temperature: softmin's temperature, in score units (> 0); small -> min, large
             -> mean. :func:`pick_temperature` chooses it on validation images.
     """
@@ -49,7 +50,7 @@ def pool_scores(scores: Any, method: str = "mean", *, higher_better: bool = True
             raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
         return sign * np.percentile(sign * s, percentile, axis=1)
     if method == "softmin":
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
+        if not (isinstance(temperature, numbers.Real) and temperature > 0):
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         z = -sign * s / temperature
         w = np.exp(z - z.max(1, keepdims=True))
@@ -60,10 +61,14 @@ def pool_scores(scores: Any, method: str = "mean", *, higher_better: bool = True
 def pick_temperature(scores: Any, labels: Any, *, higher_better: bool = True,
                      candidates: tuple[float, ...] = SOFTMIN_TEMPERATURES) -> float:
     """The softmin temperature (score units) with the best validation SROCC among
-    ``candidates`` x the standard deviation of all validation patch scores."""
+    ``candidates`` x the standard deviation of all validation patch scores (which
+    includes the differences between images: when they dwarf the spread inside each
+    image, large candidates all act as the mean)."""
     from scipy.stats import spearmanr
 
     s = _cells(scores)
+    if not candidates:
+        raise ValueError("candidates must hold at least one temperature factor")
     spread = float(s.std()) or 1.0
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     if len(y) != len(s):

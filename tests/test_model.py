@@ -268,3 +268,13 @@ def test_run_folder_errors(trained, tmp_path):
     write_manifest(empty, "synthetic", ["seed9/model"])
     with pytest.raises(FileNotFoundError, match="no saved model"):
         load_model(empty)
+
+
+def test_old_model_json_takes_the_pooling_direction_from_its_meaning(trained, tmp_path):
+    model, _, _, _ = trained
+    d = model.save(tmp_path / "old")
+    info = json.loads((d / "model.json").read_text())
+    del info["pooling"]
+    info["meta"] = {"score_meaning": "predicted dmos of live (lower is better; ...)"}
+    (d / "model.json").write_text(json.dumps(info))
+    assert TwoStage.load(d).pooling["higher_better"] is False

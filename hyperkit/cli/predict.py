@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE",
                         help="image files, folders or glob patterns")
     parser.add_argument("--method", choices=tuple(METHODS), default="two_stage",
-                        help="two_stage (default) or patch_average (Kang et al.'s baseline)")
+                        help="two_stage (default: the model's stage 2), or a pooling of the "
+                             "patch scores: patch_average (Kang et al.), patch_min, patch_p10, "
+                             "patch_softmin")
     parser.add_argument("--csv", metavar="OUT",
                         help="also write path, score, method and meaning to this CSV file")
 

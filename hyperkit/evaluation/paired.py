@@ -3,7 +3,9 @@
 Two methods scored on the same test images of the same split differ by a paired
 difference; over K splits (each the mean over its seeds) the mean difference gets a
 bootstrap 95 % interval by resampling splits (the unit that is independent: seeds of
-one split share its test images).
+one split share its test images). With few splits a percentile bootstrap is narrower
+than a t-interval (at K = 5 about 0.63 of its width): read the interval as descriptive,
+together with the splits won and the worst split, not as a test.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def paired_difference(a: Any, b: Any, *, resamples: int = 10000, seed: int = 0,
                          f"got {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("a and b must be finite")
+    if not (isinstance(resamples, int) and resamples >= 100):
+        raise ValueError(f"resamples must be an integer >= 100, got {resamples!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     d = (x - y).reshape(len(x), -1).mean(1)

@@ -135,15 +135,21 @@ def parse_head(spec: str) -> tuple[int, tuple[int, int], dict[str, Any]] | None:
             raise ValueError(f"bad head spec {spec!r}; expected e.g. 'head(800,11,15,ctx=2)'")
         return None
     opts: dict[str, Any] = dict(HEAD_DEFAULTS)
+    seen: set[str] = set()
     for part in filter(None, (p.strip() for p in m.group(4).split(","))):
         k, v = (s.strip() for s in part.split("="))
-        if k not in HEAD_DEFAULTS:
-            raise ValueError(f"unknown head option {k!r} in {spec!r}; expected some of "
-                             f"{', '.join(HEAD_DEFAULTS)}")
+        if k not in HEAD_DEFAULTS or k in seen:
+            raise ValueError(f"unknown or repeated head option {k!r} in {spec!r}; expected "
+                             f"each of {', '.join(HEAD_DEFAULTS)} at most once")
+        seen.add(k)
+        if k != "drop" and not v.isdigit():
+            raise ValueError(f"head option {k} must be a whole number in {spec!r}, got {v!r}")
         opts[k] = float(v) if k == "drop" else int(v)
-    if opts["ens"] < 1 or opts["r"] < 1 or opts["ctx"] < 0 or not 0 <= opts["drop"] < 1:
-        raise ValueError(f"head options out of range in {spec!r}: r >= 1, ctx >= 0, ens >= 1, "
-                         "0 <= drop < 1")
+    if (opts["ens"] < 1 or opts["r"] < 1 or opts["ctx"] < 0 or not 0 <= opts["drop"] < 1
+            or opts["coords"] not in (0, 1) or opts["res"] not in (0, 1)
+            or min(int(m.group(i)) for i in (1, 2, 3)) < 1):
+        raise ValueError(f"head options out of range in {spec!r}: D, U, V, r, ens >= 1, "
+                         "ctx >= 0, coords and res 0 or 1, 0 <= drop < 1")
     return int(m.group(1)), (int(m.group(2)), int(m.group(3))), opts
 
 
@@ -186,14 +192,15 @@ def set_prior(net: nn.Module, out_layer: nn.Linear, in_mean: Tensor | None = Non
     z = (x - in_mean) / in_std and answers in (label - out_mean) / out_std, so the score
     w . x + b becomes (w * in_std / out_std) . z + (w . in_mean + b - out_mean) / out_std.
     """
-    w = out_layer.weight.detach().reshape(-1).double()
-    b = float(out_layer.bias.detach().reshape(()).double()) if out_layer.bias is not None else 0.0
-    mean = torch.zeros_like(w) if in_mean is None else in_mean.detach().double()
-    std = torch.ones_like(w) if in_std is None else in_std.detach().double()
+    # folded on the CPU: stage 1 may sit on a GPU while the fresh head is still on the CPU
+    w = out_layer.weight.detach().reshape(-1).double().cpu()
+    b = float(out_layer.bias.detach().reshape(())) if out_layer.bias is not None else 0.0
+    mean = torch.zeros_like(w) if in_mean is None else in_mean.detach().double().cpu()
+    std = torch.ones_like(w) if in_std is None else in_std.detach().double().cpu()
     wz = w * std / out_std
     bz = (float(w @ mean) + b - out_mean) / out_std
     for h in head_members(net):
         if h.res:
             with torch.no_grad():
-                h.prior_w.copy_(wz.to(h.prior_w.dtype))
+                h.prior_w.copy_(wz.to(h.prior_w.dtype).to(h.prior_w.device))
                 h.prior_b.fill_(bz)

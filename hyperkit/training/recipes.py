@@ -104,7 +104,8 @@ def stage2_recipe(name: str, **overrides: Any) -> tuple[TrainConfig, bool]:
 def head_config(epochs: int, seed: int, **overrides: Any) -> TrainConfig:
     """The 'head' recipe's TrainConfig on a budget of ``epochs``: early stop after
     epochs // 4 (at least 5) epochs without improvement, the lr divided by 10 after
-    epochs // 8 (at least 3), batches of 16 hyper-images; ``overrides`` replace fields.
+    epochs // 8 (at least 3) epochs without improvement, batches of 16 hyper-images;
+    ``overrides`` replace fields.
     bench/iqa_heads.py and the NR-IQA head arms train with it."""
     cfg, _ = stage2_recipe("head", **{"epochs": epochs, "patience": max(5, epochs // 4),
                                       "plateau_patience": max(3, epochs // 8),

@@ -71,7 +71,7 @@ def test_input_shape_is_checked():
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("head(20,5,7,foo=1)", "unknown head option 'foo'"),
+    ("head(20,5,7,foo=1)", "unknown or repeated head option 'foo'"),
     ("head(20,5)", "bad head spec"),
     ("head(20,5,7,ens=0)", "out of range"),
     ("head(20,5,7,drop=1.5)", "out of range"),
@@ -84,3 +84,10 @@ def test_bad_specs_are_refused(spec, match):
 def test_parse_head_ignores_other_specs():
     assert parse_head("Input(4,4,1) - FC(1,'linear')") is None
     assert parse_head("head(8,2,3,r=4)")[2]["r"] == 4
+
+
+@pytest.mark.parametrize("spec", ["head(20,5,7,r=1.5)", "head(20,5,7,r=4,r=8)",
+                                  "head(20,5,7,coords=5)", "head(0,5,7)"])
+def test_more_bad_specs_are_refused(spec):
+    with pytest.raises(ValueError, match="head option|out of range"):
+        build_head(spec)

@@ -36,7 +36,7 @@ from ...training.config import TrainConfig
 from ...training.end_to_end import predict_end_to_end, train_end_to_end
 from ...training.loop import FitResult, fit
 from ...training.objectives import MAE
-from ...training.recipes import head_config, train_stage2
+from ...training.recipes import head_config, stage2_options, train_stage2
 from .data import Run, predict_files
 from .settings import EXPERIMENTS, PATCH, Options
 
@@ -152,21 +152,25 @@ def stage2(arch: str | Callable[[Split, Stage1], str] | None = None,
     default: the run's --stage2-recipe on the setting's budget."""
     def score(sp: Split, arm: str, s1: Stage1 | None) -> tuple[np.ndarray, dict]:
         run, t = sp.run, sp.run.table
+        options = dict(train)
         if config is None:
             recipe = run.options.stage2_recipe
             cfg, standardize = run.setting.stage2(sp.seed, recipe)
+            options.setdefault("flips", stage2_options(recipe)["flips"])
         else:
             cfg, standardize, recipe = config(sp)
         name = arch(sp, s1) if callable(arch) else arch or run.spec.stage2_arch
         s1.model.pooling["higher_better"] = bool(t.higher_better)
+        shared_arch = s1.model.stage2_arch
         model, r2 = train_stage2(s1.model, run.files[sp.tr], t.scores[sp.tr], run.files[sp.va],
                                  t.scores[sp.va], stage2_arch=name,
                                  config=cfg, workdir=sp.sdir / arm, standardize=standardize,
                                  resume=sp.resume, device=run.dev, log=sp.log,
-                                 progress=run.progress, **train)
+                                 progress=run.progress, **options)
         preds = predict_files(model, sp.test_files, method)
         sp.save(model, arm)
-        model.stage2 = None  # the shared stage 1 goes on without it
+        # the shared stage 1 goes on without it (and saves as a stage-1-only model)
+        model.stage2, model.stage2_arch = None, shared_arch
         return preds, {"stage1": fit_summary(s1.fit), "stage2": fit_summary(r2),
                        "patches": s1.counts, "stage2_recipe": recipe}
     return score

@@ -122,19 +122,23 @@ def paired_md(runs: list[dict], arms: list[str], labels: dict[str, str]) -> list
                         for t in (r["metrics"].get(a, {}).get(key) or {})})
         cols += [(key, t, t) for t in names]
     rows = ["", "Paired against the best baseline of each column (SROCC difference, mean "
-            "[bootstrap 95 % interval] over splits, splits won):", "",
+            "[bootstrap 95 % interval] over the splits both finished without collapsing, "
+            "splits won/compared):", "",
             *md_table(["Approach", *(c[2] for c in cols)])]
     for a in others:
         cells = []
         for key, name, _ in cols:
             mine = _split_values(runs, a, key, name)
-            best = max(base, key=lambda b: _mean_of(_split_values(runs, b, key, name)))
-            theirs = _split_values(runs, best, key, name)
-            common = sorted(set(mine) & set(theirs))
-            if len(common) < 2:
+            # each baseline judged on the splits it shares with this arm (>= 2)
+            shared = {b: {k: v for k, v in _split_values(runs, b, key, name).items()
+                          if k in mine} for b in base}
+            shared = {b: v for b, v in shared.items() if len(v) >= 2}
+            if not shared:
                 cells.append("n/a")
                 continue
-            d = paired_difference([mine[k] for k in common], [theirs[k] for k in common])
+            best = max(shared, key=lambda b: _mean_of(shared[b]))
+            common = sorted(shared[best])
+            d = paired_difference([mine[k] for k in common], [shared[best][k] for k in common])
             cells.append(f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] vs "
                          f"{best}, {d['wins']}/{d['splits']}")
         rows.append(md_row([labels[a], *cells]))

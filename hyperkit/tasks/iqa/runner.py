@@ -113,8 +113,10 @@ def _split_once(run: Run, arms: tuple[str, ...], k: int, split: dict, sdir: Path
         r = run_split(run, arms, k, split, sdir, resume)
         log_split(r, run.log, rel)
     rank = {a: i for i, a in enumerate(PREDICT_ORDER)}
-    models = [f"{rel}/models/{a}" for a in sorted(r["metrics"],
-                                                  key=lambda a: rank.get(a, len(rank)))
+    # a collapsed or diverged arm is never the model `hyperkit predict RUN` loads
+    usable = [a for a, m in r["metrics"].items()
+              if not (m.get("collapsed") or m.get("diverged"))]
+    models = [f"{rel}/models/{a}" for a in sorted(usable, key=lambda a: rank.get(a, len(rank)))
               if (sdir / "models" / a / "model.json").is_file()]
     return r, models
 
