@@ -36,7 +36,7 @@ from hyperkit.pooling import pick_temperature, pool_scores
 from hyperkit.training.loop import predict
 from hyperkit.training.recipes import fit_stage2, head_config
 
-BASELINES = ("mean", "min", "p10", "softmin", "weighted")
+BASELINES = ("mean", "min", "p10", "softmin", "weighted", "weighted-select_srocc")
 
 
 def load_table(args):
@@ -267,20 +267,26 @@ def report(res: dict, best_of: tuple[str, ...] = BASELINES) -> str:
     out += ["", "Paired difference to the best baseline of each extent (by mean SROCC; "
             "seeds averaged per split; bootstrap 95 % interval over splits; splits won):", "",
             "| arm | " + " | ".join(exts) + " |", "|---|" + "---|" * len(exts)]
-    base = [a for a in best_of if a in arms]
-    best = {e: max(base, key=lambda a: _values(rows, a, e, splits).mean()) for e in exts}
     for arm in arms:
-        if arm in best_of:
+        if arm.split("-ens")[0] in best_of:
             continue
+        # an ensemble is compared with the baselines' ensembles, a single head with
+        # single baselines
+        suffix = arm[arm.index("-ens"):] if "-ens" in arm else ""
+        base = [b + suffix for b in best_of if b + suffix in arms] or \
+            [b for b in best_of if b in arms]
         cells = []
         for e in exts:
-            common = sorted(done[arm] & done[best[e]])
-            if len(common) < 2:
+            shared = {b: sorted(done[arm] & done[b]) for b in base}
+            shared = {b: k for b, k in shared.items() if len(k) >= 2}
+            if not shared:
                 cells.append("fewer than 2 common splits")
                 continue
+            best = max(shared, key=lambda b: _values(rows, b, e, shared[b]).mean())
+            common = shared[best]
             d = paired_difference(_values(rows, arm, e, common).mean(1),
-                                  _values(rows, best[e], e, common).mean(1))
-            cells.append(f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] vs {best[e]}, "
+                                  _values(rows, best, e, common).mean(1))
+            cells.append(f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] vs {best}, "
                          f"{d['wins']}/{d['splits']}")
         out.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from .. import nets
 from ..devices import resolve_device
 from ..images import check_channels, split_images
 from ..model import TwoStage
-from ..nets.heads import head_members, score_layer, set_prior
+from ..nets.heads import HeadEnsemble, head_members, parse_head, score_layer, set_prior
 from ..nets.standardized import Standardized
 from ..patches import GridPatches
 from . import dist
@@ -197,9 +198,10 @@ def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdi
 
 def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_images: Any,
                  val_scores: Any, *, stage2_arch: str, config: TrainConfig, workdir: str | Path,
-                 standardize: bool = False, flips: bool = False, resume: bool = False,
-                 device: Any = "auto", log: Any = print, cache: str = "mmap",
-                 progress: bool = True) -> tuple[TwoStage, FitResult]:
+                 standardize: bool = False, flips: bool = False, select: str = "loss",
+                 members: int = 1, resume: bool = False, device: Any = "auto",
+                 log: Any = print, cache: str = "mmap", progress: bool = True
+                 ) -> tuple[TwoStage, FitResult]:
     """Trains stage 2 of ``model`` (its stage 1 trained) on cached hyper-images.
 
     Args:
@@ -209,6 +211,10 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
             with the training set's channel and label statistics (stored in the model).
         flips: show each training hyper-image flipped by a random symmetry of the grid
             (:class:`hyperkit.training.augment.FlippedHyperimages`).
+        select: keep the weights with the best validation 'loss' or 'srocc'.
+        members: > 1 trains that many heads of a one-head ``head(...)`` spec on their own
+            and keeps their mean (:func:`fit_head_ensemble`; always standardized); the
+            FitResult returned is the first member's.
         workdir: stage2.ckpt and the hyper-image caches (hyper_train.npy, hyper_val.npy).
 
     Returns:
@@ -227,10 +233,17 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
     ytr, yva = _labels(train_scores, ims[0], "train"), _labels(val_scores, ims[1], "val")
     htr = cached_hyperimages("hyper_train", model, ims[0], wd, cache, progress=progress)
     hva = cached_hyperimages("hyper_val", model, ims[1], wd, cache, progress=progress)
-    s2, r2 = fit_stage2(model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch,
-                        config=config, standardize=standardize, flips=flips,
-                        checkpoint=wd / "stage2.ckpt", resume=resume, device=dev, log=log,
-                        progress=progress)
+    if members > 1:
+        s2, stage2_arch, fits = fit_head_ensemble(
+            model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch, config=config,
+            members=members, flips=flips, select=select, checkpoints=wd, resume=resume,
+            device=dev, log=log, progress=progress)
+        r2 = fits[0]
+    else:
+        s2, r2 = fit_stage2(model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch,
+                            config=config, standardize=standardize, flips=flips,
+                            select=select, checkpoint=wd / "stage2.ckpt", resume=resume,
+                            device=dev, log=log, progress=progress)
     model.stage2, model.stage2_arch = s2, stage2_arch  # save() records what it is
     return model.eval(), r2
 
@@ -266,6 +279,43 @@ def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper
              resume=resume, device=device, log=log, name="stage2", progress=progress,
              val_objective=NegSpearman() if select == "srocc" else None)
     return s2.eval(), r2
+
+
+def fit_head_ensemble(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper: Any,
+                      val_labels: Any, *, stage2_arch: str, config: TrainConfig,
+                      members: int, flips: bool = False, select: str = "loss",
+                      checkpoints: str | Path | None = None, resume: bool = False,
+                      device: Any = "cpu", log: Any = print, progress: bool = True
+                      ) -> tuple[nn.Module, str, list[FitResult]]:
+    """``members`` standardized heads of the one-head spec ``stage2_arch``, each fitted
+    on its own by :func:`fit_stage2` with seed config.seed + m, as one
+    Standardized(HeadEnsemble) that predicts their mean (the seeds' noise averages out).
+
+    Returns:
+        (the ensemble, its arch string ``head(...,ens=members)``, the members' fits).
+        ``checkpoints``: a folder for stage2-m<m>.ckpt, or None.
+    """
+    parsed = parse_head(stage2_arch)
+    if parsed is None or parsed[2]["ens"] != 1:
+        raise ValueError(f"stage2_arch must be a one-head spec head(D,U,V,...), got "
+                         f"{stage2_arch!r}")
+    if not (isinstance(members, int) and members >= 1):
+        raise ValueError(f"members must be an integer >= 1, got {members!r}")
+    nets_, fits = [], []
+    for m in range(members):
+        ck = None if checkpoints is None else Path(checkpoints) / f"stage2-m{m}.ckpt"
+        net, r = fit_stage2(stage1, train_hyper, train_labels, val_hyper, val_labels,
+                            stage2_arch=stage2_arch, config=replace(config, seed=config.seed + m),
+                            standardize=True, flips=flips, select=select, checkpoint=ck,
+                            resume=resume, device=device, log=log, progress=progress)
+        nets_.append(net)
+        fits.append(r)
+    first = nets_[0]
+    ens = Standardized(HeadEnsemble([n.net for n in nets_]), train_hyper.shape[1])
+    for name in ("in_mean", "in_std", "out_mean", "out_std"):  # the same data: one set
+        getattr(ens, name).copy_(getattr(first, name))
+    arch = stage2_arch.rstrip()[:-1] + f",ens={members})"
+    return ens.to(first.in_mean.device).eval(), arch, fits
 
 
 def _copy_prior(stage2: nn.Module, stage1: nn.Module) -> None:

@@ -140,3 +140,39 @@ def test_group_size_aligns_with_patch_batches():
     assert g % 1024 == 0 and g * 100 % 4096 == 0
     g = _group_size(713, 800, 4096, budget=1 << 28)  # TID: no aligned group fits 256 MB
     assert g == (1 << 28) // (4 * 800 * 713)
+
+
+def test_head_ensemble_is_the_mean_of_independent_members(tmp_path):
+    from hyperkit import nets
+    from hyperkit.nets.heads import HeadEnsemble
+    from hyperkit.nets.standardized import Standardized
+    from hyperkit.training.config import TrainConfig
+    from hyperkit.training.recipes import fit_head_ensemble, fit_stage2
+
+    rng = np.random.default_rng(0)
+    h = rng.random((40, 6, 3, 4)).astype(np.float32)
+    y = (h[:, 0].min((1, 2)) * 10).astype(np.float32)
+    stage1 = torch.nn.Sequential()
+    stage1.out = torch.nn.Linear(6, 1)
+    cfg = TrainConfig(epochs=3, patience=3, batch_size=8, lr=1e-3, optimizer="adam", seed=5)
+    ens, arch, fits = fit_head_ensemble(stage1, h[:30], y[:30], h[30:], y[30:],
+                                        stage2_arch="head(6,3,4,r=4)", config=cfg, members=2,
+                                        select="srocc", checkpoints=tmp_path, log=None,
+                                        progress=False)
+    assert arch == "head(6,3,4,r=4,ens=2)" and len(fits) == 2
+    assert isinstance(ens, Standardized) and isinstance(ens.net, HeadEnsemble)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage2-m0.ckpt", "stage2-m1.ckpt"]
+    one, _ = fit_stage2(stage1, h[:30], y[:30], h[30:], y[30:], stage2_arch="head(6,3,4,r=4)",
+                        config=cfg, standardize=True, select="srocc", log=None,
+                        progress=False)
+    x = torch.from_numpy(h[30:])
+    with torch.no_grad():
+        z = (x - ens.in_mean[:, None, None]) / ens.in_std[:, None, None]
+        member0 = ens.net.heads[0](z) * ens.out_std + ens.out_mean
+        torch.testing.assert_close(member0, one(x))  # member 0 is the seed-5 fit
+        again = Standardized(nets.build(arch), 6)
+        again.load_state_dict(ens.state_dict())
+        torch.testing.assert_close(again.eval()(x), ens(x))
+    with pytest.raises(ValueError, match="one-head spec"):
+        fit_head_ensemble(stage1, h, y, h, y, stage2_arch="head(6,3,4,ens=2)", config=cfg,
+                          members=2)

@@ -127,10 +127,13 @@ def pooled(method: str = "patch_average") -> Scorer:
     return score
 
 
-def head(options: str = "", flips: bool = True, **overrides: Any) -> Scorer:
+def head(options: str = "", flips: bool = True, select: str = "loss", members: int = 1,
+         **overrides: Any) -> Scorer:
     """A cell-weighted stage 2 (:mod:`hyperkit.nets.heads`, ``head(D,U,V,<options>)``)
     trained by the 'head' recipe on the setting's stage-2 epoch budget
-    (:func:`~hyperkit.training.recipes.head_config`, ``overrides`` replace its fields)."""
+    (:func:`~hyperkit.training.recipes.head_config`, ``overrides`` replace its fields);
+    ``select``: the kept weights by validation 'loss' or 'srocc'; ``members`` > 1: the
+    mean of that many heads trained on their own (seeds seed .. seed + members - 1)."""
     def arch(sp: Split, s1: Stage1) -> str:
         u, v = sp.run.spec.grid
         d = s1.model.stage1.feature_dim
@@ -138,7 +141,7 @@ def head(options: str = "", flips: bool = True, **overrides: Any) -> Scorer:
 
     def config(sp: Split) -> tuple[TrainConfig, bool, str]:
         return head_config(sp.run.setting.stage2_epochs, sp.seed, **overrides), True, "head"
-    return stage2(arch, config=config, flips=flips)
+    return stage2(arch, config=config, flips=flips, select=select, members=members)
 
 
 def stage2(arch: str | Callable[[Split, Stage1], str] | None = None,
