@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from hyperkit.data.iqa.csv import load_csv
+from hyperkit.data.iqa.demo import read_demo
 from hyperkit.tasks.iqa import SETTINGS, Options, run_iqa
 
 
@@ -30,8 +30,7 @@ def main() -> None:
                     help="arms (default: the stage 1 and the paper's stage 2 that "
                          "bench/iqa_heads.py reads)")
     a = ap.parse_args()
-    table = load_csv(a.root, "meta.csv", type_col="dist_type", best_score=100.0,
-                     higher_better=True)
+    table = read_demo(a.root)  # the demo's layout and labels
     setting = replace(SETTINGS["quick"], stage1_epochs=a.stage1_epochs)
     run_iqa(table, "demo", None, setting, a.out,
             Options(splits=a.splits, arms=tuple(a.methods.split(","))), resume=True,

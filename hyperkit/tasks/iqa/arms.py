@@ -37,7 +37,7 @@ from ...training.end_to_end import predict_end_to_end, train_end_to_end
 from ...training.loop import FitResult, fit
 from ...training.objectives import MAE
 from ...training.recipes import head_config, stage2_options, train_stage2
-from .data import Run, predict_files
+from .data import Run, in_groups, predict_files
 from .settings import EXPERIMENTS, PATCH, Options
 
 SELECTIVE = ("cnn_selective", "vgg")  # stage-1 kinds that need reference images
@@ -80,7 +80,8 @@ class Split:
             net, r, counts, lcn = train_patch_stage1(self, arch, kind in SELECTIVE,
                                                      self.sdir / kind)
             model = TwoStage(net, None, stage1_arch=arch, stage2_arch=spec.stage2_arch,
-                             patch=PATCH, grid=spec.grid, lcn=lcn, meta=self.run.meta())
+                             patch=PATCH, grid=spec.grid, lcn=lcn, meta=self.run.meta(),
+                             pooling={"higher_better": bool(self.run.table.higher_better)})
             self.stage1s[kind] = Stage1(model, r, counts)
         return self.stage1s[kind]
 
@@ -114,11 +115,8 @@ def pooled(method: str = "patch_average") -> Scorer:
     softmin's temperature is picked on the split's validation images first."""
     def score(sp: Split, arm: str, s1: Stage1 | None) -> tuple[np.ndarray, dict]:
         model, t = s1.model, sp.run.table
-        model.pooling["higher_better"] = bool(t.higher_better)
         if method == "patch_softmin":
-            va = sp.run.files[sp.va]
-            scores = np.concatenate([model.patch_scores(list(va[i:i + 64]))
-                                     for i in range(0, len(va), 64)])
+            scores = in_groups(model.patch_scores, sp.run.files[sp.va])
             model.pooling["softmin_temperature"] = pick_temperature(
                 scores, t.scores[sp.va], higher_better=bool(t.higher_better))
         preds = predict_files(model, sp.test_files, method)
@@ -163,7 +161,6 @@ def stage2(arch: str | Callable[[Split, Stage1], str] | None = None,
         else:
             cfg, standardize, recipe = config(sp)
         name = arch(sp, s1) if callable(arch) else arch or run.spec.stage2_arch
-        s1.model.pooling["higher_better"] = bool(t.higher_better)
         shared_arch = s1.model.stage2_arch
         model, r2 = train_stage2(s1.model, run.files[sp.tr], t.scores[sp.tr], run.files[sp.va],
                                  t.scores[sp.va], stage2_arch=name,

@@ -89,8 +89,14 @@ class Run:
                                  f"labels ranged {t.scores.min():.4g} to {t.scores.max():.4g})"}
 
 
+def in_groups(fn: Callable[[list], np.ndarray], files: ImageFiles, group: int = 64
+              ) -> np.ndarray:
+    """``fn`` over image files read ``group`` at a time (memory holds one group), its
+    per-image results concatenated."""
+    return np.concatenate([fn(list(files[i:i + group])) for i in range(0, len(files), group)])
+
+
 def predict_files(model: TwoStage, files: ImageFiles, method: str, group: int = 64
                   ) -> np.ndarray:
-    """Scores of image files, read ``group`` at a time (memory holds one group)."""
-    return np.concatenate([model.predict(list(files[i:i + group]), method=method)
-                           for i in range(0, len(files), group)])
+    """Scores of image files by ``method``, read ``group`` at a time."""
+    return in_groups(lambda ims: model.predict(ims, method=method), files, group)
