@@ -49,6 +49,34 @@ def module_device(model: Any) -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """True where bfloat16 matrix arithmetic runs in hardware: any CUDA device of compute
+    capability >= 8.0, or a CPU whose flags include avx512_bf16 or amx_bf16 (Linux's
+    /proc/cpuinfo; False elsewhere, where oneDNN would emulate it, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(t: torch.Tensor) -> torch.dtype | None:
+    """The low-precision dtype autocast is running for t's device type, or None when
+    autocast is off there (a network casts its own custom ops' inputs with it)."""
+    dev = t.device.type
+    try:  # torch >= 2.4 takes the device type
+        on = torch.is_autocast_enabled(dev)
+        return torch.get_autocast_dtype(dev) if on else None
+    except (TypeError, AttributeError):  # pragma: no cover - older spellings
+        if dev == "cpu":
+            return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+
+
 def describe_machine() -> dict:
     """What decides CPU results bit for bit: the CPU model and the instruction set torch's
     kernels dispatch to (AVX2, AVX512, ...), with the torch version and thread count."""
@@ -63,4 +91,5 @@ def describe_machine() -> dict:
         pass
     return {"cpu": cpu, "torch": torch.__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu_threads": torch.get_num_threads()}
+            "cpu_threads": torch.get_num_threads(),
+            "native_bf16": native_bf16(torch.device("cpu"))}

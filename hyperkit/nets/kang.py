@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..devices import autocast_dtype
+from ..ops.conv_minmax import conv_minmax
 from ..ops.grid_minmax_pool import grid_minmax_pool
 from ..ops.minmax_pool2d import MinMaxPool2d
 
@@ -30,7 +32,7 @@ class KangStage1(nn.Module):
                  hidden: int = 800) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, kernels, 7)
-        self.pool = MinMaxPool2d(concat=True)  # Concat(MinPool, MaxPool), global 26x26
+        self.pool = MinMaxPool2d(concat=True)  # Table 5's layer; features() fuses it with conv1
         self.fc1 = nn.Linear(2 * kernels, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.out = nn.Linear(hidden, 1)
@@ -41,7 +43,12 @@ class KangStage1(nn.Module):
 
     def features(self, patches: Tensor) -> Tensor:
         """(P, C, 32, 32) -> (P, 800), the ReLU-activated penultimate layer."""
-        h = self.pool(self.conv1(patches)).flatten(1)
+        # conv1 + Concat(MinPool, MaxPool) in one op: the same values as
+        # self.pool(self.conv1(patches)), with a backward over the winners' windows only.
+        low = autocast_dtype(patches)  # a custom op: autocast does not cast for it
+        x = patches if low is None else patches.to(low)
+        mx, mn = conv_minmax(x, self.conv1.weight, self.conv1.bias)
+        h = torch.cat([mn, mx], 1)
         return self.relu(self.fc2(self.relu(self.fc1(h))))
 
     def forward(self, patches: Tensor) -> Tensor:

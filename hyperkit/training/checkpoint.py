@@ -35,6 +35,7 @@ def load(path: Path, config: TrainConfig, objective: str) -> dict:
         # Written before the optimizer was a choice: it was always SGD without decay.
         c["config"].setdefault("optimizer", "sgd")
         c["config"].setdefault("weight_decay", 0.0)
+        c["config"].setdefault("precision", "float32")
     if c.get("config") != dataclasses.asdict(config):
         raise ValueError(f"checkpoint {path} was written with a different configuration "
                          f"{c.get('config')}; resume needs the same one")

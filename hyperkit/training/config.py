@@ -34,8 +34,13 @@ class TrainConfig:
     seed: int = 0
     optimizer: str = "sgd"  # 'sgd' (the paper: Nesterov momentum) or 'adam'
     weight_decay: float = 0.0
+    # 'bf16': training steps under bfloat16 autocast (validation stays float32); only on
+    # hardware with native bf16 (hyperkit.devices.native_bf16). float32 is the default
+    # because results then agree across CPUs that differ only in bf16 support.
+    precision: str = "float32"
 
     OPTIMIZERS = ("sgd", "adam")
+    PRECISIONS = ("float32", "bf16")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "patience", "plateau_patience", "batch_size"):
@@ -49,6 +54,9 @@ class TrainConfig:
         if self.optimizer not in self.OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(self.OPTIMIZERS)}, got "
                              f"{self.optimizer!r}")
+        if self.precision not in self.PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(self.PRECISIONS)}, got "
+                             f"{self.precision!r}")
         if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if self.lr == 0 or not 0 < self.plateau_factor <= 1:

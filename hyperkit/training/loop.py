@@ -16,6 +16,7 @@ checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 # predict and to_device are re-exported (hyperkit.training.predict)
 from ..batching import BatchSource, as_source, batch_outputs, predict, to_device  # noqa: F401
-from ..devices import resolve_device
+from ..devices import native_bf16, resolve_device
 from . import checkpoint as checkpoints
 from . import dist
 from .config import TrainConfig, stage1_config
@@ -112,7 +113,8 @@ def train_one_epoch(net: nn.Module, source: BatchSource, order: np.ndarray,
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        loss = objective(net(*inputs), targets)
+        with training_precision(config.precision, device):
+            loss = objective(net(*inputs), targets)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{name}: loss became {loss.item()} at epoch "
                                      f"{state.epoch + 1}; lower the learning rate")
@@ -124,6 +126,18 @@ def train_one_epoch(net: nn.Module, source: BatchSource, order: np.ndarray,
         bar.update(1)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
     return total / seen, lr
+
+
+def training_precision(precision: str, device: torch.device) -> Any:
+    """The context a training step's forward pass and loss run in: bfloat16 autocast for
+    precision 'bf16' (refused where the hardware would only emulate it), else nothing."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    if not native_bf16(device):
+        raise ValueError(f"precision='bf16' needs native bfloat16 on {device} (a CPU with "
+                         "avx512_bf16 or amx_bf16, or a CUDA GPU of compute capability >= "
+                         "8.0); use precision='float32'")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def end_of_epoch(state: FitState, val_loss: float, config: TrainConfig) -> bool:

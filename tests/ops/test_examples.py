@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("op", ["lcn", "minmax_pool2d", "gather_patches", "grid_minmax_pool"])
+@pytest.mark.parametrize("op", ["lcn", "minmax_pool2d", "gather_patches", "grid_minmax_pool",
+                                "conv_minmax"])
 def test_docstring_examples(op):
     module = importlib.import_module(f"hyperkit.ops.{op}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

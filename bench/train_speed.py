@@ -1,0 +1,167 @@
+"""Stage-1 training speed, old route against new, with validation loss after a fixed number
+of steps (issue 19).
+
+Kang et al.'s stage 1 (RGB, 32 x 32 patches, the paper's SGD, batch 128) trained on every
+grid patch (stride 16) of the NR-IQA demo's LCN images, each labelled with its image's MOS,
+at the demo's size (192 x 256) and at TID2013's (384 x 512, the same photographs
+resized). Routes, each from the same initial weights and batch order per seed:
+
+* ``dense``: conv1 -> min+max pooling with autograd's full backward convolution (the
+  route before issue 19);
+* ``winners``: :func:`hyperkit.ops.conv_minmax`, whose backward gathers only the winning
+  windows (the default now; identical forward values);
+* ``winners+bf16``: the same under bfloat16 autocast (``TrainConfig(precision='bf16')``;
+  only where the CPU has native bf16).
+
+Patches/s is over the timed steps (after 5 warm-up steps); the validation loss is the MAE
+over the patches of held-out references, in float32, after ``--steps`` steps. Seeds give
+the noise that a route's validation loss must stay within.
+
+    python bench/train_speed.py                       # demo and TID sizes, 3 seeds
+    python bench/train_speed.py --sizes demo --seeds 0 --steps 60   # a quick look
+
+Run it alone: two torch processes on 2 cores slow each other down several-fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics as st
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperkit.data.iqa.demo import load_demo
+from hyperkit.data.iqa.demo_distortions import crop_resize
+from hyperkit.devices import describe_machine, native_bf16
+from hyperkit.images import read_image
+from hyperkit.nets.kang import KangStage1
+from hyperkit.patches import GridPatches
+from hyperkit.training.config import stage1_config
+from hyperkit.training.loop import make_optimizer, training_precision
+
+SIZES = {"demo": ((192, 256), (11, 15)), "tid": ((384, 512), (23, 31))}
+OUT = Path(__file__).resolve().parent.parent / "results" / "train_speed.json"
+
+
+class DenseKang(KangStage1):
+    """The route before issue 19: the conv map, then min+max pooling, differentiated
+    by autograd (a full backward convolution)."""
+
+    def features(self, patches: torch.Tensor) -> torch.Tensor:
+        h = self.pool(self.conv1(patches)).flatten(1)
+        return self.relu(self.fc2(self.relu(self.fc1(h))))
+
+
+ROUTES = {"dense": (DenseKang, "float32"), "winners": (KangStage1, "float32"),
+          "winners+bf16": (KangStage1, "bf16")}
+
+
+def data(size: str, val_refs: int) -> tuple[GridPatches, GridPatches]:
+    """(train, val) patch sources: every grid patch, references held out for val."""
+    table = load_demo(log=None)
+    (h, w), grid = SIZES[size]
+    refs = sorted(set(table.refs))
+    held = set(refs[:val_refs])
+    parts: dict[bool, tuple[list, list]] = {True: ([], []), False: ([], [])}
+    for path, ref, score in zip(table.images, table.refs, table.scores):
+        im = read_image(path)
+        if im.shape[:2] != (h, w):
+            im = crop_resize(im, h, w)
+        parts[ref in held][0].append(im)
+        parts[ref in held][1].append(float(score))
+    make = lambda ims, ys, name: GridPatches(ims, ys, (32, 32), grid, lcn=True, name=name)  # noqa: E731
+    return make(*parts[False], "train images"), make(*parts[True], "val images")
+
+
+def val_mae(net: KangStage1, val: GridPatches, limit: int = 20_000) -> float:
+    """Mean absolute error over (up to ``limit``, evenly spaced) validation patches."""
+    net.eval()
+    idx = np.linspace(0, len(val) - 1, min(limit, len(val))).astype(np.int64)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(idx), 512):
+            (x,), y = val.batch(idx[i:i + 512])
+            total += float((net(x) - y).abs().sum())
+    return total / len(idx)
+
+
+def run(route: str, seed: int, train: GridPatches, val: GridPatches, steps: int,
+        batch: int) -> dict:
+    """Trains one route for ``steps`` steps; its patches/s and validation MAE."""
+    cls, precision = ROUTES[route]
+    torch.manual_seed(seed)
+    net = cls(3)
+    cfg = stage1_config(seed=seed, batch_size=batch, precision=precision)
+    opt = make_optimizer(net, cfg)
+    order = np.random.default_rng(seed).permutation(len(train))
+    dev = torch.device("cpu")
+    net.train()
+    warm, t0 = 5, 0.0
+    for s in range(steps + warm):
+        if s == warm:
+            t0 = time.perf_counter()
+        (x,), y = train.batch(order[(s * batch) % (len(order) - batch):][:batch])
+        opt.zero_grad(set_to_none=True)
+        with training_precision(precision, dev):
+            loss = (net(x).float() - y).abs().mean()
+        loss.backward()
+        opt.step()
+        loss.item()
+    rate = steps * batch / (time.perf_counter() - t0)
+    return {"route": route, "seed": seed, "patches_per_s": rate, "val_mae": val_mae(net, val)}
+
+
+def table(rows: list[dict]) -> list[str]:
+    """Markdown: per route, median patches/s, speed-up over dense, val MAE mean ± std."""
+    out = ["| route | patches/s (median; per seed) | speed-up | val MAE mean ± std "
+           "(per seed) |", "|---|---|---|---|"]
+    base = st.median(r["patches_per_s"] for r in rows if r["route"] == "dense")
+    for route in ROUTES:
+        rs = [r for r in rows if r["route"] == route]
+        if not rs:
+            continue
+        rates, maes = [r["patches_per_s"] for r in rs], [r["val_mae"] for r in rs]
+        sd = st.stdev(maes) if len(maes) > 1 else float("nan")
+        out.append(f"| {route} | {st.median(rates):,.0f} ({', '.join(f'{v:,.0f}' for v in rates)})"
+                   f" | {st.median(rates) / base:.2f}x | {st.mean(maes):.3f} ± {sd:.3f} "
+                   f"({', '.join(f'{v:.3f}' for v in maes)}) |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="demo,tid", help="comma-separated: demo, tid")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--steps", type=int, default=250)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--val-refs", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args()
+    machine = describe_machine()
+    routes = [r for r in ROUTES if ROUTES[r][1] != "bf16" or native_bf16(torch.device("cpu"))]
+    report: dict = {"machine": machine, "command": " ".join(["python", *sys.argv]),
+                    "steps": a.steps, "batch": a.batch, "sizes": {}}
+    for size in a.sizes.split(","):
+        train, val = data(size, a.val_refs)
+        rows = []
+        for seed in (int(s) for s in a.seeds.split(",")):
+            for route in routes:  # interleaved, so drift in the machine hits every route
+                rows.append(run(route, seed, train, val, a.steps, a.batch))
+                print(f"{size} {rows[-1]}", flush=True)
+        report["sizes"][size] = {"image": SIZES[size][0], "grid": SIZES[size][1],
+                                 "train_patches": len(train), "val_patches": len(val),
+                                 "rows": rows, "table": table(rows)}
+        print(f"\n{size} ({SIZES[size][0][0]} x {SIZES[size][0][1]}):")
+        print("\n".join(report["sizes"][size]["table"]), flush=True)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(report, indent=1))
+    print(f"\n{machine}\nwritten to {a.out}")
+
+
+if __name__ == "__main__":
+    main()
