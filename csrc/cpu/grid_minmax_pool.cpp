@@ -346,7 +346,13 @@ bool run(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
 // elements: window [s, s + k) of rows, for all vw lanes at once. `value(r)` points at
 // row r's vw values; `key(r, j)` is the flat position h * W + w of lane j of row r
 // (only called with indices). Ties go to the smaller key.
-template <typename T, bool kIdx>
+//
+// kOrdered: keys grow with the row r in every lane (the column pass, where
+// key = r * W + column). Then the scan order alone decides ties (a row scanned
+// upward is earlier than everything already kept, a row scanned downward later,
+// a suffix row earlier than a prefix row), keys are only carried, never compared,
+// and the lanes vectorize (bench/RESULTS.md train-speed).
+template <typename T, bool kIdx, bool kOrdered = false>
 class BlockScan {
  public:
   BlockScan(int64_t k, int64_t vw)
@@ -355,6 +361,9 @@ class BlockScan {
       for (auto* v : {&skx_, &skn_, &pkx_, &pkn_}) v->resize(k * vw);
   }
   void reset() { block_ = -1; }
+  // Lanes per row for the next scans (at most the constructor's; the last chunk of a
+  // band is narrower).
+  void resize(int64_t vw) { vw_ = vw; }
 
   // Winners of rows [s, s + k) into omx / omn (vw each; keys into okx / okn). The
   // maximum scans vmax(r) (keys kmax(r, j)), the minimum vmin(r) (keys kmin(r, j)).
@@ -376,11 +385,15 @@ class BlockScan {
         if constexpr (kIdx) {
           int64_t* kx = skx_.data() + (r - top) * vw;
           int64_t* kn = skn_.data() + (r - top) * vw;
+#pragma omp simd reduction(+ : pr)
           for (int64_t j = 0; j < vw; ++j) {
             const T a = xa[j], c = xb[j];
             const int64_t ka = kmax(r, j), kc = kmin(r, j);
-            const bool tx = first || !beats_max(mx[j + vw], kx[j + vw], a, ka);
-            const bool tn = first || !beats_min(mn[j + vw], kn[j + vw], c, kc);
+            // row r is earlier than every row kept so far: it wins ties
+            const bool tx = first || (kOrdered ? !(mx[j + vw] > a)
+                                               : !beats_max(mx[j + vw], kx[j + vw], a, ka));
+            const bool tn = first || (kOrdered ? !(mn[j + vw] < c)
+                                               : !beats_min(mn[j + vw], kn[j + vw], c, kc));
             mx[j] = tx ? a : mx[j + vw];
             kx[j] = tx ? ka : kx[j + vw];
             mn[j] = tn ? c : mn[j + vw];
@@ -415,11 +428,15 @@ class BlockScan {
       if constexpr (kIdx) {
         int64_t* kx = pkx_.data() + (r - edge) * vw;
         int64_t* kn = pkn_.data() + (r - edge) * vw;
+#pragma omp simd reduction(+ : pr)
         for (int64_t j = 0; j < vw; ++j) {
           const T a = xa[j], c = xb[j];
           const int64_t ka = kmax(r, j), kc = kmin(r, j);
-          const bool tx = first || beats_max(a, ka, mx[j - vw], kx[j - vw]);
-          const bool tn = first || beats_min(c, kc, mn[j - vw], kn[j - vw]);
+          // row r is later than every row kept so far: it loses ties
+          const bool tx = first || (kOrdered ? a > mx[j - vw]
+                                             : beats_max(a, ka, mx[j - vw], kx[j - vw]));
+          const bool tn = first || (kOrdered ? c < mn[j - vw]
+                                             : beats_min(c, kc, mn[j - vw], kn[j - vw]));
           mx[j] = tx ? a : mx[j - vw];
           kx[j] = tx ? ka : kx[j - vw];
           mn[j] = tn ? c : mn[j - vw];
@@ -463,9 +480,11 @@ class BlockScan {
       const int64_t* skn = skn_.data() + (s - top) * vw;
       const int64_t* pkx = pkx_.data() + (last - edge) * vw;
       const int64_t* pkn = pkn_.data() + (last - edge) * vw;
+#pragma omp simd
       for (int64_t j = 0; j < vw; ++j) {
-        const bool tx = beats_max(px[j], pkx[j], sx[j], skx[j]);
-        const bool tn = beats_min(pn[j], pkn[j], sn[j], skn[j]);
+        // the prefix's rows come after the suffix's: it wins only when strictly better
+        const bool tx = kOrdered ? px[j] > sx[j] : beats_max(px[j], pkx[j], sx[j], skx[j]);
+        const bool tn = kOrdered ? pn[j] < sn[j] : beats_min(pn[j], pkn[j], sn[j], skn[j]);
         omx[j] = tx ? px[j] : sx[j];
         okx[j] = tx ? pkx[j] : skx[j];
         omn[j] = tn ? pn[j] : sn[j];
@@ -499,16 +518,20 @@ bool windows_hold_nan_nhwc(const T* x, int64_t width, int64_t channels, int64_t 
   return false;
 }
 
-// One (image, grid row) task at a time: the column pass over the kh rows of the
-// window band (vectors of wc * C elements), then the row pass over the band's wc
-// column winners (vectors of C channels). Outputs (N, U, V, C).
+// One (image, run of grid rows) task at a time. The column pass scans the window band
+// in chunks of kLanes lanes (of the wc * C elements of a band row), so that its suffix
+// and prefix scratch stays in L2 (with indices, 26 rows x 12,500 lanes of values and
+// keys are 7.8 MB, and the unchunked scan ran memory-bound, 4x slower); its winners go
+// to one buffer per grid row. The row pass then scans each grid row's wc column winners
+// (vectors of C channels). Outputs (N, U, V, C).
 template <typename T, bool kIdx>
 bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx_min,
               int64_t images, int64_t height, int64_t width, int64_t channels, int64_t kh,
               int64_t kw, const int64_t* ys, int64_t nu, const int64_t* xs, int64_t nv) {
+  constexpr int64_t kLanes = 512;
   const std::vector<int64_t> rows = ascending(ys, nu), cols = ascending(xs, nv);
   const int64_t c0 = xs[cols.front()];
-  const int64_t wc = xs[cols.back()] + kw - c0, C = channels;
+  const int64_t wc = xs[cols.back()] + kw - c0, C = channels, lanes = wc * C;
   const int64_t row_elems = width * C;
   int nan = 0;
   // Split the grid rows of every image into contiguous runs, one run per task, so
@@ -516,12 +539,16 @@ bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx
   const int threads = omp_get_max_threads();
   const int64_t runs_per_image = std::max<int64_t>(1, std::min<int64_t>(
       nu, (threads + images - 1) / images));
+  const int64_t max_run = (nu + runs_per_image - 1) / runs_per_image;
 #pragma omp parallel reduction(| : nan)
   {
-    BlockScan<T, kIdx> vscan(kh, wc * C), hscan(kw, C);
-    std::vector<T> bmx(wc * C), bmn(wc * C);  // column winners of one grid row
-    std::vector<int64_t> bkx(kIdx ? wc * C : 0), bkn(kIdx ? wc * C : 0);
-    std::vector<int64_t> colof(kIdx ? wc * C : 0);
+    const int64_t chunk = std::min(kLanes, lanes);
+    BlockScan<T, kIdx, true> vscan(kh, chunk);  // keys r * W + column: ordered in r
+    BlockScan<T, kIdx> hscan(kw, C);
+    // column winners of the task's grid rows: (run row, lane)
+    std::vector<T> bmx(max_run * lanes), bmn(max_run * lanes);
+    std::vector<int64_t> bkx(kIdx ? max_run * lanes : 0), bkn(kIdx ? max_run * lanes : 0);
+    std::vector<int64_t> colof(kIdx ? lanes : 0);
     for (int64_t e = 0; e < int64_t(colof.size()); ++e) colof[e] = c0 + e / C;
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < images * runs_per_image; ++task) {
@@ -529,22 +556,37 @@ bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx
       const int64_t r0 = run * nu / runs_per_image, r1 = (run + 1) * nu / runs_per_image;
       const T* xn = x + n * height * row_elems;
       T probe = 0;
-      vscan.reset();
+      for (int64_t j0 = 0; j0 < lanes; j0 += chunk) {
+        const int64_t vw = std::min(chunk, lanes - j0);
+        if (vw != chunk) vscan.resize(vw);
+        vscan.reset();
+        const auto band = [&](int64_t r) -> const T* {
+          return xn + r * row_elems + c0 * C + j0;
+        };
+        const auto flat = [&](int64_t r, int64_t j) { return r * width + colof[j0 + j]; };
+        for (int64_t i = r0; i < r1; ++i) {
+          const int64_t o = (i - r0) * lanes + j0;
+          vscan.window(ys[rows[i]], band, band, flat, flat, bmx.data() + o, bmn.data() + o,
+                       kIdx ? bkx.data() + o : nullptr, kIdx ? bkn.data() + o : nullptr,
+                       probe);
+        }
+        if (vw != chunk) vscan.resize(chunk);
+      }
       for (int64_t i = r0; i < r1; ++i) {
         const int64_t u = rows[i];
-        const auto band = [&](int64_t r) -> const T* { return xn + r * row_elems + c0 * C; };
-        const auto flat = [&](int64_t r, int64_t j) { return r * width + colof[j]; };
-        vscan.window(ys[u], band, band, flat, flat, bmx.data(), bmn.data(),
-                     kIdx ? bkx.data() : nullptr, kIdx ? bkn.data() : nullptr, probe);
+        const T* rmx = bmx.data() + (i - r0) * lanes;
+        const T* rmn = bmn.data() + (i - r0) * lanes;
+        const int64_t* rkx = kIdx ? bkx.data() + (i - r0) * lanes : nullptr;
+        const int64_t* rkn = kIdx ? bkn.data() + (i - r0) * lanes : nullptr;
         hscan.reset();
         T unused = 0;  // the column pass has probed every value already
         for (const int64_t v : cols) {
           const int64_t o = ((n * nu + u) * nv + v) * C;
           hscan.window(
-              xs[v] - c0, [&](int64_t r) -> const T* { return bmx.data() + r * C; },
-              [&](int64_t r) -> const T* { return bmn.data() + r * C; },
-              [&](int64_t r, int64_t j) { return bkx[r * C + j]; },
-              [&](int64_t r, int64_t j) { return bkn[r * C + j]; }, out_max + o, out_min + o,
+              xs[v] - c0, [&](int64_t r) -> const T* { return rmx + r * C; },
+              [&](int64_t r) -> const T* { return rmn + r * C; },
+              [&](int64_t r, int64_t j) { return rkx[r * C + j]; },
+              [&](int64_t r, int64_t j) { return rkn[r * C + j]; }, out_max + o, out_min + o,
               kIdx ? idx_max + o : nullptr, kIdx ? idx_min + o : nullptr, unused);
         }
       }

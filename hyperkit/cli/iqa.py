@@ -65,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                               "paper's epochs)")
     parser.add_argument("--stage1-epochs", type=int, help="override the setting's stage-1 epochs")
     parser.add_argument("--stage2-epochs", type=int, help="override the setting's stage-2 epochs")
+    parser.add_argument("--precision", choices=("float32", "bf16"), default="float32",
+                        help="stage-1 training arithmetic: float32 (default; the same "
+                             "results on every CPU) or bf16 (autocast; about 1.1-1.2x faster "
+                             "on CPUs with native bf16, refused elsewhere; bench/RESULTS.md "
+                             "train-speed)")
     parser.add_argument("--stage2-recipe", choices=("adam", "paper"), default="adam",
                         help="adam (default: standardized inputs and labels, Adam 1e-4) or "
                              "paper (SGD 0.005, Nesterov; dies on real photographs, see README)")
@@ -130,6 +135,7 @@ def run_from_args(args: argparse.Namespace) -> None:
                 if value < 1:
                     raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
                 setting = replace(setting, **{name: value})
+        setting = replace(setting, stage1_precision=args.precision)
         from hyperkit.data.iqa.selection import DEFAULT_THRESHOLD
 
         threshold = DEFAULT_THRESHOLD if args.ssim_threshold is None else args.ssim_threshold

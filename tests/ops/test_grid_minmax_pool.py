@@ -253,3 +253,20 @@ def test_cupy_in_cupy_out(device):
     assert isinstance(mx, cp.ndarray)
     np.testing.assert_array_equal(cp.asnumpy(mx), rmx.astype(np.float32))
     np.testing.assert_array_equal(cp.asnumpy(mn), rmn.astype(np.float32))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_channels_last_with_indices_over_wide_bands(ties):
+    """A band wider than one chunk of the channels-last column pass (512 lanes; here
+    3 x 70 x 13 lanes, not a multiple): values and first-winner indices equal the
+    contiguous kernel's, plateaus included."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 13, 41, 90, generator=g, dtype=torch.float64)
+    if ties:
+        x = (x * 1.5).round()
+    rows, cols = [0, 7, 9, 30], [0, 11, 20, 69, 50]
+    cl = x.contiguous(memory_format=torch.channels_last)
+    got = torch.ops.hyperkit.grid_minmax_pool(cl, [11, 21], rows, cols, True)
+    ref = torch.ops.hyperkit.grid_minmax_pool(x, [11, 21], rows, cols, True)
+    for a, b in zip(got, ref):
+        assert torch.equal(a.contiguous(), b)

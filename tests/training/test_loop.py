@@ -256,6 +256,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
     ({"epochs": 0}, "epochs"), ({"batch_size": 2.5}, "batch_size"), ({"lr": float("nan")}, "lr"),
     ({"lr": 0}, "lr"), ({"plateau_factor": 2.0}, "plateau_factor"),
     ({"patience": True}, "patience"), ({"momentum": -0.1}, "momentum"),
+    ({"precision": "fp16"}, "precision must be one of float32, bf16"),
 ])
 def test_bad_config(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -403,3 +404,28 @@ def test_validation_objective_selects_the_kept_weights(tmp_path):
         val_objective=NegSpearman())
     with pytest.raises(ValueError, match="objective"):
         fit(fresh(), tr, va, MAE(), cfg, checkpoint=ck, resume=True, log=None)
+
+
+def test_bf16_is_refused_where_the_hardware_would_emulate_it(monkeypatch):
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    tr, va = toy(120)
+    with pytest.raises(ValueError, match="precision='bf16' needs native bfloat16"):
+        fit(fresh(), tr, va, config=TrainConfig(epochs=1, batch_size=32, precision="bf16"),
+            log=None)
+
+
+@pytest.mark.skipif(not loop.native_bf16(torch.device("cpu")), reason="no native bf16 CPU")
+def test_bf16_training_runs_the_forward_in_bf16_and_keeps_float32_weights():
+    from hyperkit.nets.kang import KangStage1
+
+    torch.manual_seed(0)
+    net = KangStage1(1)
+    x = torch.rand(256, 1, 32, 32)
+    y = 50 + 20 * x[:, 0, :16].mean((1, 2))
+    seen = []
+    net.fc1.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    cfg = TrainConfig(epochs=3, patience=3, batch_size=32, lr=0.005, precision="bf16")
+    r = fit(net, (x[:192], y[:192]), (x[192:], y[192:]), config=cfg, log=None)
+    assert torch.bfloat16 in seen and torch.float32 in seen  # train bf16, validate float32
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert np.isfinite(r.best_val)

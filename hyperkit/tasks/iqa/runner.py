@@ -74,7 +74,7 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
     t_start = time.perf_counter()
     folder.write_config({"dataset": dataset, "table": table.summary(), "experiment": experiment,
                          "arms": list(arms), "groups": [g for g, _ in groups],
-                         "setting": asdict(st), "options": {**asdict(opts), "splits": None},
+                         "setting": st.record(), "options": {**asdict(opts), "splits": None},
                          "spec": asdict(spec)}, dev, splits=opts.splits)
     runs, models = [], []
     for gname, idx in groups:
@@ -86,7 +86,7 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
             runs.append({**r, "group": gname})
             models += ms
     results = {"dataset": dataset, "table": table.summary(), "experiment": experiment,
-               "setting": asdict(st), "options": asdict(opts), "arms": list(arms),
+               "setting": st.record(), "options": asdict(opts), "arms": list(arms),
                "groups": [g for g, _ in groups], "runs": runs,
                "summary": summarize_runs(runs, arms, [g for g, _ in groups]),
                "paper": PAPER.get(experiment or 0), "models": models,

@@ -3,7 +3,7 @@ paper's experiments (Table 2) and their published figures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ... import checks
@@ -52,12 +52,22 @@ class Setting:
     stage1_batch: int = 128
     stage2_batch: int = 16
     e2e_batch: int = 8
+    stage1_precision: str = "float32"  # or 'bf16' (TrainConfig.precision; --precision)
 
     def stage1(self, seed: int, **kw: Any) -> TrainConfig:
         """Stage-1 configuration (the paper's SGD protocol) for ``seed``."""
         return stage1_config(**{"epochs": self.stage1_epochs, "patience": self.stage1_patience,
                                 "plateau_patience": max(2, self.stage1_patience // 2),
-                                "batch_size": self.stage1_batch, "seed": seed, **kw})
+                                "batch_size": self.stage1_batch, "seed": seed,
+                                "precision": self.stage1_precision, **kw})
+
+    def record(self) -> dict:
+        """The setting as config.json and results.json record it. The float32 default of
+        stage1_precision is left out, so that runs written before it existed resume."""
+        d = asdict(self)
+        if d["stage1_precision"] == "float32":
+            del d["stage1_precision"]
+        return d
 
     def stage2(self, seed: int, recipe: str) -> tuple[TrainConfig, bool]:
         """Stage-2 configuration of ``recipe`` for ``seed``, and whether to standardize."""
