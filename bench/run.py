@@ -1,11 +1,16 @@
 """Runs the kernel benchmarks and writes their section of bench/RESULTS.md (ratios from
-one run).
+one run); with ``--repeat N``, N runs in a row (separate processes) and the spread of every
+ratio over them, the "kernel-stability" section (issue 19: are the ratios bimodal?).
 
     pip install -e ".[bench]" && python bench/run.py
+    OMP_WAIT_POLICY=PASSIVE python bench/run.py --repeat 10
+
+Run it alone: a second heavy process on the machine changes every ratio.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -39,7 +44,9 @@ def machine() -> str:
             f"Python {platform.python_version()}, CUDA kernels usable: {hyperkit.cuda_available()}")
 
 
-def main() -> None:
+def run_once() -> dict[str, dict[str, float]]:
+    """One pytest-benchmark process over bench/test_kernels.py: group -> implementation ->
+    median seconds per call."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -49,10 +56,17 @@ def main() -> None:
     groups: dict[str, dict[str, float]] = {}
     for b in data["benchmarks"]:
         groups.setdefault(b["group"], {})[b["param"]] = b["stats"]["median"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=HERE).stdout.strip() or "unknown"
+    return groups
+
+
+def commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=HERE).stdout.strip() or "unknown"
+
+
+def one_run_section(groups: dict[str, dict[str, float]]) -> list[str]:
     lines = ["## Kernel benchmarks", "",
-             f"Measured {datetime.date.today()} at commit {commit} with `python bench/run.py`.",
+             f"Measured {datetime.date.today()} at commit {commit()} with `python bench/run.py`.",
              f"Machine: {machine()}.", "",
              "Median time per call; ratio = alternative's median / hyperkit's median "
              "(above 1: hyperkit is faster). All rows of a group ran in one process on one input.",
@@ -63,7 +77,46 @@ def main() -> None:
         for name, t in sorted(times.items(), key=lambda kv: kv[1]):
             lines.append(f"| {name} | {t * 1e3:.2f} | {t / ours:.2f} |")
         lines.append("")
-    write_section("kernels", "\n".join(lines))
+    return lines
+
+
+def stability_section(runs: list[dict[str, dict[str, float]]]) -> list[str]:
+    """Every ratio of every run, and the slowest run over the fastest (max / min)."""
+    lines = ["## Kernel ratios over repeated runs (`OMP_WAIT_POLICY=PASSIVE python bench/run.py "
+             f"--repeat {len(runs)}`; issue 19)", "",
+             f"Measured {datetime.date.today()} at commit {commit()}, {len(runs)} runs in a row, "
+             "each a fresh process, nothing else running.", f"Machine: {machine()}.", "",
+             "ratio = alternative's median / hyperkit's median in that run; spread = largest "
+             "/ smallest over the runs (the issue's bar: <= 1.3). hyperkit ms: its own median "
+             "per call.", "",
+             "| group | vs | ratios, run by run | spread |", "|---|---|---|---|"]
+    for group in runs[0]:
+        ours = [r[group]["hyperkit"] for r in runs]
+        lines.append(f"| {group} | (hyperkit ms) | "
+                     f"{', '.join(f'{t * 1e3:.2f}' for t in ours)} | {max(ours) / min(ours):.2f} |")
+        for name in runs[0][group]:
+            if name == "hyperkit":
+                continue
+            ratios = [r[group][name] / r[group]["hyperkit"] for r in runs]
+            lines.append(f"| {group} | {name} | {', '.join(f'{v:.2f}' for v in ratios)} | "
+                         f"{max(ratios) / min(ratios):.2f} |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs in a row; above 1 writes the kernel-stability section")
+    a = ap.parse_args()
+    if a.repeat < 1:
+        raise SystemExit(f"--repeat must be >= 1, got {a.repeat}")
+    runs = [run_once() for _ in range(a.repeat)]
+    if a.repeat == 1:
+        lines = one_run_section(runs[0])
+        write_section("kernels", "\n".join(lines))
+    else:
+        lines = stability_section(runs)
+        write_section("kernel-stability", "\n".join(lines))
     print("\n".join(lines))
 
 
