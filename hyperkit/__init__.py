@@ -7,6 +7,8 @@ The main calls::
     import hyperkit
     model = hyperkit.load_model("runs/synthetic-exp1-quick")   # after `hyperkit synthetic --quick`
     model.predict([image, ...])                                # one score per image (numpy)
+    hyperkit.pretrained.score(["photo.jpg"])   # a shipped photo-quality model, no training
+    hyperkit.models()                          # the shipped models (hyperkit.pretrained.card)
     hyperkit.build_hyperimage(images, stage1.features, patch=32, stride=16)  # (N, D, U, V)
     hyperkit.lcn(image)                        # local contrast normalization (eq. 4)
     hyperkit.gather_patches(images, 32, grid=(23, 31))
@@ -42,9 +44,11 @@ _API = {
     "grid_shape": "hyperkit.grid",
     "lcn": "hyperkit.ops.lcn",
     "load_model": "hyperkit.model",
+    "load_pretrained": "hyperkit.pretrained",
+    "models": "hyperkit.pretrained",
     "minmax_pool2d": "hyperkit.ops.minmax_pool2d",
 }
-_SUBPACKAGES = ("data", "evaluation", "nets", "ops", "tasks", "training")
+_SUBPACKAGES = ("data", "evaluation", "nets", "ops", "pretrained", "tasks", "training")
 
 __all__ = sorted(_API)
 

@@ -288,9 +288,16 @@ def _upgrade(info: dict) -> dict:
 
 
 def load_model(path: str | Path, device: Any = "cpu") -> TwoStage:
-    """Loads a trained model: a model folder (model.json), or a run folder whose
-    manifest (run.json, written by every task) lists its models: the first is loaded."""
+    """Loads a trained model: a model folder (model.json), a run folder whose manifest
+    (run.json, written by every task) lists its models (the first is loaded), or the name
+    of a pretrained model shipped in the package (``hyperkit.models()``, e.g.
+    'photo-iqa') when no such path exists."""
     p = Path(path)
+    if not p.exists():
+        from . import pretrained
+
+        if str(path) in pretrained.models():
+            return pretrained.load_pretrained(str(path), device)
     if (p / "model.json").is_file():
         return TwoStage.load(p, device)
     manifest = read_manifest(p)

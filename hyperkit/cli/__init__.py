@@ -15,7 +15,8 @@ from typing import Any
 
 from .common import version
 
-COMMANDS = ("info", "demo", "synthetic", "iqa", "forgery", "predict", "explain")
+COMMANDS = ("info", "demo", "score", "models", "synthetic", "iqa", "forgery", "predict",
+            "explain")
 
 
 def main(argv: list[str] | None = None) -> None:

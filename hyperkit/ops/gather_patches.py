@@ -23,6 +23,8 @@ from . import kernels
 
 def check_images(ims: Sequence[Any], ph: int, pw: int) -> str:
     """Common dtype / channels / device, rank 3 and size >= patch; returns the dtype name."""
+    if len(ims) == 0:
+        raise ValueError("images is empty; give at least one (C, H, W) image")
     for i, im in enumerate(ims):
         checks.check_rank(im, f"images[{i}]", min_ndim=3, max_ndim=3, layout="(C, H, W)")
     dts = {checks.check_float(im, f"images[{i}]") for i, im in enumerate(ims)}
@@ -76,7 +78,8 @@ class ImageTable:
         if index.min() < 0 or index.max() >= n:
             raise ValueError(f"positions: image index outside 0..{n - 1}")
         hs, ws = self.heights[index], self.widths[index]
-        bad = (ys < 0) | (xs < 0) | (ys + ph > hs) | (xs + pw > ws)
+        # ys > hs - ph rather than ys + ph > hs: the sum overflows int64 near 2**63
+        bad = (ys < 0) | (xs < 0) | (ys > hs - ph) | (xs > ws - pw)
         if bad.any():
             q = int(np.flatnonzero(bad)[0])
             raise ValueError(f"positions: patch {q} at ({int(ys[q])}, {int(xs[q])}) of "
@@ -106,6 +109,8 @@ def _gather_op(images: list[Tensor], patch: list[int], index: Tensor, ys: Tensor
 
 @_gather_op.register_fake
 def _(images, patch, index, ys, xs):
+    if len(images) == 0:
+        raise ValueError("images is empty; give at least one (C, H, W) image")
     return images[0].new_empty((index.shape[0], images[0].shape[0], patch[0], patch[1]))
 
 

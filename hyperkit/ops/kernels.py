@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import types
 
-from .. import _C as cpu  # noqa: F401  (re-exported for the op modules)
+try:
+    from .. import _C as cpu  # noqa: F401  (re-exported for the op modules)
+except ImportError as _e:  # the source tree without an in-place build shadows the install
+    import pathlib as _pathlib
+
+    _here = _pathlib.Path(__file__).resolve().parent.parent
+    raise ImportError(
+        f"hyperkit's compiled kernels (hyperkit._C) are not in {_here}. If that is a source "
+        "checkout and hyperkit is installed elsewhere (pip install .), Python imports the "
+        "checkout because the current directory comes first on sys.path: run from another "
+        "directory, or install it editable in place (pip install --no-build-isolation -e .) "
+        f"so that _C is built next to the sources. ({_e})") from _e
 
 try:
     from .. import _C_cuda as _cuda_module

@@ -30,6 +30,11 @@ def _check_params(radius: Any, sigma: Any, eps: Any) -> tuple[int, float, float]
             raise TypeError(f"{name} must be a number, got {type(v).__name__}")
         if not math.isfinite(v) or v <= 0:
             raise ValueError(f"{name} must be finite and > 0, got {v}")
+    # The kernel's weights are exp(-k^2 / (2 sigma^2)): below ~1e-150, sigma^2 underflows
+    # to 0 and the weights become NaN (0/0), which the kernel would report as NaN pixels.
+    if float(sigma) ** 2 == 0 or not math.isfinite(1 / (2 * float(sigma) ** 2)):
+        raise ValueError(f"sigma must be at least 1e-150 (its square must not underflow), "
+                         f"got {sigma}")
     return r, float(sigma), float(eps)
 
 

@@ -67,6 +67,7 @@ def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx
     gmx, gmn = grad_max.contiguous(), grad_min.contiguous()
     imx, imn = idx_max.contiguous(), idx_min.contiguous()
     _check_backward_args(gmx, gmn, imx, imn, height * width)
+    _check_backward_window(gmx.shape, height, width, kernel_size, stride)
     n, c = gmx.shape[:2]
     grad_in = torch.empty((n, c, height, width), dtype=gmx.dtype, device=gmx.device)
     kernels.launch(gmx, "minmax_pool2d_backward", interop.dtype_name(gmx), gmx.data_ptr(),
@@ -75,8 +76,31 @@ def _minmax_backward_op(grad_max: Tensor, grad_min: Tensor, idx_max: Tensor, idx
     return grad_in
 
 
+def _check_backward_window(grad_shape: Any, height: int, width: int, kernel_size: Any,
+                           stride: Any) -> None:
+    """The kernel takes each plane's output count from the window and stride: they must
+    give exactly the grad's (OH, OW), or it would read past the grad."""
+    for name, v in (("kernel_size", kernel_size), ("stride", stride)):
+        if len(v) != 2 or any(isinstance(e, bool) or int(e) < 1 for e in v):
+            raise ValueError(f"{name} must be two integers >= 1, got {list(v)}")
+    if height < 1 or width < 1 or kernel_size[0] > height or kernel_size[1] > width:
+        raise ValueError(f"kernel_size {list(kernel_size)} must fit the {height} x {width} "
+                         "input")
+    want = (_out_size(height, kernel_size[0], stride[0]),
+            _out_size(width, kernel_size[1], stride[1]))
+    if tuple(grad_shape[2:]) != want:
+        raise ValueError(f"grad_max is {tuple(grad_shape)}, but a {height} x {width} input with "
+                         f"kernel_size {list(kernel_size)} and stride {list(stride)} pools to "
+                         f"(N, C, {want[0]}, {want[1]})")
+
+
 def _check_backward_args(gmx: Tensor, gmn: Tensor, imx: Tensor, imn: Tensor, size: int) -> None:
     """The kernel writes at the saved indices: refuse anything that could overrun."""
+    if gmx.dtype != gmn.dtype or gmx.dtype not in (torch.float32, torch.float64):
+        raise TypeError("grad_max and grad_min must share one dtype, float32 or float64; got "
+                        f"{gmx.dtype} and {gmn.dtype}")
+    if len({t.device for t in (gmx, gmn, imx, imn)}) != 1:
+        raise ValueError("grad_max, grad_min, idx_max and idx_min must be on one device")
     if imx.numel() == 0 and gmx.numel() != 0:
         raise RuntimeError("minmax_pool2d ran with with_indices=False, so it has no gradient; "
                            "call it with with_indices=True to differentiate it")

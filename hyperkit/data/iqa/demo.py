@@ -61,6 +61,7 @@ from .demo_distortions import (
     KINDS,
     MIN_SIDE,
     STRENGTHS,
+    check_strengths,
     demo_score,
     distort,
     load_photos,
@@ -157,6 +158,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
                   levels: int = 3, kinds: Sequence[str] | None = None,
                   photos: Mapping[str, np.ndarray] | None = None,
+                  strengths: Mapping[str, Any] | None = None,
                   log: Callable[[str], Any] | None = print) -> Path:
     """Generates the demo set into ``out_dir`` and returns it (layout: module docstring).
 
@@ -173,6 +175,9 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
         photos: name -> uint8 (H, W, 3) reference photograph of ``size``, instead of
             scikit-image's (bench/make_photo_set.py builds a larger set this way); the
             names are file stems, so letters, digits, '-', '_' and '.' only.
+        strengths: kind -> extent -> (mildest, strongest) parameter, instead of
+            :data:`~hyperkit.data.iqa.demo_distortions.STRENGTHS` (e.g. wider ranges for
+            a training set; tools/train_photo_model.py); kinds left out keep the defaults.
         log: called with progress lines and the per-kind/extent summary; None for quiet.
 
     Images: photos x kinds x levels x 2 extents distorted images (18 x 4 x 3 x 2 = 432
@@ -183,6 +188,8 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
     if photos is not None:
         photos = _check_photos(photos, tuple(params["size"]))
         params["photos"] = sorted(photos)
+    if strengths is not None:
+        params["strengths"] = check_strengths(strengths, params["kinds"])
     out_dir = Path(out_dir)
     log = log if log is not None else (lambda _msg: None)
     if out_dir.exists() and not out_dir.is_dir():
@@ -224,7 +231,7 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
     meta = {"generator": "hyperkit.iqa_demo", "version": VERSION, "params": params,
             "photos": list(photos), "count": len(rows), "kinds": params["kinds"],
             "extents": list(EXTENTS),
-            "strengths": {k: STRENGTHS[k] for k in params["kinds"]},
+            "strengths": params.get("strengths") or {k: STRENGTHS[k] for k in params["kinds"]},
             "score": "demo_score: SSIM map x central fixation x worst-10% pooling, 0-100, "
                      "higher is better",
             "columns": list(COLUMNS)}
@@ -256,7 +263,7 @@ def _generate(out_dir: Path, photos: dict[str, np.ndarray], params: dict) -> lis
             for level in range(1, levels + 1):
                 for e_i, extent in enumerate(EXTENTS):
                     rng = np.random.default_rng([params["seed"], p_i, k_i, level, e_i])
-                    value = strength(kind, extent, level, levels)
+                    value = strength(kind, extent, level, levels, params.get("strengths"))
                     dist = distort(ref, kind, value, rng)
                     if extent == "local":
                         dist = mask[..., None] * dist + (1.0 - mask[..., None]) * ref_f

@@ -7,7 +7,7 @@ why the set exists and what each distortion and extent means.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -191,12 +191,39 @@ def crop_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- distortions
 
-def strength(kind: str, extent: str, level: int, levels: int) -> float:
+def strength(kind: str, extent: str, level: int, levels: int,
+             strengths: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> float:
     """The parameter of ``kind`` at ``level`` (1..levels) for ``extent``: geometric steps
-    from :data:`STRENGTHS`' mildest to strongest value (the geometric mean if levels=1)."""
-    lo, hi = STRENGTHS[kind][extent]
+    from the mildest to the strongest value of ``strengths`` (default :data:`STRENGTHS`;
+    the geometric mean if levels=1)."""
+    lo, hi = (strengths or STRENGTHS)[kind][extent]
     t = 0.5 if levels == 1 else (level - 1) / (levels - 1)
     return float(lo * (hi / lo) ** t)
+
+
+def check_strengths(strengths: Any, kinds: Sequence[str]) -> dict:
+    """``strengths`` (kind -> extent -> (mildest, strongest)) for ``kinds``, checked and
+    as plain lists; kinds it leaves out keep :data:`STRENGTHS`' ranges."""
+    if not isinstance(strengths, Mapping):
+        raise TypeError(f"strengths must be a dict kind -> extent -> (mildest, strongest), got "
+                        f"{type(strengths).__name__}")
+    out = {}
+    for kind in kinds:
+        given = strengths.get(kind, STRENGTHS[kind])
+        row = {}
+        for extent in ("uniform", "local"):
+            pair = given.get(extent, STRENGTHS[kind][extent]) if isinstance(given, Mapping) \
+                else None
+            if pair is None or len(pair) != 2 or not all(
+                    isinstance(v, (int, float)) and np.isfinite(v) and v > 0 for v in pair):
+                raise ValueError(f"strengths[{kind!r}][{extent!r}] must be (mildest, "
+                                 f"strongest), two positive numbers, got {pair!r}")
+            row[extent] = [float(pair[0]), float(pair[1])]
+        out[kind] = row
+    unknown = set(strengths) - set(KINDS)
+    if unknown:
+        raise ValueError(f"strengths names unknown kinds {sorted(unknown)}; kinds are {KINDS}")
+    return out
 
 
 def distort(image: np.ndarray, kind: str, value: float, rng: np.random.Generator) -> np.ndarray:

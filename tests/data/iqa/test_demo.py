@@ -279,3 +279,36 @@ def test_own_photos_are_checked(tmp_path, photos, match):
     with pytest.raises(ValueError, match=match):
         demo.make_iqa_demo(tmp_path / "x", size=(40, 48), photos=photos, log=None)
     assert not (tmp_path / "x").exists()
+
+
+def test_own_strengths_change_the_distortion_and_are_recorded(tmp_path):
+    rng = np.random.default_rng(1)
+    photos = {f"p{i}": rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for i in range(3)}
+    kw = dict(size=(40, 48), levels=2, kinds=["gaussian_blur"], photos=photos, log=None)
+    base = demo.make_iqa_demo(tmp_path / "base", **kw)
+    wide = demo.make_iqa_demo(tmp_path / "wide", strengths={"gaussian_blur": {
+        "uniform": (0.5, 5.0)}}, **kw)
+    meta = json.loads((wide / "demo.json").read_text())
+    assert meta["params"]["strengths"]["gaussian_blur"] == {"uniform": [0.5, 5.0],
+                                                           "local": [1.5, 6.0]}
+    scores = {d: {r["dist_name"]: float(r["mos"]) for r in csv.DictReader(open(d / "meta.csv"))}
+              for d in (base, wide)}
+    strongest = "dist/p0_gaussian_blur_uniform_2.png"
+    assert scores[wide][strongest] < scores[base][strongest]  # sigma 5 against 2
+    # the same parameters find the finished set; other strengths are refused
+    assert demo.make_iqa_demo(tmp_path / "wide", strengths={"gaussian_blur": {
+        "uniform": (0.5, 5.0)}}, **kw) == wide
+    with pytest.raises(FileExistsError):
+        demo.make_iqa_demo(tmp_path / "wide", **kw)
+
+
+@pytest.mark.parametrize("strengths, exc, match", [
+    ([1, 2], TypeError, "strengths must be a dict"),
+    ({"jpeg": {"uniform": (0, 5)}}, ValueError, "two positive numbers"),
+    ({"jpeg": {"uniform": (5,)}}, ValueError, "mildest, strongest"),
+    ({"sharpen": {"uniform": (1, 2)}}, ValueError, "unknown kinds"),
+])
+def test_bad_strengths(tmp_path, strengths, exc, match):
+    with pytest.raises(exc, match=match):
+        demo.make_iqa_demo(tmp_path / "x", size=(40, 48), kinds=["jpeg"], strengths=strengths,
+                           log=None)

@@ -1,0 +1,112 @@
+"""Pretrained models shipped in the package: score photographs without training.
+
+Each model is a folder here holding a saved :class:`~hyperkit.model.TwoStage`
+(model.json, stage1.pt, stage2.pt) and its model card (card.md for people, card.json with
+every measured figure). ``photo-iqa`` is a no-reference quality model for photographs,
+trained by ``tools/train_photo_model.py`` on an offline set of real photographs with
+synthetic distortions; its card says what the score means and what it does not know.
+
+    import hyperkit
+    hyperkit.pretrained.score(["photo.jpg"])          # (N,) float64 scores, 0-100
+    model = hyperkit.load_pretrained("photo-iqa")     # a TwoStage: predict, explain, ...
+    print(hyperkit.pretrained.card("photo-iqa"))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT = "photo-iqa"
+
+
+def models() -> list[str]:
+    """Names of the pretrained models in this installation (folders with a model.json)."""
+    return sorted(p.name for p in HERE.iterdir() if (p / "model.json").is_file())
+
+
+def _folder(name: str) -> Path:
+    if not isinstance(name, str) or name not in models():
+        raise ValueError(f"name must be one of the pretrained models {models()}, got {name!r}")
+    return HERE / name
+
+
+def card(name: str = DEFAULT) -> str:
+    """The model card of ``name`` (markdown): data, labels, what the score means and its
+    range, the measured SROCC on held-out references, and what it does not know."""
+    return (_folder(name) / "card.md").read_text()
+
+
+def card_data(name: str = DEFAULT) -> dict:
+    """card.json of ``name``: every figure of the card (held-out SROCC, the ranking check
+    per photograph), the training command, library versions and machine."""
+    return json.loads((_folder(name) / "card.json").read_text())
+
+
+def load_pretrained(name: str = DEFAULT, device: Any = "cpu"):
+    """The pretrained :class:`~hyperkit.model.TwoStage` ``name`` in eval mode on ``device``.
+
+    Its ``meta`` holds ``image_size`` (rows, columns it was trained at) and
+    ``score_meaning``. Scoring through :func:`score` shrinks larger photographs to that
+    size first; :meth:`~hyperkit.model.TwoStage.predict` scores arrays as given.
+    """
+    from ..model import TwoStage
+
+    return TwoStage.load(_folder(name), device)
+
+
+def fit_within(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) shrunk to fit within ``size`` = (rows, columns) with its
+    aspect ratio kept (anti-aliased, same dtype); an image that already fits is returned
+    as is (never enlarged)."""
+    h, w = image.shape[:2]
+    f = min(size[0] / h, size[1] / w)
+    if f >= 1:
+        return image
+    from skimage.transform import resize
+
+    shape = (max(32, round(h * f)), max(32, round(w * f)), *image.shape[2:])
+    out = resize(image, shape, anti_aliasing=True, preserve_range=True)
+    if np.issubdtype(image.dtype, np.integer):
+        out = np.clip(np.round(out), np.iinfo(image.dtype).min, np.iinfo(image.dtype).max)
+    return out.astype(image.dtype)
+
+
+def score(images: Any, name: str = DEFAULT, *, resize: bool = True, model: Any = None
+          ) -> np.ndarray:
+    """Scores photographs with a pretrained model: float64 (N,).
+
+    Args:
+        images: a file path (str or Path), or a list of paths and/or arrays ((H, W, 3)
+            uint8/uint16, or floats in [0, 1]; the rules of :mod:`hyperkit.images`).
+        name: the pretrained model (:func:`models`).
+        resize: shrink each image to fit the model's training size first (what the card
+            measured); False scores at full size.
+        model: an already loaded model (skips loading ``name`` again).
+
+    Returns:
+        One score per image, in the units of the model's card (photo-iqa: 0-100, higher is
+        better, 100 = undistorted).
+
+    Raises:
+        FileNotFoundError / ValueError: a missing or unreadable file, or a bad image.
+    """
+    from ..images import read_image
+
+    m = model if model is not None else load_pretrained(name)
+    if isinstance(images, (str, Path)):
+        items = [images]
+    elif isinstance(images, (list, tuple)) or (isinstance(images, np.ndarray) and images.ndim == 4):
+        items = list(images)
+    else:
+        items = [images]
+    arrays = [read_image(x) if isinstance(x, (str, Path)) else np.asarray(x) for x in items]
+    size = m.meta.get("image_size")
+    if resize and size:
+        arrays = [fit_within(a, size) for a in arrays]
+    return m.predict(arrays)
