@@ -209,9 +209,9 @@ class TwoStage(nn.Module):
             raise ValueError(f"{path} is corrupt: {e}") from e
         if not ok:
             raise ValueError(f"{path} is not a hyperkit two-stage model")
-        info = _upgrade(info)
+        info = _validate(_upgrade(info), path)
         s1 = nets.build(info["stage1_arch"])
-        s1.load_state_dict(load_torch(d / "stage1.pt"))
+        _load_weights(s1, d / "stage1.pt")
         if info.get("stage1_mean") is not None:
             s1 = Centered(s1, info["stage1_mean"])
         s2 = None
@@ -219,7 +219,7 @@ class TwoStage(nn.Module):
             s2 = nets.build(info["stage2_arch"])
             if info.get("stage2_standardized", False):
                 s2 = Standardized(s2, nets.input_shape(s2)[0])
-            s2.load_state_dict(load_torch(d / "stage2.pt"))
+            _load_weights(s2, d / "stage2.pt")
         m = cls(s1, s2, stage1_arch=info["stage1_arch"], stage2_arch=info["stage2_arch"],
                 patch=info["patch"], grid=info["grid"], lcn=info["lcn"], kind=info["kind"],
                 classes=info.get("classes"), threshold=info.get("threshold", 0.5),
@@ -285,6 +285,47 @@ def _upgrade(info: dict) -> dict:
                            "lower is better" not in str(meta.get("score_meaning", ""))}
     info["meta"] = meta
     return info
+
+
+def _validate(info: dict, path: Path) -> dict:
+    """model.json's fields checked by type and range before anything is built from them
+    (a string "false" would otherwise read as true, a future version as this one)."""
+    def bad(key: str, want: str) -> ValueError:
+        return ValueError(f"{path}: {key} must be {want}, got {info.get(key)!r}")
+
+    if info.get("version") != 1:
+        raise bad("version", "1 (this hyperkit reads version 1 models; a newer hyperkit "
+                             "wrote this one?)")
+    for key in ("lcn", "has_stage2", "stage2_standardized"):
+        if key in info and not isinstance(info[key], bool):
+            raise bad(key, "true or false (a JSON boolean)")
+    for key in ("stage1_arch", "stage2_arch"):
+        if not isinstance(info.get(key), str) or not info[key]:
+            raise bad(key, "a preset name or an architecture string")
+    for key in ("patch", "grid"):
+        v = info.get(key)
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in v)):
+            raise bad(key, "two integers >= 1")
+    if info.get("kind") not in KINDS:
+        raise bad("kind", f"one of {', '.join(KINDS)}")
+    return info
+
+
+def _load_weights(net: nn.Module, path: Path) -> None:
+    """Loads a state dict with clear errors: a tensor missing, extra or of another shape,
+    or NaN/Inf weights (which would score every image NaN)."""
+    state = load_torch(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds no state dict")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{path} does not fit the architecture in model.json: "
+                         f"{str(e).splitlines()[0]} ...") from e
+    for name, t in state.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
+            raise ValueError(f"{path}: weight {name!r} holds NaN or Inf values")
 
 
 def load_model(path: str | Path, device: Any = "cpu") -> TwoStage:

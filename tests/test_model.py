@@ -278,3 +278,36 @@ def test_old_model_json_takes_the_pooling_direction_from_its_meaning(trained, tm
     info["meta"] = {"score_meaning": "predicted dmos of live (lower is better; ...)"}
     (d / "model.json").write_text(json.dumps(info))
     assert TwoStage.load(d).pooling["higher_better"] is False
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda i: i.update(lcn="false"), "lcn must be true or false"),
+    (lambda i: i.update(version=99), "version must be 1"),
+    (lambda i: i.update(grid=[11, "15"]), "grid must be two integers"),
+    (lambda i: i.update(kind="ranking"), "kind must be one of"),
+    (lambda i: i.update(stage1_arch=None), "stage1_arch must be"),
+])
+def test_model_json_is_checked_before_use(trained, tmp_path, edit, words):
+    """Issue 22, item 4: a string 'false' was read as true, a future version as this one."""
+    model, _, _, _ = trained
+    d = model.save(tmp_path / "m")
+    info = json.loads((d / "model.json").read_text())
+    edit(info)
+    (d / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=words):
+        TwoStage.load(d)
+
+
+def test_nan_and_misfit_weights_are_refused(trained, tmp_path):
+    model, _, _, _ = trained
+    d = model.save(tmp_path / "m")
+    state = torch.load(d / "stage2.pt", weights_only=True)
+    name = next(iter(state))
+    state[name] = state[name].clone().fill_(float("nan"))
+    torch.save(state, d / "stage2.pt")
+    with pytest.raises(ValueError, match="holds NaN or Inf"):
+        TwoStage.load(d)
+    state[name] = torch.zeros(3, 3)
+    torch.save(state, d / "stage2.pt")
+    with pytest.raises(ValueError, match="does not fit the architecture"):
+        TwoStage.load(d)
