@@ -34,7 +34,8 @@ class CMakeBuild(build_ext):
 
     def build_extensions(self) -> None:
         self._cmake(Path(self.get_ext_fullpath(self.extensions[0].name)).parent.resolve())
-        self.extensions = [e for e in self.extensions if Path(self.get_ext_fullpath(e.name)).exists()]
+        self.extensions = [e for e in self.extensions
+                           if Path(self.get_ext_fullpath(e.name)).exists()]
 
     def _cmake(self, out_dir: Path) -> None:
         import pybind11

@@ -3,6 +3,7 @@ process's place in a torchrun process group (:mod:`hyperkit.training.dist` joins
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -55,6 +56,14 @@ def native_bf16(device: torch.device) -> bool:
     /proc/cpuinfo; False elsewhere, where oneDNN would emulate it, slower than float32)."""
     if device.type == "cuda":
         return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type != "cpu":
+        return False
+    return _cpu_has_bf16()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_bf16() -> bool:
+    """/proc/cpuinfo's flags, read once per process."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f
@@ -68,6 +77,8 @@ def autocast_dtype(t: torch.Tensor) -> torch.dtype | None:
     """The low-precision dtype autocast is running for t's device type, or None when
     autocast is off there (a network casts its own custom ops' inputs with it)."""
     dev = t.device.type
+    if dev not in ("cpu", "cuda"):  # meta tensors and other backends: no autocast cast here
+        return None
     try:  # torch >= 2.4 takes the device type
         on = torch.is_autocast_enabled(dev)
         return torch.get_autocast_dtype(dev) if on else None

@@ -144,7 +144,9 @@ def write_card(dest: Path, card: dict) -> None:
         f"(`{card['stage2_arch']}`, the mean of 3 heads kept by validation SROCC) over the 11 x 15 "
         "hyper-image.", "",
         f"**Data.** {card['data']}", "",
-        f"**Training.** `{card['command']}`; {card['setting']}. Machine: {card['machine']}.", "",
+        f"**Training.** `{card['command']}` (the paths of that run); {card['setting']}. "
+        f"Machine: {card['machine']['cpu']}, {card['machine']['cpu_threads']} threads; "
+        + ", ".join(f"{k} {v}" for k, v in card["versions"].items()) + ".", "",
         f"**Held-out references** ({len(card['test_refs'])}, {r['n']} distorted images): SROCC "
         f"all {r['all']:.3f}, uniform {r['uniform']:.3f}, local {r['local']:.3f}.", "",
         f"**Ranking check** on the {len(ranks)} scikit-image photographs it did not train on, "
@@ -164,6 +166,20 @@ def write_card(dest: Path, card: dict) -> None:
         "comparable in an absolute sense; rank versions of one photograph.", "",
     ]
     (dest / "card.md").write_text("\n".join(lines))
+
+
+def versions() -> dict[str, str]:
+    """The libraries whose versions decide the data and the numbers."""
+    import PIL
+    import scipy
+    import skimage
+    import torch
+
+    import hyperkit
+
+    return {"hyperkit": hyperkit.__version__, "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit-image": skimage.__version__, "Pillow": PIL.__version__}
 
 
 def main() -> None:
@@ -210,7 +226,8 @@ def main() -> None:
             "command": " ".join(["python", *sys.argv]),
             "setting": f"quick setting, {a.stage1_epochs} stage-1 epochs, selective patch "
                        "training, grid stage 2 (3 heads, kept by validation SROCC)",
-            "machine": describe_machine(), "test_srocc": srocc, "ranking_check": ranks}
+            "machine": describe_machine(), "versions": versions(),
+            "test_srocc": srocc, "ranking_check": ranks}
     write_card(a.dest, card)
     print(json.dumps({"test_srocc": srocc, "ranking": {k: (v["jpeg_ranked"], v["blur_ranked"])
                                                        for k, v in ranks.items()}}, indent=1))

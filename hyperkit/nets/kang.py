@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..devices import autocast_dtype
 from ..ops.conv_minmax import conv_minmax
 from ..ops.grid_minmax_pool import grid_minmax_pool
 from ..ops.minmax_pool2d import MinMaxPool2d
@@ -45,9 +44,8 @@ class KangStage1(nn.Module):
         """(P, C, 32, 32) -> (P, 800), the ReLU-activated penultimate layer."""
         # conv1 + Concat(MinPool, MaxPool) in one op: the same values as
         # self.pool(self.conv1(patches)), with a backward over the winners' windows only.
-        low = autocast_dtype(patches)  # a custom op: autocast does not cast for it
-        x = patches if low is None else patches.to(low)
-        mx, mn = conv_minmax(x, self.conv1.weight, self.conv1.bias)
+        # (Forward hooks on self.conv1 / self.pool therefore do not run here.)
+        mx, mn = conv_minmax(patches, self.conv1.weight, self.conv1.bias)
         h = torch.cat([mn, mx], 1)
         return self.relu(self.fc2(self.relu(self.fc1(h))))
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checks
+from ..devices import autocast_dtype
 from .minmax_pool2d import _forward as _minmax_forward
 
 LOW_PRECISION = (torch.bfloat16, torch.float16)
@@ -31,10 +32,13 @@ def _map(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """The 'valid' stride-1 convolution map (N, K, H - kh + 1, W - kw + 1), float32 or
     float64: a bfloat16/float16 input convolves in its own dtype (oneDNN's native bf16 on
     CPUs that have it), and the map is widened for the min+max kernel."""
-    if x.dtype in LOW_PRECISION:
-        fmap = F.conv2d(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
-        return fmap.float()
-    return F.conv2d(x, weight, bias)
+    # Autocast would still apply in here (a custom op is not cast for, but its body is):
+    # the caller's dtype decides, so that the map matches the fake kernel's dtype.
+    with torch.autocast(x.device.type, enabled=False):
+        if x.dtype in LOW_PRECISION:
+            fmap = F.conv2d(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+            return fmap.float()
+        return F.conv2d(x, weight, bias)
 
 
 def _check(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
@@ -42,15 +46,25 @@ def _check(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
         raise TypeError("x must be a float32/float64/bfloat16/float16 torch tensor, got "
                         f"{getattr(x, 'dtype', type(x).__name__)}")
     checks.check_rank(x, "x", min_ndim=4, max_ndim=4, layout="(N, C, H, W)")
-    if not isinstance(weight, Tensor) or weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+    if not isinstance(weight, Tensor) or weight.ndim != 4 or weight.shape[1] != x.shape[1] \
+            or min(weight.shape) < 1:
         got = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be (K, {x.shape[1]}, kh, kw) for x with {x.shape[1]} "
-                         f"channels, got {got}")
+        raise ValueError(f"weight must be (K, {x.shape[1]}, kh, kw) with K, kh, kw >= 1 for x "
+                         f"with {x.shape[1]} channels, got {got}")
     if weight.shape[2] > x.shape[2] or weight.shape[3] > x.shape[3]:
         raise ValueError(f"weight's {tuple(weight.shape[2:])} window is larger than x's "
                          f"H x W {tuple(x.shape[2:])}")
-    if bias is not None and (bias.ndim != 1 or bias.shape[0] != weight.shape[0]):
-        raise ValueError(f"bias must be ({weight.shape[0]},), got {tuple(bias.shape)}")
+    want = torch.float32 if x.dtype in LOW_PRECISION else x.dtype
+    if weight.dtype != want:
+        raise TypeError(f"weight must be {want} for {x.dtype} x, got {weight.dtype}")
+    if bias is not None:
+        if not isinstance(bias, Tensor) or bias.ndim != 1 or bias.shape[0] != weight.shape[0]:
+            got = tuple(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
+            raise ValueError(f"bias must be a ({weight.shape[0]},) tensor or None, got {got}")
+        if bias.dtype != weight.dtype:
+            raise TypeError(f"bias must be {weight.dtype} like weight, got {bias.dtype}")
+    if len({t.device for t in (x, weight, bias) if t is not None}) != 1:
+        raise ValueError("x, weight and bias must be on one device")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"x must not be empty, got {tuple(x.shape)}")
 
@@ -80,13 +94,24 @@ def _(x: Tensor, weight: Tensor, bias: Tensor | None, with_indices: bool):
     return vals[0], vals[1], idx[0], idx[1]
 
 
-def winner_windows(x: Tensor, idx: Tensor, map_width: int, kh: int, kw: int) -> Tensor:
+def winner_windows(x: Tensor, idx: Tensor, kh: int, kw: int) -> Tensor:
     """The input windows under map positions: x (N, C, H, W), idx (N, M) flat positions
-    in the (H - kh + 1) x map_width map -> (N, M, C * kh * kw), in x's dtype.
+    in the (H - kh + 1) x (W - kw + 1) 'valid' map -> (N, M, C * kh * kw), in x's dtype.
 
     One ``gather`` over flat offsets (window top-left + the window's fixed offsets): on
     CPU it beat ``unfold`` + advanced indexing 1.3 ms to 2.5 ms for 128 x 100 windows."""
+    h, w = x.shape[2:]
+    map_width = w - kw + 1
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= (h - kh + 1) * map_width):
+        raise ValueError(f"idx holds positions outside the {h - kh + 1} x {map_width} map")
+    return _windows(x, idx, kh, kw)
+
+
+def _windows(x: Tensor, idx: Tensor, kh: int, kw: int) -> Tensor:
+    """:func:`winner_windows` without the range check (the backward's indices come from
+    the forward; a data-dependent check would also stop torch.compile tracing it)."""
     n, c, h, w = x.shape
+    map_width = w - kw + 1
     top_left = (idx // map_width) * w + idx % map_width
     dev = x.device
     offsets = (torch.arange(c, device=dev)[:, None, None] * (h * w)
@@ -101,12 +126,14 @@ def _setup_context(ctx, inputs, output) -> None:
     _, _, idx_max, idx_min = output
     ctx.save_for_backward(x, weight, idx_max, idx_min)
     ctx.has_bias = bias is not None
+    ctx.bias_dtype = None if bias is None else bias.dtype
     ctx.mark_non_differentiable(idx_max, idx_min)
 
 
 def _backward(ctx, grad_max, grad_min, _gi1, _gi2):
     x, weight, idx_max, idx_min = ctx.saved_tensors
-    if idx_max.numel() == 0 and grad_max.numel() != 0:
+    if idx_max.numel() == 0 and grad_max.numel() != 0 and (
+            ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):  # the bias needs no winner
         raise RuntimeError("conv_minmax ran with with_indices=False, so it has no gradient; "
                            "call it with with_indices=True to differentiate it")
     k, c, kh, kw = weight.shape
@@ -117,11 +144,11 @@ def _backward(ctx, grad_max, grad_min, _gi1, _gi2):
     idx = torch.stack([idx_max, idx_min], 1)  # (N, 2, K)
     grad_x = grad_w = grad_b = None
     if ctx.needs_input_grad[1]:
-        win = winner_windows(x, idx.view(n, 2 * k), mw, kh, kw).to(acc)  # (N, 2K, C*kh*kw)
+        win = _windows(x, idx.view(n, 2 * k), kh, kw).to(acc)  # (N, 2K, C*kh*kw)
         grad_w = torch.einsum("nk,nkj->kj", g.view(n, 2 * k), win).view(2, k, -1).sum(0)
         grad_w = grad_w.view(k, c, kh, kw).to(weight.dtype)
     if ctx.has_bias and ctx.needs_input_grad[2]:
-        grad_b = g.sum((0, 1)).to(weight.dtype)
+        grad_b = g.sum((0, 1)).to(ctx.bias_dtype)
     if ctx.needs_input_grad[0]:
         # Rarely needed (stage 1's input is data): scatter into the dense map and run the
         # transposed convolution.
@@ -145,7 +172,8 @@ def conv_minmax(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> tuple[
 
     Args:
         x: torch tensor (N, C, H, W), float32/float64 (CPU or CUDA); bfloat16/float16
-            convolve in that dtype (the map is widened to float32 before pooling).
+            convolve in that dtype (the map is widened to float32 before pooling), and so
+            does a float32 x under a bfloat16/float16 ``torch.autocast``.
         weight: (K, C, kh, kw), kh <= H and kw <= W.
         bias: (K,) or None.
 
@@ -168,6 +196,9 @@ def conv_minmax(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> tuple[
         TypeError / ValueError: x not a float tensor, wrong ranks or channel counts, a
             kernel larger than x, an empty batch, or NaN in the map.
     """
+    low = autocast_dtype(x) if isinstance(x, Tensor) else None
+    if low is not None and x.dtype == torch.float32:
+        x = x.to(low)  # autocast casts no custom op's inputs: convolve in its dtype
     _check(x, weight, bias)
     need = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))

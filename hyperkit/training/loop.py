@@ -205,6 +205,7 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
     world, rank = dist.world(), dist.rank()
     ckpt = Path(checkpoint) if checkpoint is not None else None
     _check_start(ckpt, resume, len(train_src), world)
+    training_precision(cfg.precision, dev)  # refuses an emulated bf16 before any work
     opt, state, history, best_state = _start_state(model, cfg, key, ckpt, dev)
     net = model if world == 1 else nn.parallel.DistributedDataParallel(
         model, device_ids=[dev.index] if dev.type == "cuda" else None)

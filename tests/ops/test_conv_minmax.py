@@ -100,7 +100,7 @@ def test_bfloat16_input_convolves_in_bfloat16():
 def test_winner_windows_are_the_input_under_the_position():
     x = torch.arange(2 * 3 * 6 * 5, dtype=torch.float32).reshape(2, 3, 6, 5)
     idx = torch.tensor([[0, 7], [11, 3]])  # flat in the 4 x 3 map of a 3 x 3 kernel
-    win = winner_windows(x, idx, 3, 3, 3)
+    win = winner_windows(x, idx, 3, 3)
     assert win.shape == (2, 2, 27)
     assert torch.equal(win[0, 1].view(3, 3, 3), x[0, :, 2:5, 1:4])
     assert torch.equal(win[1, 0].view(3, 3, 3), x[1, :, 3:6, 2:5])
@@ -121,7 +121,43 @@ def test_without_indices_there_is_no_gradient():
     ((torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3), torch.zeros(3)), ValueError, "bias"),
     ((torch.zeros(0, 3, 8, 8), torch.zeros(4, 3, 3, 3)), ValueError, "empty"),
     ((torch.full((1, 1, 4, 4), float("nan")), torch.ones(1, 1, 2, 2)), ValueError, "NaN"),
+    ((torch.zeros(2, 3, 8, 8), torch.zeros(0, 3, 3, 3)), ValueError, "K, kh, kw >= 1"),
+    ((torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3, dtype=torch.float64)), TypeError,
+     "weight must be torch.float32"),
+    ((torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3), [0.0] * 4), ValueError,
+     "bias must be a"),
+    ((torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3), torch.zeros(4, dtype=torch.int64)),
+     TypeError, "bias must be torch.float32"),
 ])
 def test_bad_input(args, exc, words):
     with pytest.raises(exc, match=words):
         conv_minmax(*args)
+
+
+def test_float32_input_under_autocast_convolves_in_bfloat16():
+    torch.manual_seed(2)
+    x, w = torch.randn(4, 3, 16, 16), torch.randn(6, 3, 5, 5, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mx, mn = conv_minmax(x, w)
+    assert mx.dtype == torch.float32
+    assert torch.equal(mx, conv_minmax(x.bfloat16(), w)[0])
+    (mx - mn).sum().backward()
+    assert torch.isfinite(w.grad).all()
+
+
+def test_bias_alone_needs_no_indices():
+    x, w = torch.randn(2, 1, 5, 5), torch.randn(2, 1, 3, 3)
+    b = torch.zeros(2, dtype=torch.float32, requires_grad=True)
+    mx, mn, _, _ = torch.ops.hyperkit.conv_minmax(x, w, b, False)
+    (mx + 2 * mn).sum().backward()
+    assert torch.equal(b.grad, torch.full((2,), 6.0))
+
+
+def test_winner_windows_refuse_positions_outside_the_map():
+    with pytest.raises(ValueError, match="outside the 4 x 3 map"):
+        winner_windows(torch.zeros(1, 1, 6, 5), torch.tensor([[12]]), 3, 3)
+
+
+def test_kang_features_on_meta_tensors():
+    net = KangStage1(3).to("meta")
+    assert net.features(torch.empty(5, 3, 32, 32, device="meta")).shape == (5, 800)
