@@ -518,8 +518,8 @@ bool windows_hold_nan_nhwc(const T* x, int64_t width, int64_t channels, int64_t 
   return false;
 }
 
-// One (image, run of grid rows) task at a time. The column pass scans the window band
-// in chunks of kLanes lanes (of the wc * C elements of a band row), so that its suffix
+// One (image, run of grid rows) task at a time, its grid rows in groups of bounded
+// memory. The column pass scans the window band in chunks of kLanes lanes (of the wc * C elements of a band row), so that its suffix
 // and prefix scratch stays in L2 (with indices, 26 rows x 12,500 lanes of values and
 // keys are 7.8 MB, and the unchunked scan ran memory-bound, 4x slower); its winners go
 // to one buffer per grid row. The row pass then scans each grid row's wc column winners
@@ -540,14 +540,18 @@ bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx
   const int64_t runs_per_image = std::max<int64_t>(1, std::min<int64_t>(
       nu, (threads + images - 1) / images));
   const int64_t max_run = (nu + runs_per_image - 1) / runs_per_image;
+  // Grid rows are handled in groups whose column winners fit in about 2 MB per thread
+  // (values, and keys with indices), so memory does not grow with the grid.
+  const int64_t per_row = lanes * int64_t(2 * sizeof(T) + (kIdx ? 2 * sizeof(int64_t) : 0));
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(max_run, (2 << 20) / per_row));
 #pragma omp parallel reduction(| : nan)
   {
     const int64_t chunk = std::min(kLanes, lanes);
     BlockScan<T, kIdx, true> vscan(kh, chunk);  // keys r * W + column: ordered in r
     BlockScan<T, kIdx> hscan(kw, C);
-    // column winners of the task's grid rows: (run row, lane)
-    std::vector<T> bmx(max_run * lanes), bmn(max_run * lanes);
-    std::vector<int64_t> bkx(kIdx ? max_run * lanes : 0), bkn(kIdx ? max_run * lanes : 0);
+    // column winners of one group of grid rows: (row in group, lane)
+    std::vector<T> bmx(group * lanes), bmn(group * lanes);
+    std::vector<int64_t> bkx(kIdx ? group * lanes : 0), bkn(kIdx ? group * lanes : 0);
     std::vector<int64_t> colof(kIdx ? lanes : 0);
     for (int64_t e = 0; e < int64_t(colof.size()); ++e) colof[e] = c0 + e / C;
 #pragma omp for schedule(static)
@@ -556,6 +560,8 @@ bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx
       const int64_t r0 = run * nu / runs_per_image, r1 = (run + 1) * nu / runs_per_image;
       const T* xn = x + n * height * row_elems;
       T probe = 0;
+      for (int64_t g0 = r0; g0 < r1; g0 += group) {
+      const int64_t g1 = std::min(r1, g0 + group);
       for (int64_t j0 = 0; j0 < lanes; j0 += chunk) {
         const int64_t vw = std::min(chunk, lanes - j0);
         if (vw != chunk) vscan.resize(vw);
@@ -564,20 +570,20 @@ bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx
           return xn + r * row_elems + c0 * C + j0;
         };
         const auto flat = [&](int64_t r, int64_t j) { return r * width + colof[j0 + j]; };
-        for (int64_t i = r0; i < r1; ++i) {
-          const int64_t o = (i - r0) * lanes + j0;
+        for (int64_t i = g0; i < g1; ++i) {
+          const int64_t o = (i - g0) * lanes + j0;
           vscan.window(ys[rows[i]], band, band, flat, flat, bmx.data() + o, bmn.data() + o,
                        kIdx ? bkx.data() + o : nullptr, kIdx ? bkn.data() + o : nullptr,
                        probe);
         }
         if (vw != chunk) vscan.resize(chunk);
       }
-      for (int64_t i = r0; i < r1; ++i) {
+      for (int64_t i = g0; i < g1; ++i) {
         const int64_t u = rows[i];
-        const T* rmx = bmx.data() + (i - r0) * lanes;
-        const T* rmn = bmn.data() + (i - r0) * lanes;
-        const int64_t* rkx = kIdx ? bkx.data() + (i - r0) * lanes : nullptr;
-        const int64_t* rkn = kIdx ? bkn.data() + (i - r0) * lanes : nullptr;
+        const T* rmx = bmx.data() + (i - g0) * lanes;
+        const T* rmn = bmn.data() + (i - g0) * lanes;
+        const int64_t* rkx = kIdx ? bkx.data() + (i - g0) * lanes : nullptr;
+        const int64_t* rkn = kIdx ? bkn.data() + (i - g0) * lanes : nullptr;
         hscan.reset();
         T unused = 0;  // the column pass has probed every value already
         for (const int64_t v : cols) {
@@ -590,6 +596,7 @@ bool run_nhwc(const T* x, T* out_max, T* out_min, int64_t* idx_max, int64_t* idx
               kIdx ? idx_max + o : nullptr, kIdx ? idx_min + o : nullptr, unused);
         }
       }
+      }  // group
       if (probe != probe &&
           windows_hold_nan_nhwc(xn, width, C, kh, kw, ys, nu, xs, nv))
         nan = 1;

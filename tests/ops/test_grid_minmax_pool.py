@@ -270,3 +270,16 @@ def test_channels_last_with_indices_over_wide_bands(ties):
     ref = torch.ops.hyperkit.grid_minmax_pool(x, [11, 21], rows, cols, True)
     for a, b in zip(got, ref):
         assert torch.equal(a.contiguous(), b)
+
+
+def test_channels_last_grid_rows_in_memory_bounded_groups():
+    """A band row of 64 x 700 lanes holds over 1 MB of winners and keys, so the kernel
+    handles its grid rows one group at a time: results equal the contiguous kernel's."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 64, 40, 720, generator=g, dtype=torch.float64).round()
+    rows, cols = [0, 5, 9, 17, 30, 33], [0, 300, 699, 150]
+    cl = x.contiguous(memory_format=torch.channels_last)
+    got = torch.ops.hyperkit.grid_minmax_pool(cl, [7, 21], rows, cols, True)
+    ref = torch.ops.hyperkit.grid_minmax_pool(x, [7, 21], rows, cols, True)
+    for a, b in zip(got, ref):
+        assert torch.equal(a.contiguous(), b)
