@@ -135,9 +135,32 @@ def test_refusals(finished, tree, tmp_path):
     with pytest.raises(ValueError, match="experiment"):
         run_iqa(table, "csv", 7, FAST, tmp_path / "x", device="cpu", spec=TINY)
     norefs = load_csv(tree, ref_col=None)
-    with pytest.raises(ValueError, match="no reference images"):
-        run_iqa(norefs, "csv", None, FAST, tmp_path / "y", device="cpu", spec=TINY)
+    with pytest.raises(ValueError, match="no reference images"):  # asked for by name
+        run_iqa(norefs, "csv", None, FAST, tmp_path / "y", Options(arms=("cnn_selective",)),
+                device="cpu", spec=TINY)
     assert not (tree / "out").exists()
+
+
+def test_default_methods_without_references_and_their_labels(tree):
+    """Issue 21, problem 2: the README's no-reference example stopped with 'selective
+    patch training is impossible'; problem 6: its labels claimed selective training."""
+    from hyperkit.tasks.iqa.arms import DEFAULT_ARMS, arms_for, labels_for
+
+    norefs = load_csv(tree, ref_col=None)
+    arms = arms_for(None, norefs, Options())
+    assert "cnn_selective" not in arms and arms[0] == "cnn"
+    assert set(arms) - {"cnn"} == set(DEFAULT_ARMS) - {"cnn_selective"}
+    labels = labels_for(norefs)
+    assert "selective" not in labels["two_stage"].split("[")[0]
+    assert "no selective patch training" in labels["two_stage"]
+    assert labels_for(load_csv(tree))["two_stage"] == iqa.LABELS["two_stage"]
+    assert "selective patch training: impossible" in norefs.describe()
+
+
+def test_small_test_sets_are_flagged_in_results_md(finished):
+    _, out, res = finished
+    assert min(r["test"] for r in res["runs"]) < 30
+    assert "Small test sets" in (out / "results.md").read_text()
 
 
 def test_without_references_plain_cnn_and_two_stage(tree, tmp_path):

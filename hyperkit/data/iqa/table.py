@@ -235,7 +235,36 @@ class IQATable:
             lines += [f"    {c:>{width}}  {t}" for t, c in s["types"].items()]
         if s["levels"] is not None:
             lines.append("  levels: " + ", ".join(f"{k}: {v}" for k, v in s["levels"].items()))
+        lines += ["  training (hyperkit iqa):"] + [f"    {line}" for line in self.readiness()]
         return "\n".join(lines)
+
+    def readiness(self) -> list[str]:
+        """Whether ``hyperkit iqa`` can train on this table and with which options, one
+        line each (``--inspect`` prints them): what the splits need, and what selective
+        patch training needs."""
+        n = len(self)
+        if self.refs is not None:
+            refs = len(set(self.refs))
+            if refs < 3:
+                return [f"WILL FAIL: reference-disjoint splits need at least 3 references, "
+                        f"this set has {refs}; add references, or drop the reference column "
+                        "(--ref-col '') to split images at random"]
+            out = [f"splits: reference-disjoint over {refs} references (60/20/20 %)"]
+        elif n < 3:
+            return [f"WILL FAIL: a split needs at least 3 images, this set has {n}"]
+        else:
+            out = [f"splits: random over {n} images (no references: images of one scene "
+                   "may land in both train and test)"]
+        if self.ref_images is None:
+            out.append("selective patch training: impossible without reference images; the "
+                       "default methods train Kang's stage 1 on all patches instead "
+                       "(--methods cnn_selective would be refused)")
+        else:
+            out.append("selective patch training: possible (reference image files known)")
+        if n < 150:
+            out.append(f"small set: {n} images give about {max(1, n // 5)} test images a "
+                       "split; expect noisy correlations")
+        return out
 
     # ---- the CSV convention
 

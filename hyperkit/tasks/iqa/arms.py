@@ -229,6 +229,18 @@ DEFAULT_ARMS = ("cnn_selective", "patch_min", "patch_p10", "patch_softmin", "wei
 LABELS = {name: arm.label for name, arm in ARMS.items()}
 
 
+def labels_for(table: IQATable) -> dict[str, str]:
+    """:data:`LABELS` as they apply to ``table``: an arm that fell back to a stage 1
+    without selective patch training (no references) says so."""
+    out = dict(LABELS)
+    for name in ARMS:
+        if stage1_kind(name, table) != ARMS[name].stage1:
+            out[name] = (LABELS[name].replace("selective patch training", "all patches")
+                         .replace("CNN + selective", "CNN (all patches)")
+                         + " [no references: no selective patch training]")
+    return out
+
+
 def stage1_kind(arm: str, table: IQATable) -> str | None:
     """The stage 1 ``arm`` uses on ``table`` (its fallback when there are no references)."""
     a = ARMS[arm]
@@ -241,6 +253,10 @@ def arms_for(experiment: int | None, table: IQATable, options: Options) -> tuple
     """The methods a run trains: the experiment's, or options.arms; without references
     no selective patch training is possible."""
     arms = options.arms or (EXPERIMENTS[experiment] if experiment else DEFAULT_ARMS)
+    if options.arms is None and table.ref_images is None:
+        # The default methods without references: Kang's plain patch averaging stands in
+        # for its selective variant (the other arms fall back by themselves).
+        arms = tuple(dict.fromkeys("cnn" if a == "cnn_selective" else a for a in arms))
     bad = [a for a in arms if a not in ARMS]
     if bad:
         raise ValueError(f"unknown method(s) {bad}; expected some of {', '.join(ARMS)}")

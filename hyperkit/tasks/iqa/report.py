@@ -56,6 +56,9 @@ def _paper(v: Any) -> str:
     return "–" if v is None else f"{v}"
 
 
+SMALL_TEST = 30  # fewer test images than this get a warning in results.md
+
+
 def table_md(results: dict, labels: dict[str, str]) -> str:
     """A Markdown table laid out like Table 2, with the paper's figures beside ours
     (``labels``: arm -> its name in the table)."""
@@ -66,6 +69,11 @@ def table_md(results: dict, labels: dict[str, str]) -> str:
             f"{f', experiment {e}' if e else ''} ({results['setting']['name']} setting, "
             f"{n} split(s); mean ± std (median) over splits)\n\n")
     rows = []
+    tests = [r["test"] for r in results["runs"] if isinstance(r.get("test"), int)]
+    if tests and min(tests) < SMALL_TEST:
+        rows.append(f"> **Small test sets**: {min(tests)} test image(s) in the smallest split "
+                    f"(fewer than {SMALL_TEST}); a correlation over so few images is noisy "
+                    "(an SROCC of 1.000 over 4 images happens by chance 1 time in 24).\n")
     paper = results.get("paper") or {}
     for g, arms in s.items():
         if len(s) > 1:

@@ -16,7 +16,7 @@ from ...data.iqa.tid2013 import TID_SUBSETS
 from ...data.splits import load_splits, make_splits, save_splits
 from ...devices import resolve_device
 from ...runs import RunFolder
-from .arms import LABELS, PREDICT_ORDER, arms_for
+from .arms import PREDICT_ORDER, arms_for, labels_for
 from .data import Run
 from .plots import plot_per_type, plot_predictions
 from .report import log_split, summarize_runs, table_md
@@ -96,7 +96,7 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
         plot_predictions(out, runs, out / "pred_vs_true.png")
         plot_per_type(results, out / "srocc_per_type.png")
 
-    folder.write_results("iqa", results, table_md(results, LABELS), models, plots,
+    folder.write_results("iqa", results, table_md(results, labels_for(table)), models, plots,
                          "pred_vs_true.png, srocc_per_type.png")
     return results
 

@@ -170,3 +170,19 @@ def test_check_readable_names_truncated_and_unreadable_images(tmp_path):
     assert all(reason for _, reason in bad)
     assert len(logged) == 3 and logged[-1].startswith("2 of 4 images")
     assert check_readable(t.subset([0, 3]), log=None) == []
+
+
+def test_readiness_says_whether_training_will_work(tmp_path):
+    """Issue 21, problem 2: --inspect accepted a one-reference set that training refused."""
+    one = small_table(tmp_path, refs=["a"] * 4, ref_images={"a": tmp_path / "a.png"})
+    assert one.readiness()[0].startswith("WILL FAIL: reference-disjoint splits need at least 3")
+    assert "WILL FAIL" in one.describe()
+    ok = small_table(tmp_path)
+    assert ok.readiness()[0] == "splits: reference-disjoint over 3 references (60/20/20 %)"
+    assert "selective patch training: possible" in ok.readiness()[1]
+    none = small_table(tmp_path, refs=None, ref_images=None)
+    assert none.readiness()[0].startswith("splits: random over 4 images")
+    assert "impossible without reference images" in none.readiness()[1]
+    assert small_table(tmp_path, refs=None, ref_images=None, images=[tmp_path / "x.png"] * 2,
+                       scores=[1, 2], dist_types=None, levels=None).readiness()[0].startswith(
+        "WILL FAIL: a split needs at least 3 images")
