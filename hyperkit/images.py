@@ -15,6 +15,7 @@ image would silently give scores outside the model's range.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,39 @@ def fit_image(t: Tensor, max_size: tuple[int, int] | None) -> Tensor:
         return t
     return F.interpolate(t[None], size=size, mode="bilinear", antialias=True,
                          align_corners=False)[0]
+
+
+def fit_within(image: np.ndarray, max_size: Sequence[int]) -> np.ndarray:
+    """A numpy image (H, W) or (H, W, C) shrunk to fit ``max_size`` = (rows, columns) with
+    its aspect ratio kept (:func:`fitted_hw`; anti-aliased, same dtype); an image that
+    already fits is returned as is (never enlarged). For file pixels before scoring, e.g.
+    a large photograph for a model trained on small ones."""
+    h, w = image.shape[:2]
+    size = fitted_hw(h, w, (int(max_size[0]), int(max_size[1])))
+    if size == (h, w):
+        return image
+    from skimage.transform import resize
+
+    out = resize(image, (*size, *image.shape[2:]), anti_aliasing=True, preserve_range=True)
+    if np.issubdtype(image.dtype, np.integer):
+        out = np.clip(np.round(out), np.iinfo(image.dtype).min, np.iinfo(image.dtype).max)
+    return out.astype(image.dtype)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(rows, columns) of an image file from its header (Pillow) or, for .npy, its
+    shape, without decoding the pixels. Raises ValueError naming the file."""
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".npy":
+            shape = np.load(p, mmap_mode="r", allow_pickle=False).shape
+            return (shape[0], shape[1]) if len(shape) >= 2 else (0, 0)
+        from PIL import Image
+
+        with Image.open(p) as im:
+            return im.size[1], im.size[0]
+    except Exception as e:  # noqa: BLE001  (Pillow raises many types for bad files)
+        raise ValueError(f"{path}: cannot read its size: {e}") from e
 
 
 def prepare_image(image: Any, name: str, *, device: torch.device | str = "cpu",

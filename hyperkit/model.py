@@ -13,6 +13,7 @@ score is a regression value or a class probability. Training recipes are in
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,46 @@ class TwoStage(nn.Module):
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.warn_outside_trained_sizes(images, channel_axis)
         return _PREDICTORS[method](self, images, batch_size, channel_axis)
+
+    def trained_sizes(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """((rows, cols) of the smallest, of the largest) training image as recorded in
+        ``meta`` ('image_size_min' / 'image_size_max', or one 'image_size'); None when
+        the model does not record them (models written before hyperkit 0.2)."""
+        lo = self.meta.get("image_size_min", self.meta.get("image_size"))
+        hi = self.meta.get("image_size_max", self.meta.get("image_size"))
+        if not (isinstance(lo, (list, tuple)) and isinstance(hi, (list, tuple))):
+            return None
+        return (int(lo[0]), int(lo[1])), (int(hi[0]), int(hi[1]))
+
+    def outside_trained_sizes(self, hw: Sequence[int]) -> bool:
+        """True for an image of ``hw`` = (rows, cols) with over 4 times the pixels of the
+        largest training image or under a quarter of the smallest's: its patches show
+        the scene at a scale the model never saw, so its score is untested."""
+        sizes = self.trained_sizes()
+        if sizes is None:
+            return False
+        (lh, lw), (hh, hw_) = sizes
+        area = int(hw[0]) * int(hw[1])
+        return area > 4 * hh * hw_ or 4 * area < lh * lw
+
+    def warn_outside_trained_sizes(self, images: Any, channel_axis: Any = AUTO) -> None:
+        """One warning for the images of ``images`` outside :meth:`trained_sizes`."""
+        sizes = self.trained_sizes()
+        if sizes is None:
+            return
+        from .layout import image_hw
+
+        hws = [image_hw(im) for im in split_images(images, channel_axis=channel_axis)]
+        out = [hw for hw in hws if self.outside_trained_sizes(hw)]
+        if out:
+            (lh, lw), (hh, hw_) = sizes
+            warnings.warn(f"{len(out)} of {len(hws)} image(s) (e.g. {out[0][0]} x "
+                          f"{out[0][1]}) are far from the {lh} x {lw} to {hh} x {hw_} images "
+                          "this model was trained on; their scores are untested. Shrink them "
+                          "first (hyperkit.images.fit_within, or hyperkit predict --resize).",
+                          stacklevel=3)
 
     def explain(self, images: Any, method: str = DEFAULT_EXPLAIN, *, neutral: Any = "median",
                 batch_size: int = 4096, channel_axis: Any = AUTO) -> np.ndarray:

@@ -240,9 +240,9 @@ def test_predict_csv(model_dir, tmp_path, capsys):
     printed = scored(capsys.readouterr().out)
     with out.open(newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["path", "score", "method", "meaning"]
+    assert rows[0] == ["path", "score", "method", "meaning", "size_note"]
     assert [r[0] for r in rows[1:]] == list(printed)  # the images scored, not the bad one
-    for (_path, score, method, meaning), p in zip(rows[1:], printed):
+    for (_path, score, method, meaning, _note), p in zip(rows[1:], printed):
         assert float(score) == pytest.approx(printed[p], abs=1e-4)
         assert method == "patch_average" and meaning == MEANING
     # an existing file is never overwritten

@@ -14,6 +14,7 @@ import hyperkit
 from hyperkit import pretrained
 from hyperkit.cli import main
 from hyperkit.data.iqa.demo_distortions import DEFAULT_SIZE, load_photos
+from hyperkit.images import fit_within
 
 NAME = "photo-iqa"
 
@@ -85,7 +86,7 @@ def test_score_takes_paths_and_shrinks_large_photographs(model, held_out, tmp_pa
     s = pretrained.score([small, str(tmp_path / "big.png")], model=model)
     assert s.shape == (2,) and np.isfinite(s).all()
     assert s[0] == pytest.approx(model.predict(img)[0])
-    shrunk = pretrained.fit_within(big, DEFAULT_SIZE)
+    shrunk = fit_within(big, DEFAULT_SIZE)
     assert shrunk.shape == (192, 256, 3) and shrunk.dtype == np.uint8
     assert s[1] == pytest.approx(model.predict(shrunk)[0])
     full = pretrained.score(tmp_path / "big.png", model=model, resize=False)
@@ -94,8 +95,8 @@ def test_score_takes_paths_and_shrinks_large_photographs(model, held_out, tmp_pa
 
 def test_fit_within_never_enlarges_and_keeps_the_aspect():
     x = np.zeros((100, 50), np.uint16)
-    assert pretrained.fit_within(x, (192, 256)) is x
-    y = pretrained.fit_within(np.zeros((960, 400, 3), np.float32), (192, 256))
+    assert fit_within(x, (192, 256)) is x
+    y = fit_within(np.zeros((960, 400, 3), np.float32), (192, 256))
     assert y.shape == (192, 80, 3) and y.dtype == np.float32
 
 
@@ -138,3 +139,21 @@ def test_predict_takes_the_pretrained_model_by_name(held_out, tmp_path):
     assert r.returncode == 0, r.stderr
     assert float(r.stdout.split("\t")[1]) == pytest.approx(
         pretrained.load_pretrained(NAME).predict(img)[0], abs=1e-3)
+
+
+def test_far_outside_the_training_sizes_warns_once_and_predict_notes_it(model, tmp_path,
+                                                                         capsys):
+    """Issue 21, problem 5: a 192 x 256 model scored a 2560 x 1600 photo without a word."""
+    big = np.zeros((1600, 2560, 3), np.uint8) + 100
+    with pytest.warns(UserWarning, match="1 of 2 image") as w:
+        model.predict([big, big[:192, :256]])
+    assert len(w) == 1
+    assert not model.outside_trained_sizes((192, 256))
+    assert model.outside_trained_sizes((1600, 2560)) and model.outside_trained_sizes((40, 40))
+    Image.fromarray(big).save(tmp_path / "big.png")
+    main(["predict", NAME, str(tmp_path / "big.png"), "--csv", str(tmp_path / "a.csv")])
+    assert "lie far outside the model's training sizes" in capsys.readouterr().err
+    assert "outside the training sizes, untested" in (tmp_path / "a.csv").read_text()
+    main(["predict", NAME, str(tmp_path / "big.png"), "--resize", "--csv",
+          str(tmp_path / "b.csv")])
+    assert "shrunk to 160 x 256" in (tmp_path / "b.csv").read_text()

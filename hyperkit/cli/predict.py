@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from hyperkit.methods import METHODS
@@ -32,7 +33,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "patch scores: patch_average (Kang et al.), patch_min, patch_p10, "
                              "patch_softmin")
     parser.add_argument("--csv", metavar="OUT",
-                        help="also write path, score, method and meaning to this CSV file")
+                        help="also write path, score, method, meaning and a size note to "
+                             "this CSV file")
+    parser.add_argument("--resize", action="store_true",
+                        help="shrink images larger than the model's largest training image "
+                             "to fit it before scoring (default: score at full size, with a "
+                             "warning when far outside the training sizes)")
+
+def sized(model, image, resize: bool):
+    """(the image to score, a note for the CSV): shrunk to the model's largest training
+    size with ``resize``, else as is, noted when far outside the training sizes."""
+    from hyperkit.images import fit_within
+
+    sizes = model.trained_sizes()
+    if sizes is None:
+        return image, ""
+    if resize:
+        out = fit_within(image, sizes[1])
+        return out, ("" if out is image else f"shrunk to {out.shape[0]} x {out.shape[1]}")
+    if model.outside_trained_sizes(image.shape[:2]):
+        return image, (f"{image.shape[0]} x {image.shape[1]}: outside the training sizes, "
+                       "untested")
+    return image, ""
+
 
 def run_from_args(args: argparse.Namespace) -> None:
     """Scores image files; a bad file is reported and skipped, the exit status is 1 if any
@@ -54,27 +77,40 @@ def run_from_args(args: argparse.Namespace) -> None:
     files, problems = expand_inputs(args.images)
     meaning = model.meta.get("score_meaning", "in the units of the model's training labels")
     print(f"# {args.method} scores: {meaning}", file=sys.stderr)
-    rows = []
+    rows, notes = [], 0
     classifier = model.labels([0.5]) is not None  # a forgery run: authentic / tampered
     for path in files:
         try:
-            score = float(model.predict([read_image(path)], method=args.method)[0])
+            image, note = sized(model, read_image(path), args.resize)
+            with warnings.catch_warnings():  # the note says it, once per file
+                warnings.simplefilter("ignore")
+                score = float(model.predict([image], method=args.method)[0])
         except (FileNotFoundError, ValueError, TypeError) as e:
             problems.append((str(path), str(e)))
             continue
+        if note:
+            notes += 1
         if classifier:
             label, prob = model.labels([score])[0]
             print(f"{path}\t{label}\t{prob:.4f}", flush=True)
-            rows.append((str(path), f"{score:.6f}", args.method, meaning, label, f"{prob:.6f}"))
+            rows.append((str(path), f"{score:.6f}", args.method, meaning, note, label,
+                         f"{prob:.6f}"))
             continue
         print(f"{path}\t{score:.4f}", flush=True)
-        rows.append((str(path), f"{score:.6f}", args.method, meaning))
+        rows.append((str(path), f"{score:.6f}", args.method, meaning, note))
+    if notes:
+        sizes = model.trained_sizes()
+        print(f"hyperkit predict: {notes} image(s) "
+              + ("were shrunk to fit" if args.resize else "lie far outside")
+              + f" the model's training sizes ({sizes[0][0]} x {sizes[0][1]} to {sizes[1][0]} x "
+              f"{sizes[1][1]}){'' if args.resize else '; their scores are untested (--resize)'}",
+              file=sys.stderr)
     for arg, why in problems:
         print(f"hyperkit predict: skipped {arg}: {why}", file=sys.stderr)
     if args.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["path", "score", "method", "meaning"]
+        writer.writerow(["path", "score", "method", "meaning", "size_note"]
                         + (["label", "probability"] if classifier else []))
         writer.writerows(rows)
         write_text(args.csv, buf.getvalue())

@@ -15,7 +15,6 @@ synthetic distortions; its card says what the score means and what it does not k
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,23 +59,6 @@ def load_pretrained(name: str = DEFAULT, device: Any = "cpu"):
     return TwoStage.load(_folder(name), device)
 
 
-def fit_within(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """``image`` (H, W) or (H, W, C) shrunk to fit within ``size`` = (rows, columns) with its
-    aspect ratio kept (anti-aliased, same dtype); an image that already fits is returned
-    as is (never enlarged)."""
-    h, w = image.shape[:2]
-    f = min(size[0] / h, size[1] / w)
-    if f >= 1:
-        return image
-    from skimage.transform import resize
-
-    shape = (max(32, round(h * f)), max(32, round(w * f)), *image.shape[2:])
-    out = resize(image, shape, anti_aliasing=True, preserve_range=True)
-    if np.issubdtype(image.dtype, np.integer):
-        out = np.clip(np.round(out), np.iinfo(image.dtype).min, np.iinfo(image.dtype).max)
-    return out.astype(image.dtype)
-
-
 def score(images: Any, name: str = DEFAULT, *, resize: bool = True, model: Any = None
           ) -> np.ndarray:
     """Scores photographs with a pretrained model: float64 (N,).
@@ -96,7 +78,7 @@ def score(images: Any, name: str = DEFAULT, *, resize: bool = True, model: Any =
     Raises:
         FileNotFoundError / ValueError: a missing or unreadable file, or a bad image.
     """
-    from ..images import read_image
+    from ..images import fit_within, read_image
 
     m = model if model is not None else load_pretrained(name)
     if isinstance(images, (str, Path)):

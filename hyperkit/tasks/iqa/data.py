@@ -14,6 +14,7 @@ from ...data.iqa import DatasetSpec, IQATable
 from ...data.iqa.selection import PatchRows, all_cells, select_patches, ssim_grids
 from ...data.prepared import PreparedImages
 from ...files import write_atomic
+from ...images import image_size
 from ...model import TwoStage
 from ...runs import RunFolder
 from .settings import PATCH, Options, Setting
@@ -84,9 +85,21 @@ class Run:
         """What a model of this run stores about its labels (model.json)."""
         t = self.table
         direction = "higher is better" if t.higher_better else "lower is better"
+        name = t.root.name if t.name == "csv" else t.name  # 'csv' says nothing to a reader
         return {"task": "iqa", "dataset": t.name, "score_name": t.score_name,
-                "score_meaning": f"predicted {t.score_name} of {t.name} ({direction}; "
-                                 f"labels ranged {t.scores.min():.4g} to {t.scores.max():.4g})"}
+                "score_meaning": f"predicted {t.score_name} of {name} ({direction}; "
+                                 f"labels ranged {t.scores.min():.4g} to {t.scores.max():.4g})",
+                **self.image_sizes()}
+
+    def image_sizes(self) -> dict:
+        """The smallest and largest (by pixels) image of the table, from the files'
+        headers: a model records them, and warns when it scores images far outside."""
+        if not hasattr(self, "_sizes"):
+            sizes = [image_size(p) for p in self.table.images]
+            small = min(sizes, key=lambda hw: hw[0] * hw[1])
+            large = max(sizes, key=lambda hw: hw[0] * hw[1])
+            self._sizes = {"image_size_min": list(small), "image_size_max": list(large)}
+        return self._sizes
 
 
 def in_groups(fn: Callable[[list], np.ndarray], files: ImageFiles, group: int = 64
