@@ -13,6 +13,7 @@ A folder's layout::
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,14 +113,27 @@ class RunFolder:
         self.log: Callable[[str], None] = log if self.rank0 else _quiet
 
     @classmethod
-    def open(cls, path: str | Path, *, resume: bool, log: Callable[[str], None] = print
-             ) -> RunFolder:
-        """The folder at ``path``; FileExistsError when it holds files and not ``resume``
-        (nothing is ever overwritten). Every rank checks before rank 0 writes."""
+    def open(cls, path: str | Path, *, resume: bool, overwrite: bool = False,
+             log: Callable[[str], None] = print) -> RunFolder:
+        """The folder at ``path``; FileExistsError when it holds files and neither
+        ``resume`` nor ``overwrite``. ``overwrite`` moves an existing folder aside to
+        ``<path>.replaced-<time>`` (nothing is deleted) and starts afresh. Every rank
+        checks before rank 0 writes."""
         path = Path(path)
-        if path.exists() and any(path.iterdir()) and not resume:
-            raise FileExistsError(f"{path} already holds results; pass --resume to continue "
-                                  "that run, or choose another --out (nothing is overwritten)")
+        held = path.exists() and any(path.iterdir())
+        if held and overwrite:
+            if rank() == 0:
+                aside = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+                path.rename(aside)
+                log(f"moved the earlier run in {path} aside to {aside}")
+            barrier()
+        elif held and not resume:
+            done = sum(1 for _ in path.rglob(METRICS)) + (path / "results.json").is_file()
+            what = (f"results ({done} finished unit(s))" if done else
+                    "an unfinished run (nothing in it finished)")
+            raise FileExistsError(f"{path} already holds {what}; pass --resume to continue "
+                                  "that run with the same options, --overwrite to move it "
+                                  "aside and start afresh, or choose another --out")
         folder = cls(path, log)
         barrier()
         return folder
@@ -135,8 +149,9 @@ class RunFolder:
         diff = [k for k in new if prev.get(k) != new[k]]
         if diff:
             raise ValueError(f"{self.path} holds a run with other settings ({', '.join(diff)} "
-                             "differ); resume it with the same options, or choose another "
-                             "--out")
+                             "differ); resume it with the same options, pass --overwrite "
+                             "(instead of --resume) to move it aside and start afresh, or "
+                             "choose another --out")
 
     def write_config(self, settings: dict, device: Any, *, grow: Sequence[str] = (),
                      **extra: Any) -> None:

@@ -79,3 +79,38 @@ def test_units_are_reused_and_results_written(tmp_path):
     assert drawn == [1] and (tmp_path / "results.md").read_text() == "# table\n"
     assert read_manifest(tmp_path)["models"] == ["seed0/model"]
     assert lines[-1] == f"wrote {tmp_path / 'results.json'}, results.md, a.png"
+
+
+def test_overwrite_moves_an_earlier_run_aside(tmp_path):
+    """Issue 21, problem 3: a failed run blocked its folder (the fixed command needed
+    --resume, and --resume refused the new settings); --overwrite moves it aside."""
+    out = tmp_path / "run"
+    (out / "split0").mkdir(parents=True)
+    (out / "config.json").write_text('{"setting": "old"}')
+    (out / "split0" / "stage1.ckpt").write_text("partial")
+    with pytest.raises(FileExistsError, match="an unfinished run.*--overwrite"):
+        RunFolder.open(out, resume=False)
+    folder = RunFolder.open(out, resume=False, overwrite=True, log=lambda s: None)
+    folder.write_config({"setting": "new"}, "cpu")  # no clash with the old settings
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]
+    assert len(aside) == 1 and (aside[0] / "split0" / "stage1.ckpt").read_text() == "partial"
+    (out / "split0").mkdir()
+    (out / "split0" / "metrics.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"results \(1 finished unit"):
+        RunFolder.open(out, resume=False)
+
+
+def test_other_settings_error_names_overwrite(tmp_path):
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="--overwrite"):
+        RunFolder.open(tmp_path, resume=True).check_config({"a": 2})
+
+
+def test_cli_error_for_a_used_folder_names_overwrite(tmp_path):
+    from hyperkit.cli import main
+
+    out = tmp_path / "syn"
+    out.mkdir()
+    (out / "leftover.txt").write_text("x")
+    with pytest.raises(SystemExit, match="--overwrite"):
+        main(["synthetic", "--quick", "--out", str(out)])

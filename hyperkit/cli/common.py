@@ -9,9 +9,12 @@ from pathlib import Path
 
 
 def run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
-    """--device, --resume and --no-progress, shared by the training commands."""
+    """--device, --resume, --overwrite and --no-progress, shared by the training commands."""
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="--out holds an earlier run: move it aside to "
+                             "OUT.replaced-TIME (nothing is deleted) and start afresh")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -78,6 +78,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         setting = replace(setting, **over)
         out = args.out or f"runs/forgery-{args.dataset}-{name}"
         run_forgery(args.dataset, setting, out, root=args.root, masks=args.masks,
-                    device=args.device, resume=args.resume, progress=not args.no_progress)
+                    device=args.device, resume=args.resume, overwrite=args.overwrite,
+                    progress=not args.no_progress)
     except (FileExistsError, FileNotFoundError, ValueError, TypeError) as e:
         raise SystemExit(f"hyperkit forgery: error: {e}") from None

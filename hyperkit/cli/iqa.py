@@ -146,6 +146,6 @@ def run_from_args(args: argparse.Namespace) -> None:
         exp = args.experiment
         out = args.out or f"runs/iqa-{args.dataset}{f'-exp{exp}' if exp else ''}-{setting.name}"
         run_iqa(table, args.dataset, exp, setting, out, options, device=args.device,
-                resume=args.resume, progress=not args.no_progress)
+                resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"hyperkit iqa: error: {e}") from None

@@ -49,6 +49,7 @@ def run_from_args(args: argparse.Namespace) -> None:
     out = args.out or f"runs/synthetic-exp{args.experiment}-{name}"
     try:
         run_synthetic(args.experiment, setting, out, device=args.device, resume=args.resume,
+                      overwrite=args.overwrite,
                       progress=not args.no_progress)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"hyperkit synthetic: error: {e}") from None

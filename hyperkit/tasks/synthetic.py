@@ -106,14 +106,15 @@ def _setting(setting: str | Setting) -> Setting:
 
 
 def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | Path = "runs",
-                  *, device: Any = "auto", resume: bool = False,
+                  *, device: Any = "auto", resume: bool = False, overwrite: bool = False,
                   log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Runs experiment 1 or 2 and writes results.json, results.md and PNG plots to ``out``.
 
     Every (count, seed) run keeps its checkpoints under out/<run>/work and its trained
     model under out/<run>/model; a finished run writes out/<run>/metrics.json and is
-    skipped by ``resume``. An existing ``out`` is never overwritten without ``resume``,
-    and a resumed run must have the same settings (only the number of seeds may grow).
+    skipped by ``resume``. An existing ``out`` is continued only with ``resume`` (the same
+    settings; only the number of seeds may grow), or moved aside to
+    ``out.replaced-<time>`` with ``overwrite``; nothing is deleted.
 
     Returns:
         the results dictionary also written to results.json.
@@ -121,7 +122,7 @@ def run_synthetic(experiment: int, setting: str | Setting = "quick", out: str | 
     if experiment not in (1, 2):
         raise ValueError(f"experiment must be 1 or 2, got {experiment!r}")
     st = _setting(setting)
-    folder = RunFolder.open(out, resume=resume, log=log)
+    folder = RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
     dev = resolve_device(device)
     t_start = time.perf_counter()
     folder.write_config({"experiment": experiment, "setting": asdict(st), "grid": GRID,

@@ -42,20 +42,22 @@ def load_dataset(dataset: str, st: Setting, out: Path, root: str | Path | None,
 def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
                 out: str | Path = "runs/forgery-demo-quick", *, root: str | Path | None = None,
                 masks: str | Path | None = None, device: Any = "auto", resume: bool = False,
-                log: Callable[[str], None] = print, progress: bool = True) -> dict:
+                overwrite: bool = False, log: Callable[[str], None] = print,
+                progress: bool = True) -> dict:
     """Runs Table 3 and writes results.json, results.md, roc.png, contour pictures and
     the trained models to ``out`` (never into the dataset folder).
 
     Every seed keeps its checkpoints and hyper-image caches under out/seed<s>/work; a
     finished seed writes out/seed<s>/metrics.json and is reused by ``resume``. An
-    existing ``out`` is never overwritten without ``resume``, and a resumed run must have
-    the same settings (only the number of seeds may grow).
+    existing ``out`` is continued only with ``resume`` (the same settings; only the
+    number of seeds may grow), or moved aside to ``out.replaced-<time>`` with
+    ``overwrite``; nothing is deleted.
 
     Returns:
         the results dictionary also written to results.json.
     """
     st = resolve_setting(setting)
-    folder = RunFolder.open(out, resume=resume, log=log)
+    folder = RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
     out = folder.path
     for place in (root, masks):
         if place is not None and casia2.inside(out, Path(place)):

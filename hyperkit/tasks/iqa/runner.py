@@ -35,7 +35,7 @@ from .split import run_split
 def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
             setting: str | Setting = "quick", out: str | Path = "runs",
             options: Options | None = None, *, device: Any = "auto", resume: bool = False,
-            log: Callable[[str], None] = print, progress: bool = True,
+            overwrite: bool = False, log: Callable[[str], None] = print, progress: bool = True,
             spec: DatasetSpec | None = None) -> dict:
     """Runs one NR-IQA experiment over K splits; writes results.json, results.md, plots.
 
@@ -47,7 +47,8 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
         out: the run folder: splits.json, split<k>/ (checkpoints, models,
             predictions.npz, metrics.json), cache/ (prepared images, patch SSIM). An
             existing ``out`` is continued only with ``resume`` (finished splits are
-            never recomputed; only the number of splits may grow); nothing is ever
+            never recomputed; only the number of splits may grow), or moved aside to
+            ``out.replaced-<time>`` with ``overwrite``; nothing is ever deleted or
             written under the data set's root.
         spec: networks and grid instead of ``SPECS[dataset]`` (other architectures).
 
@@ -66,7 +67,7 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
     if out == root or root in out.parents:
         raise ValueError(f"out ({out}) is inside the data set folder {root}; hyperkit never "
                          "writes into a data set folder: choose another --out")
-    folder = RunFolder.open(out, resume=resume, log=log)
+    folder = RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
     spec = spec or SPECS[dataset]
     arms = arms_for(experiment, table, opts)
     groups = _groups(table, experiment)
