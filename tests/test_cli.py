@@ -371,3 +371,18 @@ def test_package_metadata():
     tomllib = pytest.importorskip("tomllib")
     meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
     assert meta["authors"] and meta["keywords"] and meta["classifiers"]
+
+
+def test_iqa_errors_name_flags_not_python_arguments(tmp_path):
+    """Issue 21, problem 7: errors said '(image_col)' and 'name the file with csv='."""
+    for i in range(3):
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "a.csv").write_text("img,mos\n0.png,1\n1.png,2\n2.png,3\n")
+    (tmp_path / "b.csv").write_text("img,mos\n0.png,1\n")
+    base = ["iqa", "--dataset", "csv", "--root", str(tmp_path), "--inspect"]
+    with pytest.raises(SystemExit) as e:
+        main(base + ["--image-col", "nope", "--csv", "a.csv"])
+    assert "(--image-col)" in str(e.value) and "image_col" not in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        main(base)
+    assert str(e.value).endswith("name the file with --csv") and "csv=" not in str(e.value)

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         command = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
                                  epilog=module.EXAMPLES, formatter_class=raw)
         module.add_arguments(command)
-        command.set_defaults(run=module.run_from_args, parser=parser)
+        command.set_defaults(run=module.run_from_args, parser=parser, parser_of_command=command)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -18,6 +18,22 @@ def run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """An error from the library, reworded for the command line: the Python names of the
+    parser's options (``image_col``, ``csv=``) become their flags (``--image-col``)."""
+    import re
+
+    for action in parser._actions:  # noqa: SLF001  (argparse has no public list)
+        flags = [o for o in action.option_strings if o.startswith("--")]
+        if not flags:
+            continue
+        name = flags[0][2:].replace("-", "_")
+        if "_" in name:  # unambiguous: snake_case is never prose
+            message = re.sub(rf"(?<![\w-]){name}\b=?", flags[0], message)
+        message = re.sub(rf"(?<![\w-]){re.escape(name)}=(?!\w)", flags[0], message)
+    return message
+
+
 def version() -> str:
     """The installed distribution's version (the source tree's when not installed)."""
     from importlib.metadata import PackageNotFoundError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import run_options
+from .common import as_flags, run_options
 
 HELP = "train and evaluate image forgery classification (Table 3)"
 DESCRIPTION = ("Stage 1 (siamese ranking of contour patches), stage 2 (hyper-images, weighted BCE)"
@@ -81,4 +81,5 @@ def run_from_args(args: argparse.Namespace) -> None:
                     device=args.device, resume=args.resume, overwrite=args.overwrite,
                     progress=not args.no_progress)
     except (FileExistsError, FileNotFoundError, ValueError, TypeError) as e:
-        raise SystemExit(f"hyperkit forgery: error: {e}") from None
+        raise SystemExit(f"hyperkit forgery: error: "
+                         f"{as_flags(str(e), args.parser_of_command)}") from None

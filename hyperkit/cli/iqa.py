@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import run_options
+from .common import as_flags, run_options
 
 HELP = "inspect an NR-IQA data set or run Table 2's experiments"
 DESCRIPTION = ("No-reference image quality: read LIVE, TID2013 or a folder with a CSV, train stage"
@@ -148,4 +148,5 @@ def run_from_args(args: argparse.Namespace) -> None:
         run_iqa(table, args.dataset, exp, setting, out, options, device=args.device,
                 resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"hyperkit iqa: error: {e}") from None
+        raise SystemExit(f"hyperkit iqa: error: "
+                         f"{as_flags(str(e), args.parser_of_command)}") from None
