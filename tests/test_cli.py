@@ -386,3 +386,12 @@ def test_iqa_errors_name_flags_not_python_arguments(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(base)
     assert str(e.value).endswith("name the file with --csv") and "csv=" not in str(e.value)
+
+
+def test_predict_help_sends_photographs_to_the_photo_model(capsys):
+    """Issue 21, problem 1: the help sent users to the synthetic run for photographs."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    out = capsys.readouterr().out
+    assert "hyperkit predict photo-iqa photo.jpg" in out
+    assert "means nothing on photographs" in " ".join(out.split())

@@ -19,13 +19,19 @@ EXAMPLES = ("A model trained on gray images scores colour files by converting th
             "gray (BT.709 luma, as skimage.color.rgb2gray); a model trained on colour\n"
             "images needs colour files. 8- and 16-bit files are read at their depth;\n"
             ".npy arrays follow the image rules of the README (floats in [0, 1]).\n\n"
+            "A model scores what it was trained on: the synthetic task's model scores\n"
+            "eq.-3 images and means nothing on photographs. For photographs use the\n"
+            "shipped photo-quality model (photo-iqa; 'hyperkit score' does the same) or\n"
+            "an NR-IQA run of your own.\n\n"
             "examples:\n"
-            "  hyperkit predict runs/synthetic-exp1-quick photo.png scans/ 'shots/*.jpg'\n"
-            "  hyperkit predict runs/synthetic-exp1-quick scans/ --csv scores.csv")
+            "  hyperkit predict photo-iqa photo.jpg shots/ 'more/*.png'\n"
+            "  hyperkit predict runs/iqa-demo-quick photo.jpg --csv scores.csv\n"
+            "  hyperkit predict runs/synthetic-exp1-quick eq3_images/")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a run folder (hyperkit synthetic --out) or a model folder")
+    parser.add_argument("model", help="a run folder, a model folder, or a shipped model's name "
+                                      "(hyperkit models; photo-iqa)")
     parser.add_argument("images", nargs="+", metavar="IMAGE",
                         help="image files, folders or glob patterns")
     parser.add_argument("--method", choices=tuple(METHODS), default="two_stage",
