@@ -123,7 +123,7 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     line = capsys.readouterr().out.strip().split("\t")
     assert line[0] == tp and line[1] in ("authentic", "tampered") and 0.5 <= float(line[2]) <= 1
     head = (tmp_path / "s.csv").read_text().splitlines()[0]
-    assert head == "path,score,method,meaning,label,probability"
+    assert head == "path,score,method,meaning,size_note,label,probability"
     # an existing run is never overwritten; --resume reuses the finished seed
     with pytest.raises(SystemExit, match="--resume"):
         main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY])

@@ -86,7 +86,7 @@ def test_run_synthetic_argument_errors(tmp_path):
         run_synthetic(1, "medium", tmp_path / "b")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="already holds results"):
+    with pytest.raises(FileExistsError, match="already holds an unfinished run"):
         run_synthetic(1, TINY, tmp_path / "c")
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["keep.txt"]
 
