@@ -204,28 +204,65 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".we
                   ".pgm", ".pnm", ".npy")
 
 
+# Pixels an image file may hold before it is refused unread: well below Pillow's own
+# guard (178 M pixels is an error there; a 518 KB PNG can claim that many and took 5.6 GB
+# to score). 64 M pixels is a 9,000 x 7,000 photograph. HYPERKIT_MAX_PIXELS overrides it.
+MAX_PIXELS_DEFAULT = 64_000_000
+
+
+def max_pixels() -> int:
+    """The pixel budget of :func:`read_image`: HYPERKIT_MAX_PIXELS if set (an integer
+    >= 1), else :data:`MAX_PIXELS_DEFAULT`."""
+    import os
+
+    raw = os.environ.get("HYPERKIT_MAX_PIXELS")
+    if raw is None:
+        return MAX_PIXELS_DEFAULT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"HYPERKIT_MAX_PIXELS must be an integer >= 1, got {raw!r}")
+    return value
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as a numpy array at its real depth, in the numpy layout.
 
     .npy files are loaded as they are (no pickles). Other files go through Pillow:
     8-bit modes give uint8 (palette images become RGB or RGBA, CMYK and YCbCr become
     RGB), 16-bit modes (I;16, and I holding 16-bit values) give uint16, F gives float32.
-    Raises FileNotFoundError or ValueError naming the file.
+    A file whose header claims more than :func:`max_pixels` pixels is refused before
+    decoding. Raises FileNotFoundError or ValueError naming the file.
     """
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{path} is a folder, not an image file")
     if not p.is_file():
         raise FileNotFoundError(f"image file {path} does not exist")
+    budget = max_pixels()
     if p.suffix.lower() == ".npy":
         try:
+            shape = np.load(p, mmap_mode="r", allow_pickle=False).shape
+            if len(shape) >= 2 and shape[0] * shape[1] > budget:
+                raise ValueError(f"{path} is {shape[0]} x {shape[1]} = {shape[0] * shape[1]:,} "
+                                 f"pixels, over the budget of {budget:,} (HYPERKIT_MAX_PIXELS)")
             return np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path} is not a readable .npy array: {e}") from e
+        except ValueError as e:
+            if "budget" in str(e):
+                raise
             raise ValueError(f"{path} is not a readable .npy array: {e}") from e
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(p) as im:
+            w, h = im.size  # from the header: nothing decoded yet
+            if w * h > budget:
+                raise ValueError(f"{path} claims {w} x {h} = {w * h:,} pixels, over the "
+                                 f"budget of {budget:,} (HYPERKIT_MAX_PIXELS); not decoded")
             im.load()
             mode = im.mode
             if mode == "1":
@@ -235,7 +272,7 @@ def read_image(path: str | Path) -> np.ndarray:
             elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
                 im = im.convert("RGB")
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"{path} is not a readable image: {e}") from e
     if mode.startswith("I;16"):
         return arr.astype(np.uint16)  # native byte order

@@ -396,3 +396,50 @@ def test_read_image_npy_and_errors(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match=r"bad\.png is not a readable image"):
         read_image(tmp_path / "bad.png")
+
+
+def _png_claiming(path, width, height):
+    """A tiny PNG whose header claims width x height (no real pixel data)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_pixel_budget_refuses_huge_images_before_decoding(tmp_path, monkeypatch):
+    """Issue 22, item 2: a 74-byte PNG claiming 50000 x 50000 aborted a whole batch with
+    DecompressionBombError; 178 M pixels were decoded (5.6 GB)."""
+    from hyperkit.images import MAX_PIXELS_DEFAULT, max_pixels, read_image
+
+    bomb = _png_claiming(tmp_path / "bomb.png", 50000, 50000)
+    with pytest.raises(ValueError, match="bomb.png"):
+        read_image(bomb)
+    big = _png_claiming(tmp_path / "big.png", 12000, 9000)  # 108 M: under Pillow's error
+    with pytest.raises(ValueError, match="over the budget of 64,000,000"):
+        read_image(big)
+    assert max_pixels() == MAX_PIXELS_DEFAULT
+    np.save(tmp_path / "a.npy", np.zeros((20, 20), np.float32))
+    monkeypatch.setenv("HYPERKIT_MAX_PIXELS", "100")
+    with pytest.raises(ValueError, match="400 pixels, over the budget of 100"):
+        read_image(tmp_path / "a.npy")
+    monkeypatch.setenv("HYPERKIT_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="HYPERKIT_MAX_PIXELS must be an integer"):
+        read_image(tmp_path / "a.npy")
+
+
+def test_a_bomb_in_a_batch_is_skipped_and_the_rest_scored(tmp_path, capsys):
+    from hyperkit.cli import main
+
+    Image.fromarray(np.full((64, 80, 3), 120, np.uint8)).save(tmp_path / "a.png")
+    _png_claiming(tmp_path / "b.png", 50000, 50000)
+    Image.fromarray(np.full((64, 80, 3), 60, np.uint8)).save(tmp_path / "c.png")
+    with pytest.raises(SystemExit, match=r"1 input\(s\) failed, 2 scored"):
+        main(["score", str(tmp_path), "--csv", str(tmp_path / "s.csv")])
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 3
+    assert "skipped" in capsys.readouterr().err
