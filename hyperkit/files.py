@@ -29,6 +29,42 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
+def check_new_file(path: str | Path, what: str) -> Path:
+    """Refuses, before any work, an output file that exists or whose folder is missing
+    or not writable (``what`` names it in the error, e.g. '--csv')."""
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{what} {path} exists; choose another file (nothing is "
+                              "overwritten)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{what} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path}: the folder {parent} is not writable")
+    return path
+
+
+def write_new(path: str | Path, text: str) -> Path:
+    """Writes UTF-8 text to a file that must not exist yet, atomically and exclusively:
+    two processes writing the same path cannot both succeed (the second gets
+    FileExistsError), and a crash leaves no torn file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(text.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if path exists: no rename-over
+        except FileExistsError:
+            raise FileExistsError(f"{path} appeared while this command ran (another "
+                                  "process?); it was not overwritten") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Atomically writes UTF-8 text."""
     return write_atomic(path, lambda f: f.write(text.encode()))

@@ -395,3 +395,23 @@ def test_predict_help_sends_photographs_to_the_photo_model(capsys):
     out = capsys.readouterr().out
     assert "hyperkit predict photo-iqa photo.jpg" in out
     assert "means nothing on photographs" in " ".join(out.split())
+
+
+def test_csv_target_checked_before_scoring_and_written_exclusively(tmp_path, monkeypatch):
+    """Issue 22, items 2 and 5: --csv into a missing folder failed with a traceback after
+    all the scoring; two predicts writing one CSV both exited 0 and one's rows were lost."""
+    from hyperkit import files
+
+    Image.fromarray(np.full((64, 80, 3), 120, np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(SystemExit, match="the folder .*nodir does not exist"):
+        main(["score", str(tmp_path / "a.png"), "--csv", str(tmp_path / "nodir" / "x.csv")])
+    # another process creates the file while this one scores: it is not overwritten
+    real = files.write_new
+
+    def racing(path, text):
+        Path(path).write_text("theirs\n")
+        return real(path, text)
+    monkeypatch.setattr("hyperkit.files.write_new", racing)
+    with pytest.raises(SystemExit, match="appeared while this command ran"):
+        main(["score", str(tmp_path / "a.png"), "--csv", str(tmp_path / "race.csv")])
+    assert (tmp_path / "race.csv").read_text() == "theirs\n"

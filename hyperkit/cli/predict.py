@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
 from hyperkit.methods import METHODS
 
@@ -70,12 +69,14 @@ def run_from_args(args: argparse.Namespace) -> None:
     import io
 
     import hyperkit
-    from hyperkit.files import write_text
+    from hyperkit.files import check_new_file, write_new
     from hyperkit.images import read_image
 
-    if args.csv and Path(args.csv).exists():
-        raise SystemExit(f"hyperkit predict: error: --csv {args.csv} exists; choose another "
-                         "file (nothing is overwritten)")
+    if args.csv:
+        try:
+            check_new_file(args.csv, "--csv")
+        except OSError as e:
+            raise SystemExit(f"hyperkit predict: error: {e}") from None
     try:
         model = hyperkit.load_model(args.model)
     except (FileNotFoundError, ValueError) as e:
@@ -119,7 +120,10 @@ def run_from_args(args: argparse.Namespace) -> None:
         writer.writerow(["path", "score", "method", "meaning", "size_note"]
                         + (["label", "probability"] if classifier else []))
         writer.writerows(rows)
-        write_text(args.csv, buf.getvalue())
+        try:
+            write_new(args.csv, buf.getvalue())
+        except OSError as e:
+            raise SystemExit(f"hyperkit predict: error: {e}") from None
         print(f"wrote {len(rows)} row(s) to {args.csv}", file=sys.stderr)
     if problems:
         raise SystemExit(f"hyperkit predict: {len(problems)} input(s) failed, "

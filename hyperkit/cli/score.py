@@ -38,17 +38,18 @@ def run_from_args(args: argparse.Namespace) -> None:
     """Scores each file with the pretrained model; bad files are reported and skipped."""
     import csv
     import io
-    from pathlib import Path
 
     from hyperkit import pretrained
-    from hyperkit.files import write_text
+    from hyperkit.files import check_new_file, write_new
 
     if args.model not in pretrained.models():
         raise SystemExit(f"hyperkit score: error: --model must be one of "
                          f"{pretrained.models()}, got {args.model!r}")
-    if args.csv and Path(args.csv).exists():
-        raise SystemExit(f"hyperkit score: error: --csv {args.csv} exists; choose another file "
-                         "(nothing is overwritten)")
+    if args.csv:
+        try:
+            check_new_file(args.csv, "--csv")
+        except OSError as e:
+            raise SystemExit(f"hyperkit score: error: {e}") from None
     model = pretrained.load_pretrained(args.model)
     files, problems = expand_inputs(args.images)
     meaning = model.meta.get("score_meaning", "see the model card")
@@ -71,7 +72,10 @@ def run_from_args(args: argparse.Namespace) -> None:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["path", "score"])
         w.writerows(rows)
-        write_text(args.csv, buf.getvalue())
+        try:
+            write_new(args.csv, buf.getvalue())
+        except OSError as e:
+            raise SystemExit(f"hyperkit score: error: {e}") from None
         print(f"wrote {len(rows)} row(s) to {args.csv}", file=sys.stderr)
     if problems:
         raise SystemExit(f"hyperkit score: {len(problems)} input(s) failed, {len(rows)} scored")
