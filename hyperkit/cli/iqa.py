@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "when present)")
     parser.add_argument("--lower-better", action="store_true",
                         help="csv: lower scores are better (DMOS)")
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="--dataset csv: read image/reference paths that lead outside "
+                             "--root ('..', absolute paths, symbolic links); refused by "
+                             "default")
     parser.add_argument("--best-score", type=float,
                         help="csv: the score of an undistorted image (reference patches' label)")
     parser.add_argument("--experiment", type=int, choices=(1, 2, 3, 4, 5),
@@ -96,7 +100,8 @@ def load_iqa_table(args: argparse.Namespace) -> Any:
     if args.dataset == "csv":
         options = {"csv": args.csv, "image_col": args.image_col, "score_col": args.score_col,
                    "type_col": args.type_col, "higher_better": not args.lower_better,
-                   "best_score": args.best_score}
+                   "best_score": args.best_score,
+                   "allow_outside_root": args.allow_outside_root}
         if args.ref_col is not None:
             options["ref_col"] = None if args.ref_col == "" else args.ref_col
     return load_dataset(args.dataset, args.root, **options)

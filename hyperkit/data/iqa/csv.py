@@ -38,7 +38,7 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
              ref_col: str | None = _REF_COL, score_col: str = "mos",
              type_col: str | None = None, level_col: str | None = None,
              higher_better: bool = True, best_score: float | None = None,
-             delimiter: str | None = None) -> IQATable:
+             delimiter: str | None = None, allow_outside_root: bool = False) -> IQATable:
     """The images listed in a CSV under folder ``root``, with their scores.
 
     ``csv``: the file; None takes the single ``*.csv`` in ``root``; a relative path is
@@ -52,6 +52,8 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
     ``higher_better`` (MOS: True, DMOS: False) and ``best_score`` (the score of an
     undistorted image, for selective patch training) describe the score scale.
     ``delimiter``: None sniffs comma, semicolon or tab from the header.
+    Image and reference paths must resolve inside ``root`` (``..``, absolute paths and
+    symbolic links out of it are refused, naming the rows) unless ``allow_outside_root``.
 
     Refuses, with 1-based row numbers (the header is row 1): a missing, empty,
     non-numeric or non-finite score, a duplicated image, image files that do not exist,
@@ -78,8 +80,14 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
     names, scores, refs, types, levels, row_numbers = _parse_rows(
         path, rows, header, c_image, c_score, c_ref, c_type, c_level, image_col, score_col)
     images = _existing_images(root, path, names, row_numbers)
+    if not allow_outside_root:
+        _inside_root(root, path, names, images, row_numbers, image_col)
 
     ref_ids, ref_images = _references(refs, row_numbers, root, path, ref_col, c_ref)
+    if ref_images and not allow_outside_root:
+        ref_rows = {r: row_numbers[ref_ids.index(r)] for r in ref_images}
+        _inside_root(root, path, list(ref_images), list(ref_images.values()),
+                     [ref_rows[r] for r in ref_images], ref_col or "ref_name")
     dist_types = _all_or_none(types, row_numbers, path, type_col or _TYPE_COL, c_type)
     level_values = _all_or_none(levels, row_numbers, path, level_col or _LEVEL_COL, c_level)
     return IQATable(
@@ -163,6 +171,18 @@ def _parse_rows(path: Path, rows: list[list[str]], header: list[str], c_image: i
     if not names:
         raise ValueError(f"{path} lists no images")
     return names, scores, refs, types, levels, row_numbers
+
+
+def _inside_root(root: Path, path: Path, names: list[str], resolved: list[Path],
+                 row_numbers: list[int], col: str) -> None:
+    """Refuses files that resolve outside ``root`` (after '..' and symbolic links): a
+    data file must not make hyperkit read elsewhere without the user saying so."""
+    out = [f"row {r}: {n} -> {p}" for n, p, r in zip(names, resolved, row_numbers)
+           if p != root and root not in p.parents]
+    if out:
+        raise ValueError(f"{path}: {len(out)} path(s) in column {col!r} lead outside the "
+                         f"data set folder {root}: {listing(out)}; pass allow_outside_root="
+                         "True (--allow-outside-root) if that is intended")
 
 
 def _existing_images(root: Path, path: Path, names: list[str], row_numbers: list[int]

@@ -173,5 +173,30 @@ def test_images_outside_root_and_absolute_paths(tmp_path):
     with pytest.raises(ValueError, match=r"row 4 repeats row 3"):
         load_csv(data, tmp_path / "m.csv")
     write_csv(tmp_path / "m.csv", ["dist_name,mos", "dist/d0.png,1", f"{other},2"])
-    t = load_csv(data, os.path.relpath(tmp_path / "m.csv"))
+    with pytest.raises(ValueError, match="lead outside the data set folder"):
+        load_csv(data, os.path.relpath(tmp_path / "m.csv"))
+    t = load_csv(data, os.path.relpath(tmp_path / "m.csv"), allow_outside_root=True)
     assert t.images[1] == other.resolve()
+
+
+def test_paths_outside_the_root_are_refused_unless_allowed(tmp_path):
+    """Issue 22, item 3: '../../outside/x.png', absolute paths and symbolic links out of
+    the root were read without a word."""
+    import os
+
+    from PIL import Image
+
+    root, outside = tmp_path / "set", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    for d, n in ((root, "a.png"), (root, "b.png"), (outside, "x.png")):
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(d / n)
+    os.symlink(outside / "x.png", root / "link.png")
+    for bad in ("../outside/x.png", str(outside / "x.png"), "link.png"):
+        (root / "s.csv").write_text(f"dist_name,mos\na.png,1\nb.png,2\n{bad},3\n")
+        with pytest.raises(ValueError, match=r"1 path\(s\) in column 'dist_name' lead outside"):
+            load_csv(root)
+        assert len(load_csv(root, allow_outside_root=True)) == 3
+    (root / "s.csv").write_text("dist_name,mos,ref_name\na.png,1,../outside/x.png\n")
+    with pytest.raises(ValueError, match="column 'ref_name' lead outside"):
+        load_csv(root)
