@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ...files import write_text
+from ...files import check_new_file, write_new
 
 _SHOW = 5  # how many offending rows an error message lists
 
@@ -273,13 +273,15 @@ class IQATable:
         back (see :meth:`same_rows`): columns dist_name, ref_name, mos, then dist_type and
         level when known; paths relative to ``root``. ``ref_name`` holds the reference
         image's path when the table has reference files, else the reference id. Written
-        atomically; a path inside ``root`` is refused (never write into a dataset)."""
+        atomically and exclusively; a path inside ``root`` or an existing file (the input
+        CSV included) is refused (never write into a dataset, never overwrite)."""
         path = Path(path)
         target = path.resolve()
         root = self.root.resolve()
         if target == root or root in target.parents:
             raise ValueError(f"to_csv path {path} is inside the dataset folder {root}; write "
                              "it elsewhere (hyperkit never writes into a dataset folder)")
+        check_new_file(path, "--to-csv")
         header = ["dist_name", "ref_name", "mos"]
         if self.refs is None:
             header.remove("ref_name")
@@ -302,7 +304,7 @@ class IQATable:
             if self.levels is not None:
                 row.append(str(self.levels[i]))
             out.writerow(row)
-        return write_text(path, buf.getvalue())
+        return write_new(path, buf.getvalue())
 
 
 def _relative(path: Path, root: Path) -> str:

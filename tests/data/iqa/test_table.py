@@ -132,7 +132,7 @@ def test_to_csv_header_and_ids_without_files(tmp_path):
     text = t.to_csv(tmp_path.parent / f"{tmp_path.name}.csv").read_text()
     assert text.splitlines()[:2] == ["dist_name,ref_name,mos,dist_type,level", "0.png,a,1.0,x,1"]
     bare = small_table(tmp_path, refs=None, ref_images=None, dist_types=None, levels=None)
-    text = bare.to_csv(tmp_path.parent / f"{tmp_path.name}.csv").read_text()
+    text = bare.to_csv(tmp_path.parent / f"{tmp_path.name}-bare.csv").read_text()
     assert text.splitlines()[:2] == ["dist_name,mos", "0.png,1.0"]
 
 
@@ -186,3 +186,13 @@ def test_readiness_says_whether_training_will_work(tmp_path):
     assert small_table(tmp_path, refs=None, ref_images=None, images=[tmp_path / "x.png"] * 2,
                        scores=[1, 2], dist_types=None, levels=None).readiness()[0].startswith(
         "WILL FAIL: a split needs at least 3 images")
+
+
+def test_to_csv_never_overwrites_not_even_the_input(tmp_path):
+    """Issue 22, item 3: --to-csv silently overwrote an existing file, the input CSV too."""
+    t = small_table(tmp_path / "data")
+    out = t.to_csv(tmp_path / "t.csv")
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="--to-csv .*t.csv exists"):
+        t.to_csv(out)
+    assert out.read_bytes() == before
