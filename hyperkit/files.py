@@ -4,6 +4,7 @@ same folder, fsync it, then rename it over the target (atomic on POSIX)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -63,6 +64,32 @@ def write_new(path: str | Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+_TMP = re.compile(r"\.tmp(\d+)(\.npy)?$")  # the temporary names this package writes
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_tmp(folder: str | Path) -> list[Path]:
+    """Removes, under ``folder``, the temporary files (``*.tmp<PID>``, ``*.tmp<PID>.npy``)
+    that a process of this package left when it was killed: those whose process no
+    longer runs. Returns what was removed (a live process's files are kept)."""
+    removed = []
+    for p in Path(folder).rglob("*.tmp*"):
+        m = _TMP.search(p.name)
+        if m and p.is_file() and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -24,7 +24,7 @@ import torch.distributed as torch_dist
 
 from . import __version__
 from .devices import describe_machine, rank, world
-from .files import write_text
+from .files import remove_stale_tmp, write_text
 
 MANIFEST = "run.json"
 FORMAT = "hyperkit-run"
@@ -134,6 +134,10 @@ class RunFolder:
             raise FileExistsError(f"{path} already holds {what}; pass --resume to continue "
                                   "that run with the same options, --overwrite to move it "
                                   "aside and start afresh, or choose another --out")
+        if held and resume and rank() == 0:
+            stale = remove_stale_tmp(path)
+            if stale:
+                log(f"removed {len(stale)} temporary file(s) a killed run left in {path}")
         folder = cls(path, log)
         barrier()
         return folder

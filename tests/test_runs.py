@@ -114,3 +114,26 @@ def test_cli_error_for_a_used_folder_names_overwrite(tmp_path):
     (out / "leftover.txt").write_text("x")
     with pytest.raises(SystemExit, match="--overwrite"):
         main(["synthetic", "--quick", "--out", str(out)])
+
+
+def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
+    """Issue 22, item 5: a killed hyper-image build left hyper_train.tmp<PID>.npy (28.8 MB)
+    forever, a killed stage 2 a 0-byte .ckpt.tmp<PID>."""
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / "split0").mkdir()
+    stale = [tmp_path / "split0" / f"hyper_train.tmp{dead}.npy",
+             tmp_path / "split0" / f".stage2.ckpt.tmp{dead}"]
+    live = tmp_path / "split0" / f".stage1.ckpt.tmp{os.getppid()}"  # a running process
+    for p in (*stale, live):
+        p.write_bytes(b"x")
+    keep = tmp_path / "split0" / "notes.tmp.txt"
+    keep.write_text("mine")
+    lines = []
+    RunFolder.open(tmp_path, resume=True, log=lines.append)
+    assert not any(p.exists() for p in stale) and live.exists() and keep.exists()
+    assert lines == [f"removed 2 temporary file(s) a killed run left in {tmp_path}"]
