@@ -37,6 +37,9 @@ from .pooling import pool_scores
 from .runs import read_manifest
 
 FORMAT = "hyperkit-two-stage"
+# The models shipped in the package, one folder each (hyperkit.pretrained reads them too;
+# load_model finds them by name without importing that module).
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 KINDS = ("regression", "classifier")
 
 
@@ -374,11 +377,9 @@ def load_model(path: str | Path, device: Any = "cpu") -> TwoStage:
     of a pretrained model shipped in the package (``hyperkit.models()``, e.g.
     'photo-iqa') when no such path exists."""
     p = Path(path)
-    if not p.exists():
-        from . import pretrained
-
-        if str(path) in pretrained.models():
-            return pretrained.load_pretrained(str(path), device)
+    shipped = PRETRAINED_DIR / str(path)
+    if not p.exists() and p.name == str(path) and (shipped / "model.json").is_file():
+        return TwoStage.load(shipped, device)  # hyperkit.pretrained's model of that name
     if (p / "model.json").is_file():
         return TwoStage.load(p, device)
     manifest = read_manifest(p)

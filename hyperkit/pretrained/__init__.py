@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+from ..model import PRETRAINED_DIR as HERE  # this folder, defined once
+
 DEFAULT = "photo-iqa"
 
 
