@@ -97,6 +97,17 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda f: f.write(text.encode()))
 
 
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 hex digest of a file's bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_torch(obj: Any, path: str | Path) -> Path:
     """Atomically torch.save's ``obj``."""
     return write_atomic(path, lambda f: torch.save(obj, f))

@@ -27,7 +27,7 @@ from .attribution import DEFAULT_METHOD as DEFAULT_EXPLAIN
 from .attribution import explain as explain_maps
 from .batching import predict as predict_outputs
 from .devices import module_device, resolve_device
-from .files import load_torch, save_torch, write_text
+from .files import load_torch, save_torch, sha256_file, write_text
 from .hyperimage import build_hyperimage
 from .images import AUTO, check_channels, split_images
 from .methods import METHODS
@@ -231,6 +231,9 @@ class TwoStage(nn.Module):
                 "grid": list(self.grid), "lcn": self.lcn, "has_stage2": self.stage2 is not None,
                 "stage2_standardized": isinstance(self.stage2, Standardized),
                 "kind": self.kind, "pooling": self.pooling, "meta": self.meta}
+        # checksums of the weight files: load refuses flipped or swapped bytes
+        info["sha256"] = {f: sha256_file(d / f) for f in ("stage1.pt", "stage2.pt")
+                          if (d / f).is_file() and (f == "stage1.pt" or self.stage2 is not None)}
         if centered:
             info["stage1_mean"] = self.stage1.mean.reshape(-1).tolist()
         if self.kind == "classifier":
@@ -253,6 +256,11 @@ class TwoStage(nn.Module):
         if not ok:
             raise ValueError(f"{path} is not a hyperkit two-stage model")
         info = _validate(_upgrade(info), path)
+        for name, digest in (info.get("sha256") or {}).items():
+            if name in ("stage1.pt", "stage2.pt") and (d / name).is_file() \
+                    and sha256_file(d / name) != digest:
+                raise ValueError(f"{d / name} does not match its checksum in model.json: the "
+                                 "file was changed or corrupted after the model was saved")
         s1 = nets.build(info["stage1_arch"])
         _load_weights(s1, d / "stage1.pt")
         if info.get("stage1_mean") is not None:

@@ -13,6 +13,7 @@ A folder's layout::
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,12 @@ def read_manifest(run_dir: str | Path) -> dict | None:
         raise ValueError(f"{path} is corrupt: {e}") from e
     if not ok:
         raise ValueError(f"{path} is not a hyperkit run manifest")
+    root = Path(run_dir).resolve()
+    for rel in info["models"]:
+        target = (root / str(rel)).resolve()
+        if not isinstance(rel, str) or root not in target.parents:
+            raise ValueError(f"{path} lists a model at {rel!r}, outside the run folder; a "
+                             "manifest only names folders inside its run")
     return info
 
 
@@ -98,6 +105,19 @@ def _without(config: dict, grow: Sequence[str]) -> dict:
     return out
 
 
+def _check_writable(path: Path) -> None:
+    """PermissionError now, naming the folder, rather than a traceback after an epoch:
+    ``path`` (made if missing) must take a new file."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test.tmp{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"--out {path} is not writable ({e.strerror or e}); choose "
+                              "another folder") from None
+
+
 class RunFolder:
     """A task's output folder.
 
@@ -134,6 +154,8 @@ class RunFolder:
             raise FileExistsError(f"{path} already holds {what}; pass --resume to continue "
                                   "that run with the same options, --overwrite to move it "
                                   "aside and start afresh, or choose another --out")
+        if rank() == 0:
+            _check_writable(path)
         if held and resume and rank() == 0:
             stale = remove_stale_tmp(path)
             if stale:

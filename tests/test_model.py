@@ -299,15 +299,34 @@ def test_model_json_is_checked_before_use(trained, tmp_path, edit, words):
 
 
 def test_nan_and_misfit_weights_are_refused(trained, tmp_path):
+    import copy
+
     model, _, _, _ = trained
-    d = model.save(tmp_path / "m")
-    state = torch.load(d / "stage2.pt", weights_only=True)
-    name = next(iter(state))
-    state[name] = state[name].clone().fill_(float("nan"))
-    torch.save(state, d / "stage2.pt")
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        next(broken.stage2.parameters()).fill_(float("nan"))
+    d = broken.save(tmp_path / "m")  # saved as is: the checksums match
     with pytest.raises(ValueError, match="holds NaN or Inf"):
         TwoStage.load(d)
-    state[name] = torch.zeros(3, 3)
+    d = model.save(tmp_path / "n")
+    info = json.loads((d / "model.json").read_text())
+    del info["sha256"]  # a model from before checksums
+    (d / "model.json").write_text(json.dumps(info))
+    state = torch.load(d / "stage2.pt", weights_only=True)
+    state[next(iter(state))] = torch.zeros(3, 3)
     torch.save(state, d / "stage2.pt")
     with pytest.raises(ValueError, match="does not fit the architecture"):
+        TwoStage.load(d)
+
+
+def test_flipped_weight_bytes_are_refused(trained, tmp_path):
+    """Issue 22, item 4: flipped tensor bytes went unnoticed (no checksum)."""
+    model, _, _, _ = trained
+    d = model.save(tmp_path / "m")
+    assert set(json.loads((d / "model.json").read_text())["sha256"]) == {"stage1.pt",
+                                                                         "stage2.pt"}
+    raw = bytearray((d / "stage1.pt").read_bytes())
+    raw[-100] ^= 0x01
+    (d / "stage1.pt").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="stage1.pt does not match its checksum"):
         TwoStage.load(d)

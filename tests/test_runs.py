@@ -1,6 +1,7 @@
 """The run folder: the run.json manifest, refusing or resuming, config, unit reuse, results."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,24 @@ def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
     RunFolder.open(tmp_path, resume=True, log=lines.append)
     assert not any(p.exists() for p in stale) and live.exists() and keep.exists()
     assert lines == [f"removed 2 temporary file(s) a killed run left in {tmp_path}"]
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Issue 22, item 5: a read-only --out was a traceback (after a full epoch)."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PermissionError, match="--out .*file/run is not writable"):
+        RunFolder.open(tmp_path / "file" / "run", resume=False)  # its parent is a file
+
+    def refuse(self, data):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "write_bytes", refuse)  # a read-only folder, even for root
+    with pytest.raises(PermissionError, match="Permission denied"):
+        RunFolder.open(tmp_path / "ro", resume=False)
+
+
+def test_manifest_may_only_name_models_inside_its_run(tmp_path):
+    """Issue 22, item 4: a run.json pointing at ../../m loaded a model from outside."""
+    (tmp_path / "run").mkdir()
+    write_manifest(tmp_path / "run", "iqa", ["../elsewhere/model"])
+    with pytest.raises(ValueError, match="outside the run folder"):
+        read_manifest(tmp_path / "run")

@@ -80,6 +80,6 @@ def run_from_args(args: argparse.Namespace) -> None:
         run_forgery(args.dataset, setting, out, root=args.root, masks=args.masks,
                     device=args.device, resume=args.resume, overwrite=args.overwrite,
                     progress=not args.no_progress)
-    except (FileExistsError, FileNotFoundError, ValueError, TypeError) as e:
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError, TypeError) as e:
         raise SystemExit(f"hyperkit forgery: error: "
                          f"{as_flags(str(e), args.parser_of_command)}") from None

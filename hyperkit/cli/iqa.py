@@ -152,6 +152,6 @@ def run_from_args(args: argparse.Namespace) -> None:
         out = args.out or f"runs/iqa-{args.dataset}{f'-exp{exp}' if exp else ''}-{setting.name}"
         run_iqa(table, args.dataset, exp, setting, out, options, device=args.device,
                 resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError) as e:
         raise SystemExit(f"hyperkit iqa: error: "
                          f"{as_flags(str(e), args.parser_of_command)}") from None

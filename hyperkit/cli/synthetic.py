@@ -51,5 +51,5 @@ def run_from_args(args: argparse.Namespace) -> None:
         run_synthetic(args.experiment, setting, out, device=args.device, resume=args.resume,
                       overwrite=args.overwrite,
                       progress=not args.no_progress)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError) as e:
         raise SystemExit(f"hyperkit synthetic: error: {e}") from None
