@@ -101,8 +101,13 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
 def _read_rows(path: Path, delimiter: str | None) -> tuple[list[list[str]], list[str]]:
     """The CSV's rows (the header first) and its stripped header; ``delimiter`` None
     sniffs it from the header."""
-    with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig drops a BOM
-        text = f.read()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # utf-8-sig drops a BOM
+    except UnicodeDecodeError as e:
+        row = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}: row {row} is not UTF-8 text (byte {e.start}: "
+                         f"{raw[e.start:e.start + 1]!r}); save the CSV as UTF-8") from None
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise ValueError(f"{path} is empty or has no header row")

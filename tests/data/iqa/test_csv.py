@@ -200,3 +200,12 @@ def test_paths_outside_the_root_are_refused_unless_allowed(tmp_path):
     (root / "s.csv").write_text("dist_name,mos,ref_name\na.png,1,../outside/x.png\n")
     with pytest.raises(ValueError, match="column 'ref_name' lead outside"):
         load_csv(root)
+
+
+def test_a_csv_that_is_not_utf8_names_its_file_and_row(tmp_path):
+    """Issue 22, item 3: a non-UTF-8 CSV's error named neither file nor row."""
+    make_folder(tmp_path, n=2)
+    (tmp_path / "m.csv").write_bytes("dist_name,mos\ndist/d0.png,1\ndist/d1.png,2 \xe9t\xe9\n"
+                                     .encode("latin-1"))
+    with pytest.raises(ValueError, match=r"m\.csv: row 3 is not UTF-8 text"):
+        load_csv(tmp_path, "m.csv")
