@@ -227,6 +227,54 @@ def max_pixels() -> int:
     return value
 
 
+def expand_image_paths(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files named by paths, folders (their image files by :data:`IMAGE_SUFFIXES`,
+    sorted) and glob patterns. Returns (files, problems): problems are (input, reason)
+    for inputs that name nothing."""
+    import glob
+
+    files, problems = [], []
+    for arg in inputs:
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir()
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append((str(arg), "folder holds no image files "
+                                           f"({', '.join(IMAGE_SUFFIXES)})"))
+            files += found
+        elif p.exists():
+            files.append(p)
+        elif glob.has_magic(str(arg)):
+            found = sorted(Path(f) for f in glob.glob(str(arg)) if Path(f).is_file())
+            if not found:
+                problems.append((str(arg), "no file matches this pattern"))
+            files += found
+        else:
+            problems.append((str(arg), "does not exist"))
+    return files, problems
+
+
+def read_inputs(images: Any) -> Any:
+    """``images`` with file paths read: a path (str or Path), a folder or a glob pattern,
+    or a list mixing them with arrays, becomes a list of arrays (:func:`read_image`);
+    anything else is returned unchanged. FileNotFoundError names an input that names
+    no file; ValueError an unreadable one."""
+    items = [images] if isinstance(images, (str, Path)) else images
+    if not (isinstance(items, (list, tuple)) and any(isinstance(x, (str, Path)) for x in items)):
+        return images
+    out = []
+    for x in items:
+        if not isinstance(x, (str, Path)):
+            out.append(x)
+            continue
+        files, problems = expand_image_paths([x])
+        if problems:
+            raise FileNotFoundError(f"{problems[0][0]}: {problems[0][1]}")
+        out += [read_image(f) for f in files]
+    return out
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as a numpy array at its real depth, in the numpy layout.
 

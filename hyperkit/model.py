@@ -29,7 +29,7 @@ from .batching import predict as predict_outputs
 from .devices import module_device, resolve_device
 from .files import load_torch, save_torch, sha256_file, write_text
 from .hyperimage import build_hyperimage
-from .images import AUTO, check_channels, split_images
+from .images import AUTO, check_channels, read_inputs, split_images
 from .methods import METHODS
 from .nets.siamese import Centered
 from .nets.standardized import Standardized
@@ -108,6 +108,7 @@ class TwoStage(nn.Module):
     def hyperimages(self, images: Any, batch_size: int = 4096, *,
                     channel_axis: Any = AUTO) -> Tensor:
         """(N, D, U, V) hyper-images of images (stage 1 in eval mode)."""
+        images = read_inputs(images)
         self.stage1.eval()
         # build_hyperimage splits the images and checks their channels against ours
         return build_hyperimage(images, self.stage1.features, patch=self.patch, grid=self.grid,
@@ -120,6 +121,7 @@ class TwoStage(nn.Module):
         if self.kind == "classifier":
             raise ValueError("this classifier's stage 1 ranks patch pairs and gives no "
                              "per-patch score; use method='two_stage'")
+        images = read_inputs(images)
         self.stage1.eval()
         # stage1.scores (P, 1), where the network has it, brings its whole-image path
         # (grid_scores) with it: the shared route of build_hyperimage
@@ -136,7 +138,8 @@ class TwoStage(nn.Module):
         """One score per image, float64 numpy (N,).
 
         Args:
-            images: one image, a batch or a list, by the rules of :mod:`hyperkit.images`
+            images: one image, a batch or a list, by the rules of :mod:`hyperkit.images`;
+                or image file paths, folders and glob patterns (read at their depth)
                 (numpy (H, W) / (H, W, C), torch (C, H, W) / (N, C, H, W); uint8, uint16
                 or floats in [0, 1]). Any size of at least one patch; the grid adapts
                 (eq. 2). RGB images are converted to gray for a gray model.
@@ -150,6 +153,7 @@ class TwoStage(nn.Module):
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        images = read_inputs(images)
         self.warn_outside_trained_sizes(images, channel_axis)
         return _PREDICTORS[method](self, images, batch_size, channel_axis)
 
@@ -202,8 +206,8 @@ class TwoStage(nn.Module):
         (default), 'mean', 'zero' or a (D,) vector. Scores, image sizes and maps in
         pixels: :func:`hyperkit.attribution.explain`.
         """
-        return explain_maps(self, images, method, neutral=neutral, batch_size=batch_size,
-                            channel_axis=channel_axis).maps
+        return explain_maps(self, read_inputs(images), method, neutral=neutral,
+                            batch_size=batch_size, channel_axis=channel_axis).maps
 
     def labels(self, scores: Any) -> list[tuple[str, float]] | None:
         """For a classifier (``classes`` = [name of class 0, name of class 1], scores =

@@ -330,3 +330,25 @@ def test_flipped_weight_bytes_are_refused(trained, tmp_path):
     (d / "stage1.pt").write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="stage1.pt does not match its checksum"):
         TwoStage.load(d)
+
+
+def test_predict_patch_scores_and_explain_take_file_paths(trained, tmp_path):
+    """Issue 21, problem 7 and 'paths everywhere': model.predict('photo.jpg') raised
+    TypeError; the CLI took files and folders, Python did not."""
+    from PIL import Image
+
+    model, _, d, _ = trained
+    ims = [np.clip(np.round(d.images[i] * 255), 0, 255).astype(np.uint8) for i in range(3)]
+    (tmp_path / "f").mkdir()
+    for i, im in enumerate(ims):
+        Image.fromarray(im).save(tmp_path / "f" / f"{i}.png")
+    arrays = model.predict(ims)
+    near = dict(abs=1e-5)  # one image alone or in a batch: float noise only
+    assert model.predict(str(tmp_path / "f" / "1.png")) == pytest.approx(arrays[1:2], **near)
+    assert model.predict(tmp_path / "f") == pytest.approx(arrays, **near)  # a folder, sorted
+    assert model.predict([ims[0], tmp_path / "f" / "2.png"]) == pytest.approx(arrays[[0, 2]],
+                                                                               **near)
+    assert model.patch_scores(str(tmp_path / "f" / "*.png")).shape[0] == 3  # a glob
+    assert model.explain(tmp_path / "f" / "0.png").shape[0] == 1
+    with pytest.raises(FileNotFoundError, match="missing.png: does not exist"):
+        model.predict(tmp_path / "missing.png")

@@ -4,7 +4,6 @@ and image inputs (paths, folders, glob patterns)."""
 from __future__ import annotations
 
 import argparse
-import glob
 from pathlib import Path
 
 
@@ -48,28 +47,7 @@ def version() -> str:
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Image files named by paths, folders (their image files, sorted) and glob patterns.
+    """:func:`hyperkit.images.expand_image_paths` (paths, folders, glob patterns)."""
+    from hyperkit.images import expand_image_paths
 
-    Returns (files, problems): problems are (input, reason) for inputs that name nothing.
-    """
-    from hyperkit.images import IMAGE_SUFFIXES
-
-    files, problems = [], []
-    for arg in inputs:
-        p = Path(arg)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir()
-                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                problems.append((arg, f"folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"))
-            files += found
-        elif p.exists():
-            files.append(p)
-        elif glob.has_magic(arg):
-            found = sorted(Path(f) for f in glob.glob(arg) if Path(f).is_file())
-            if not found:
-                problems.append((arg, "no file matches this pattern"))
-            files += found
-        else:
-            problems.append((arg, "does not exist"))
-    return files, problems
+    return expand_image_paths(inputs)
