@@ -18,7 +18,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     A crash leaves either the old file or the new one; the temporary file is removed
     if ``write`` raises."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(tmp_name(path.name))
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -50,43 +50,62 @@ def write_new(path: str | Path, text: str) -> Path:
     two processes writing the same path cannot both succeed (the second gets
     FileExistsError), and a crash leaves no torn file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(tmp_name(path.name))
+    data = text.encode()
+    taken = FileExistsError(f"{path} appeared while this command ran (another process?); "
+                            "it was not overwritten")
     try:
         with open(tmp, "wb") as f:
-            f.write(text.encode())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         try:
             os.link(tmp, path)  # fails if path exists: no rename-over
         except FileExistsError:
-            raise FileExistsError(f"{path} appeared while this command ran (another "
-                                  "process?); it was not overwritten") from None
+            raise taken from None
+        except OSError:  # a file system without hard links: exclusive create instead
+            try:
+                with open(path, "xb") as f:
+                    f.write(data)
+            except FileExistsError:
+                raise taken from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-_TMP = re.compile(r"\.tmp(\d+)(\.npy)?$")  # the temporary names this package writes
+def tmp_name(name: str) -> str:
+    """The temporary name this package writes ``name`` under before it is complete:
+    hidden, with a marker no user file carries and the writer's process id, so that
+    :func:`remove_stale_tmp` can tell a dead writer's leftovers from anything else."""
+    return f".{name}.hk-tmp{os.getpid()}"
+
+
+_TMP = re.compile(r"\.hk-tmp(\d{1,10})(\.npy)?$")
 
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process: alive
+    except (PermissionError, OverflowError, OSError):  # someone else's, or not a pid
         return True
     return True
 
 
 def remove_stale_tmp(folder: str | Path) -> list[Path]:
-    """Removes, under ``folder``, the temporary files (``*.tmp<PID>``, ``*.tmp<PID>.npy``)
-    that a process of this package left when it was killed: those whose process no
-    longer runs. Returns what was removed (a live process's files are kept)."""
+    """Removes, under ``folder``, the temporary files of :func:`tmp_name` whose writer
+    process no longer runs (a killed run's leftovers). Symbolic links and anything not
+    named by :func:`tmp_name` are left alone. POSIX only (a no-op on Windows, where
+    probing a process id with ``os.kill`` would end it). Returns what was removed."""
+    if os.name != "posix":
+        return []
     removed = []
-    for p in Path(folder).rglob("*.tmp*"):
+    for p in Path(folder).rglob("*.hk-tmp*"):
         m = _TMP.search(p.name)
-        if m and p.is_file() and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+        if m and not p.is_symlink() and p.is_file() and int(m.group(1)) != os.getpid() \
+                and not _alive(int(m.group(1))):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed

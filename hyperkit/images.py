@@ -153,13 +153,25 @@ def fit_image(t: Tensor, max_size: tuple[int, int] | None) -> Tensor:
                          align_corners=False)[0]
 
 
+MIN_FIT_SIDE = 32  # fit_within never shrinks a side below one 32 x 32 patch
+
+
 def fit_within(image: np.ndarray, max_size: Sequence[int]) -> np.ndarray:
     """A numpy image (H, W) or (H, W, C) shrunk to fit ``max_size`` = (rows, columns) with
     its aspect ratio kept (:func:`fitted_hw`; anti-aliased, same dtype); an image that
-    already fits is returned as is (never enlarged). For file pixels before scoring, e.g.
-    a large photograph for a model trained on small ones."""
+    already fits is returned as is (never enlarged), and no side is shrunk below
+    :data:`MIN_FIT_SIDE` (a panorama then exceeds ``max_size`` along its long side). For
+    file pixels before scoring, e.g. a large photograph for a model trained on small ones."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        raise ValueError(f"image must be a numpy (H, W) or (H, W, C) array, got "
+                         f"{getattr(image, 'shape', type(image).__name__)}")
+    if image.dtype == bool:
+        raise TypeError("image must hold numbers, not booleans")
     h, w = image.shape[:2]
     size = fitted_hw(h, w, (int(max_size[0]), int(max_size[1])))
+    if min(size) < MIN_FIT_SIDE:  # a panorama: keep its short side at one patch at least
+        f = min(1.0, MIN_FIT_SIDE / min(h, w))
+        size = (max(1, round(h * f)), max(1, round(w * f)))
     if size == (h, w):
         return image
     from skimage.transform import resize
@@ -258,8 +270,9 @@ def expand_image_paths(inputs: Sequence[str | Path]) -> tuple[list[Path], list[t
 def read_inputs(images: Any) -> Any:
     """``images`` with file paths read: a path (str or Path), a folder or a glob pattern,
     or a list mixing them with arrays, becomes a list of arrays (:func:`read_image`);
-    anything else is returned unchanged. FileNotFoundError names an input that names
-    no file; ValueError an unreadable one."""
+    anything else is returned unchanged. Every file is decoded into memory at once: for
+    thousands of files, score them in groups (the command line reads one at a time).
+    FileNotFoundError names an input that names no file; ValueError an unreadable one."""
     items = [images] if isinstance(images, (str, Path)) else images
     if not (isinstance(items, (list, tuple)) and any(isinstance(x, (str, Path)) for x in items)):
         return images
@@ -270,7 +283,7 @@ def read_inputs(images: Any) -> Any:
             continue
         files, problems = expand_image_paths([x])
         if problems:
-            raise FileNotFoundError(f"{problems[0][0]}: {problems[0][1]}")
+            raise FileNotFoundError(f"images: {problems[0][0]}: {problems[0][1]}")
         out += [read_image(f) for f in files]
     return out
 

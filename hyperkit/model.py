@@ -364,6 +364,13 @@ def _validate(info: dict, path: Path) -> dict:
             raise bad(key, "two integers >= 1")
     if info.get("kind") not in KINDS:
         raise bad("kind", f"one of {', '.join(KINDS)}")
+    sums = info.get("sha256")
+    if sums is not None:
+        loaded = {"stage1.pt"} | ({"stage2.pt"} if info.get("has_stage2", True) else set())
+        if not (isinstance(sums, dict) and all(isinstance(v, str) for v in sums.values())
+                and loaded <= set(sums)):
+            raise bad("sha256", f"a dict naming every weight file loaded ({sorted(loaded)}) "
+                                "with its hex digest")
     return info
 
 
@@ -376,8 +383,9 @@ def _load_weights(net: nn.Module, path: Path) -> None:
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
-        raise ValueError(f"{path} does not fit the architecture in model.json: "
-                         f"{str(e).splitlines()[0]} ...") from e
+        detail = " ".join(line.strip() for line in str(e).splitlines()[:3])
+        raise ValueError(f"{path} does not fit the architecture in model.json: {detail}"
+                         ) from e
     for name, t in state.items():
         if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
             raise ValueError(f"{path}: weight {name!r} holds NaN or Inf values")
@@ -398,7 +406,9 @@ def load_model(path: str | Path, device: Any = "cpu") -> TwoStage:
     if manifest is not None and manifest["models"]:
         return TwoStage.load(p / manifest["models"][0], device)
     if not p.exists():
-        raise FileNotFoundError(f"{p} does not exist")
+        shipped = sorted(d.name for d in PRETRAINED_DIR.iterdir() if (d / "model.json").is_file())
+        raise FileNotFoundError(f"{p} does not exist, and it is not the name of a shipped "
+                                f"model ({', '.join(shipped) or 'none'})")
     raise FileNotFoundError(f"{p} holds no trained model (no model.json, and no run.json "
                             "listing one; for a run folder written before run.json existed, "
                             "pass the model folder inside it, e.g. RUN/seed0/model)")

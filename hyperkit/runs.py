@@ -13,7 +13,6 @@ A folder's layout::
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch.distributed as torch_dist
 
 from . import __version__
 from .devices import describe_machine, rank, world
-from .files import remove_stale_tmp, write_text
+from .files import remove_stale_tmp, tmp_name, write_text
 
 MANIFEST = "run.json"
 FORMAT = "hyperkit-run"
@@ -110,12 +109,12 @@ def _check_writable(path: Path) -> None:
     ``path`` (made if missing) must take a new file."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test.tmp{os.getpid()}"
+        probe = path / tmp_name("write-test")
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise PermissionError(f"--out {path} is not writable ({e.strerror or e}); choose "
-                              "another folder") from None
+        raise PermissionError(f"the run folder {path} is not writable ({e.strerror or e}); "
+                              "choose another --out") from None
 
 
 class RunFolder:
@@ -140,11 +139,19 @@ class RunFolder:
         ``<path>.replaced-<time>`` (nothing is deleted) and starts afresh. Every rank
         checks before rank 0 writes."""
         path = Path(path)
+        if resume and overwrite:
+            raise ValueError("resume and overwrite exclude each other: --resume continues the "
+                             "run in --out, --overwrite moves it aside")
         held = path.exists() and any(path.iterdir())
+        barrier()  # every rank has looked before rank 0 may move the folder
         if held and overwrite:
+            full = path.resolve()
+            if full == Path.cwd().resolve() or full in Path.cwd().resolve().parents:
+                raise ValueError(f"--out {path} is the current folder or holds it; it cannot "
+                                 "be moved aside: choose another --out")
             if rank() == 0:
-                aside = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-                path.rename(aside)
+                aside = full.with_name(f"{full.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+                full.rename(aside)
                 log(f"moved the earlier run in {path} aside to {aside}")
             barrier()
         elif held and not resume:

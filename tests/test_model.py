@@ -352,3 +352,15 @@ def test_predict_patch_scores_and_explain_take_file_paths(trained, tmp_path):
     assert model.explain(tmp_path / "f" / "0.png").shape[0] == 1
     with pytest.raises(FileNotFoundError, match="missing.png: does not exist"):
         model.predict(tmp_path / "missing.png")
+
+
+def test_checksums_must_cover_every_loaded_file(trained, tmp_path):
+    model, _, _, _ = trained
+    d = model.save(tmp_path / "m")
+    info = json.loads((d / "model.json").read_text())
+    for bad in (["x"], {"stage1.pt": info["sha256"]["stage1.pt"]}):
+        (d / "model.json").write_text(json.dumps({**info, "sha256": bad}))
+        with pytest.raises(ValueError, match="sha256 must be a dict naming every weight file"):
+            TwoStage.load(d)
+    with pytest.raises(FileNotFoundError, match="not the name of a shipped model \\(photo-iqa"):
+        load_model(tmp_path / "nope")

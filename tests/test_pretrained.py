@@ -157,3 +157,21 @@ def test_far_outside_the_training_sizes_warns_once_and_predict_notes_it(model, t
     main(["predict", NAME, str(tmp_path / "big.png"), "--resize", "--csv",
           str(tmp_path / "b.csv")])
     assert "shrunk to 160 x 256" in (tmp_path / "b.csv").read_text()
+
+
+def test_score_takes_tensors_folders_and_panoramas(model, held_out, tmp_path):
+    """Review of issue 21: tensors were treated as (H, W, C) and folders refused; a
+    panorama was shrunk below one patch."""
+    import torch
+
+    img = next(iter(held_out.values()))
+    t = torch.from_numpy(img).permute(2, 0, 1)  # (C, H, W) uint8
+    assert pretrained.score(t, model=model) == pytest.approx(model.predict(img))
+    (tmp_path / "f").mkdir()
+    Image.fromarray(img).save(tmp_path / "f" / "a.png")
+    assert pretrained.score(tmp_path / "f", model=model).shape == (1,)
+    wide = np.tile(img[:150], (1, 30, 1))  # 150 x 7680
+    assert fit_within(wide, DEFAULT_SIZE).shape[0] == 32
+    assert np.isfinite(pretrained.score(wide, model=model)).all()
+    with pytest.raises(ValueError, match="image must be a numpy"):
+        fit_within(np.zeros((2, 40, 40, 3), np.uint8), DEFAULT_SIZE)

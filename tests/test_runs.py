@@ -101,6 +101,17 @@ def test_overwrite_moves_an_earlier_run_aside(tmp_path):
         RunFolder.open(out, resume=False)
 
 
+def test_resume_and_overwrite_exclude_each_other_and_the_cwd_is_not_moved(tmp_path,
+                                                                        monkeypatch):
+    with pytest.raises(ValueError, match="exclude each other"):
+        RunFolder.open(tmp_path, resume=True, overwrite=True)
+    (tmp_path / "x").write_text("1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="current folder"):
+        RunFolder.open(".", resume=False, overwrite=True)
+    assert (tmp_path / "x").exists()
+
+
 def test_other_settings_error_names_overwrite(tmp_path):
     (tmp_path / "config.json").write_text('{"a": 1}')
     with pytest.raises(ValueError, match="--overwrite"):
@@ -127,23 +138,29 @@ def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
     (tmp_path / "split0").mkdir()
-    stale = [tmp_path / "split0" / f"hyper_train.tmp{dead}.npy",
-             tmp_path / "split0" / f".stage2.ckpt.tmp{dead}"]
-    live = tmp_path / "split0" / f".stage1.ckpt.tmp{os.getppid()}"  # a running process
+    stale = [tmp_path / "split0" / f".hyper_train.hk-tmp{dead}.npy",
+             tmp_path / "split0" / f".stage2.ckpt.hk-tmp{dead}"]
+    live = tmp_path / "split0" / f".stage1.ckpt.hk-tmp{os.getppid()}"  # a running process
     for p in (*stale, live):
         p.write_bytes(b"x")
-    keep = tmp_path / "split0" / "notes.tmp.txt"
-    keep.write_text("mine")
+    # a user's own files that merely look temporary, a link, an absurd pid: all kept
+    keep = [tmp_path / "split0" / n for n in ("notes.tmp.txt", f"data.tmp{dead}",
+                                              "scan.hk-tmp99999999999")]
+    for p in keep:
+        p.write_text("mine")
+    (tmp_path / "split0" / f"link.hk-tmp{dead}").symlink_to(keep[0])
     lines = []
     RunFolder.open(tmp_path, resume=True, log=lines.append)
-    assert not any(p.exists() for p in stale) and live.exists() and keep.exists()
+    assert not any(p.exists() for p in stale) and live.exists()
+    assert all(p.exists() for p in keep)
+    assert (tmp_path / "split0" / f"link.hk-tmp{dead}").is_symlink()
     assert lines == [f"removed 2 temporary file(s) a killed run left in {tmp_path}"]
 
 
 def test_an_unwritable_out_is_refused_before_any_work(tmp_path, monkeypatch):
     """Issue 22, item 5: a read-only --out was a traceback (after a full epoch)."""
     (tmp_path / "file").write_text("x")
-    with pytest.raises(PermissionError, match="--out .*file/run is not writable"):
+    with pytest.raises(PermissionError, match="run folder .*file/run is not writable"):
         RunFolder.open(tmp_path / "file" / "run", resume=False)  # its parent is a file
 
     def refuse(self, data):

@@ -19,17 +19,22 @@ def run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
 
 def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
     """An error from the library, reworded for the command line: the Python names of the
-    parser's options (``image_col``, ``csv=``) become their flags (``--image-col``)."""
+    parser's options (``image_col``, ``csv=``) become their flags (``--image-col``).
+    Only bare names are replaced: not inside paths or words, and ``name=value`` keeps
+    its value (``image_col='x'`` reads ``--image-col 'x'``)."""
     import re
 
     for action in parser._actions:  # noqa: SLF001  (argparse has no public list)
         flags = [o for o in action.option_strings if o.startswith("--")]
         if not flags:
             continue
-        name = flags[0][2:].replace("-", "_")
-        if "_" in name:  # unambiguous: snake_case is never prose
-            message = re.sub(rf"(?<![\w-]){name}\b=?", flags[0], message)
-        message = re.sub(rf"(?<![\w-]){re.escape(name)}=(?!\w)", flags[0], message)
+        name, flag = flags[0][2:].replace("-", "_"), flags[0]
+        edge = r"(?<![\w/.-])"  # not inside a word, a path or a flag
+        if "_" in name:  # snake_case is never prose
+            message = re.sub(rf"{edge}{name}=True\b", flag, message)  # a switch
+            message = re.sub(rf"{edge}{name}=(?=\S)", f"{flag} ", message)
+            message = re.sub(rf"{edge}{name}(?![\w/=.-])", flag, message)
+        message = re.sub(rf"{edge}{re.escape(name)}=(?![\w'\"])", flag, message)
     return message
 
 

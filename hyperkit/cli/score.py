@@ -50,7 +50,10 @@ def run_from_args(args: argparse.Namespace) -> None:
             check_new_file(args.csv, "--csv")
         except OSError as e:
             raise SystemExit(f"hyperkit score: error: {e}") from None
-    model = pretrained.load_pretrained(args.model)
+    try:
+        model = pretrained.load_pretrained(args.model)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"hyperkit score: error: {e}") from None
     files, problems = expand_inputs(args.images)
     meaning = model.meta.get("score_meaning", "see the model card")
     size = model.meta.get("image_size")

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..files import write_text
+from ..files import tmp_name, write_text
 from ..images import channel_error, prepare_image
 
 FORMAT = "hyperkit-prepared-images"
@@ -90,7 +90,7 @@ class PreparedImages:
         else:
             shapes = []
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+            tmp = self.path.with_name(tmp_name(self.path.name))
             try:
                 with open(tmp, "wb") as f:
                     for i in tqdm(range(len(images)), **bar):

@@ -65,8 +65,9 @@ def score(images: Any, name: str = DEFAULT, *, resize: bool = True, model: Any =
     """Scores photographs with a pretrained model: float64 (N,).
 
     Args:
-        images: a file path (str or Path), or a list of paths and/or arrays ((H, W, 3)
-            uint8/uint16, or floats in [0, 1]; the rules of :mod:`hyperkit.images`).
+        images: file paths (str or Path), folders or glob patterns, arrays or tensors,
+            alone or in a list (the rules of :mod:`hyperkit.images`: numpy (H, W, C),
+            torch (C, H, W) / (N, C, H, W); uint8, uint16 or floats in [0, 1]).
         name: the pretrained model (:func:`models`).
         resize: shrink each image to fit the model's training size first (what the card
             measured); False scores at full size.
@@ -79,17 +80,24 @@ def score(images: Any, name: str = DEFAULT, *, resize: bool = True, model: Any =
     Raises:
         FileNotFoundError / ValueError: a missing or unreadable file, or a bad image.
     """
-    from ..images import fit_within, read_image
+    from ..images import fit_within, read_inputs, split_images
 
     m = model if model is not None else load_pretrained(name)
-    if isinstance(images, (str, Path)):
-        items = [images]
-    elif isinstance(images, (list, tuple)) or (isinstance(images, np.ndarray) and images.ndim == 4):
-        items = list(images)
-    else:
-        items = [images]
-    arrays = [read_image(x) if isinstance(x, (str, Path)) else np.asarray(x) for x in items]
+    arrays = [_numpy_hwc(x) for x in split_images(read_inputs(images))]
     size = m.meta.get("image_size")
     if resize and size:
         arrays = [fit_within(a, size) for a in arrays]
     return m.predict(arrays)
+
+
+def _numpy_hwc(image: Any) -> np.ndarray:
+    """One image as numpy in the numpy layout ((H, W) or (H, W, C)): a torch (C, H, W)
+    tensor is moved to the CPU and permuted."""
+    if isinstance(image, np.ndarray):
+        return image
+    import torch
+
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        return (t.permute(1, 2, 0) if t.ndim == 3 else t).numpy()
+    return np.asarray(image)

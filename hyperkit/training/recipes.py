@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .. import nets
 from ..devices import resolve_device
+from ..files import tmp_name
 from ..images import check_channels, split_images
 from ..model import TwoStage
 from ..nets.heads import HeadEnsemble, head_members, parse_head, score_layer, set_prior
@@ -175,7 +176,7 @@ def cached_hyperimages(name: str, model: TwoStage, images: Sequence[Any], workdi
     u, v = model.grid
     if group is None:
         group = _group_size(u * v, d, batch_size)
-    tmp = path.with_name(f"{name}.tmp{os.getpid()}.npy")
+    tmp = path.with_name(tmp_name(name) + ".npy")
     if dist.rank() == 0 or cache == "memory":
         shape = (n, d, u, v)
         out = (np.empty(shape, np.float32) if cache == "memory" else

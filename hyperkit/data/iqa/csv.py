@@ -79,9 +79,10 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
 
     names, scores, refs, types, levels, row_numbers = _parse_rows(
         path, rows, header, c_image, c_score, c_ref, c_type, c_level, image_col, score_col)
+    if not allow_outside_root:  # before existence: say nothing about files outside
+        _inside_root(root, path, names, [(root / n).resolve() for n in names], row_numbers,
+                     image_col)
     images = _existing_images(root, path, names, row_numbers)
-    if not allow_outside_root:
-        _inside_root(root, path, names, images, row_numbers, image_col)
 
     ref_ids, ref_images = _references(refs, row_numbers, root, path, ref_col, c_ref)
     if ref_images and not allow_outside_root:
@@ -186,8 +187,8 @@ def _inside_root(root: Path, path: Path, names: list[str], resolved: list[Path],
            if p != root and root not in p.parents]
     if out:
         raise ValueError(f"{path}: {len(out)} path(s) in column {col!r} lead outside the "
-                         f"data set folder {root}: {listing(out)}; pass allow_outside_root="
-                         "True (--allow-outside-root) if that is intended")
+                         f"data set folder {root}: {listing(out)}; pass allow_outside_root=True "
+                         "if that is intended")
 
 
 def _existing_images(root: Path, path: Path, names: list[str], row_numbers: list[int]

@@ -281,7 +281,7 @@ class IQATable:
         if target == root or root in target.parents:
             raise ValueError(f"to_csv path {path} is inside the dataset folder {root}; write "
                              "it elsewhere (hyperkit never writes into a dataset folder)")
-        check_new_file(path, "--to-csv")
+        check_new_file(path, "to_csv path")
         header = ["dist_name", "ref_name", "mos"]
         if self.refs is None:
             header.remove("ref_name")

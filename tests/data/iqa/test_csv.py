@@ -171,6 +171,8 @@ def test_images_outside_root_and_absolute_paths(tmp_path):
     write_csv(tmp_path / "m.csv", ["dist_name,mos", "dist/d0.png,1", f"{other},2",
                                    "../other.png,3"])
     with pytest.raises(ValueError, match=r"row 4 repeats row 3"):
+        load_csv(data, tmp_path / "m.csv", allow_outside_root=True)
+    with pytest.raises(ValueError, match=r"2 path\(s\) in column 'dist_name' lead outside"):
         load_csv(data, tmp_path / "m.csv")
     write_csv(tmp_path / "m.csv", ["dist_name,mos", "dist/d0.png,1", f"{other},2"])
     with pytest.raises(ValueError, match="lead outside the data set folder"):

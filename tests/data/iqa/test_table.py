@@ -193,6 +193,6 @@ def test_to_csv_never_overwrites_not_even_the_input(tmp_path):
     t = small_table(tmp_path / "data")
     out = t.to_csv(tmp_path / "t.csv")
     before = out.read_bytes()
-    with pytest.raises(FileExistsError, match="--to-csv .*t.csv exists"):
+    with pytest.raises(FileExistsError, match="to_csv path .*t.csv exists"):
         t.to_csv(out)
     assert out.read_bytes() == before
