@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +74,14 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
         raise ValueError(f"{data.root}: no tampered image could be paired with its source; "
                          "nothing to train on (run --inspect to see why)")
     folder.write_config({"dataset": dataset, "masks": None if masks is None else str(masks),
-                         "setting": asdict(st), "grid": st.grid(), "patch": PATCH,
+                         "setting": st.record(), "grid": st.grid(), "patch": PATCH,
                          "margin": MARGIN}, dev, grow=("setting.seeds",),
                         root=str(data.root), data=summary)
     if not (out / "pairs.csv").exists():
         folder.on_rank0(data.to_csv, out / "pairs.csv")
     runs = [_seed_once(data, st, seed, folder, dev, resume, progress)
             for seed in range(st.seeds)]
-    results = {"task": "forgery", "dataset": dataset, "setting": asdict(st),
+    results = {"task": "forgery", "dataset": dataset, "setting": st.record(),
                "device": str(dev), "data": summary, "runs": runs,
                "summary": summarize(runs), "paper": PAPER,
                "models": [f"seed{r['seed']}/model" for r in runs],

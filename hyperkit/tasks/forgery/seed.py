@@ -26,11 +26,12 @@ from ...model import TwoStage
 from ...nets.siamese import Centered, SiameseRanker
 from ...nets.standardized import Standardized
 from ...runs import RunFolder
+from ...training.augment import FlippedHyperimages
 from ...training.checkpoint import finished_epochs
 from ...training.end_to_end import logits_output, predict_end_to_end, train_end_to_end
 from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, WeightedBCE
-from ...training.recipes import cached_hyperimages
+from ...training.recipes import cached_hyperimages, stage2_options
 from .settings import APPROACHES, CLASSES, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
@@ -246,8 +247,10 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, f
     with torch.no_grad():  # standardize the inputs only: the output is a probability
         s2.out_mean.fill_(0.0)
         s2.out_std.fill_(1.0)
+    train = (FlippedHyperimages(hyper["train"], labels[tr], sd.seed)
+             if stage2_options(st.stage2_recipe)["flips"] else (hyper["train"], labels[tr]))
     with logits_output(s2.net):
-        fit2 = fit(s2, (hyper["train"], labels[tr]), (hyper["val"], labels[va]),
+        fit2 = fit(s2, train, (hyper["val"], labels[va]),
                    WeightedBCE(weights), config, checkpoint=sd.wd / "stage2.ckpt",
                    resume=sd.resume, device=sd.dev, log=sd.log, name="stage2",
                    progress=sd.progress)

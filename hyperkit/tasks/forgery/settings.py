@@ -4,10 +4,12 @@ the paper's Table 3 figures."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from ... import checks, nets
-from ...training.config import TrainConfig, stage1_config, stage2_config
+from ...training.config import TrainConfig, stage1_config
+from ...training.recipes import stage2_recipe
 
 PATCH = 64
 MARGIN = 3.0  # delta of the ranking hinge
@@ -53,15 +55,29 @@ class Setting:
     demo_authentic: int = 600
     demo_tampered: int = 400
     hidden: int | None = None  # w1 width of the siamese head (None: the feature width)
+    # stage 2's training recipe (hyperkit.training.recipes.STAGE2_RECIPES): 'paper' (SGD)
+    # for the paper's deep stage 2; 'head' (Adam, weight decay, grid flips) for the grid
+    # head, which learns from the quick demo's 167 images where the deep one does not.
+    stage2_recipe: str = "paper"
 
     def configs(self, seed: int) -> tuple[TrainConfig, TrainConfig, TrainConfig]:
         """Stage-1, stage-2 and end-to-end training configurations for ``seed``."""
         def cfg(make: Callable, epochs: int, patience: int, batch: int) -> TrainConfig:
             return make(epochs=epochs, patience=patience,
                         plateau_patience=max(2, patience // 2), batch_size=batch, seed=seed)
+        def stage2(**kw: Any) -> TrainConfig:
+            return stage2_recipe(self.stage2_recipe, **kw)[0]
         return (cfg(stage1_config, self.stage1_epochs, self.stage1_patience, self.stage1_batch),
-                cfg(stage2_config, self.stage2_epochs, self.stage2_patience, self.stage2_batch),
+                cfg(stage2, self.stage2_epochs, self.stage2_patience, self.stage2_batch),
                 cfg(stage1_config, self.e2e_epochs, self.e2e_patience, self.e2e_batch))
+
+    def record(self) -> dict:
+        """The setting as config.json and results.json record it; the 'paper' default of
+        stage2_recipe is left out, so that runs written before it existed resume."""
+        d = asdict(self)
+        if d["stage2_recipe"] == "paper":
+            del d["stage2_recipe"]
+        return d
 
     def grid(self) -> tuple[int, int]:
         """(U, V) of stage 2's input."""
@@ -70,7 +86,8 @@ class Setting:
 
 
 SETTINGS = {
-    "quick": Setting("quick", channel_arch=QUICK_CHANNEL, stage2_arch=QUICK_STAGE2,
+    "quick": Setting("quick", channel_arch=QUICK_CHANNEL, stage2_arch="head(128,15,15)",
+                     stage2_recipe="head", stage2_batch=16,
                      e2e_arch=QUICK_E2E, stage1_epochs=12, stage1_patience=4,
                      stage2_epochs=60, stage2_patience=15, e2e_epochs=12, e2e_patience=4,
                      demo_authentic=150, demo_tampered=100),
