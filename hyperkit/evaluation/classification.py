@@ -94,6 +94,24 @@ def roc_curve(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
     return (np.r_[0.0, fp / n0], np.r_[0.0, tp / n1], np.r_[np.inf, s[last]])
 
 
+def pick_threshold(scores: Any, labels: Any) -> float:
+    """The probability threshold that maximizes balanced accuracy on ``scores`` (of label
+    1) and ``labels`` (0/1), e.g. validation images: the midpoint between two adjacent
+    distinct scores (ties: the one nearest 0.5). Needs both classes; 0.5 if the scores
+    are all equal."""
+    y = _labels(labels)
+    s = _scores(scores, y.size)
+    if y.min() == y.max():
+        raise ValueError("labels must hold both classes to pick a threshold")
+    u = np.unique(s)
+    if u.size == 1:
+        return 0.5
+    cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+    best = max(cands, key=lambda t: (balanced_accuracy((s >= t).astype(np.int64), y),
+                                     -abs(t - 0.5)))
+    return float(np.clip(best, 0.0, 1.0))
+
+
 def classification_report(scores: Any, labels: Any, threshold: float = 0.5) -> dict:
     """Every metric of the forgery table for scores = probabilities of label 1.
 

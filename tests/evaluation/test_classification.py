@@ -54,3 +54,15 @@ def test_report_and_bad_input():
         c.roc_curve([0.1, 0.2], [0, 0])
     with pytest.raises(ValueError, match="empty"):
         c.accuracy([], [])
+
+
+def test_pick_threshold_maximizes_balanced_accuracy():
+    from hyperkit.evaluation.classification import pick_threshold
+
+    s = [0.1, 0.2, 0.3, 0.35, 0.4, 0.45]
+    y = [0, 0, 0, 1, 1, 1]  # all scores below 0.5: separable at 0.325
+    t = pick_threshold(s, y)
+    assert 0.3 < t < 0.35
+    assert pick_threshold([0.4, 0.4], [0, 1]) == 0.5
+    with pytest.raises(ValueError, match="both classes"):
+        pick_threshold([0.1, 0.2], [1, 1])

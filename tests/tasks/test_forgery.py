@@ -112,16 +112,20 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     again = model.predict([read_image(p) for p in pred["path"]])
     np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)
     assert ((again >= 0) & (again <= 1)).all()
-    labels = model.labels([0.2, 0.7])
+    t = model.threshold  # picked on the validation images
+    assert 0.0 <= t <= 1.0 and json.loads((out / "seed0" / "metrics.json").read_text())[
+        "metrics"]["two_stage"]["threshold"] == pytest.approx(t)
+    lo, hi = max(0.0, t - 0.1), min(1.0, t + 0.05)
+    labels = model.labels([lo, hi])
     assert [line for line, _ in labels] == ["tampered", "authentic"]
-    np.testing.assert_allclose([p for _, p in labels], [0.8, 0.7])
+    np.testing.assert_allclose([p for _, p in labels], [1 - lo, hi])
     with pytest.raises(ValueError, match="two_stage"):
         model.predict([read_image(pred["path"][0])], method="patch_average")
     capsys.readouterr()
     tp = str(next((root / "Tp").glob("Tp_D_CND*")))
     main(["predict", str(out), tp, "--csv", str(tmp_path / "s.csv")])
     line = capsys.readouterr().out.strip().split("\t")
-    assert line[0] == tp and line[1] in ("authentic", "tampered") and 0.5 <= float(line[2]) <= 1
+    assert line[0] == tp and line[1] in ("authentic", "tampered") and 0 <= float(line[2]) <= 1
     head = (tmp_path / "s.csv").read_text().splitlines()[0]
     assert head == "path,score,method,meaning,size_note,label,probability"
     # an existing run is never overwritten; --resume reuses the finished seed

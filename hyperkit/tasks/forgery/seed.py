@@ -19,7 +19,7 @@ from ... import nets
 from ...data.forgery import casia2, contours
 from ...data.forgery.pairs import SiamesePairs
 from ...data.image_files import ImageFiles
-from ...evaluation.classification import classification_report
+from ...evaluation.classification import classification_report, pick_threshold
 from ...files import save_torch, write_text
 from ...images import read_image
 from ...model import TwoStage
@@ -145,6 +145,8 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
         workdir=sd.wd / "e2e", resume=resume, device=dev, log=sd.log, progress=progress,
         flip=True)
     prob["e2e"] = predict_end_to_end(e2e, _e2e_items([paths[i] for i in te]))
+    thresholds = {"two_stage": model.threshold, "e2e": pick_threshold(
+        predict_end_to_end(e2e, _e2e_items([paths[i] for i in va])), labels[va])}
     run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
            "test": len(te), "test_authentic": int(labels[te].sum()),
            "test_tampered": int(len(te) - labels[te].sum()),
@@ -154,7 +156,10 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
                       "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc},
            "stage2": _bce(fit2), "e2e": _bce(fit3),
-           "metrics": {k: classification_report(prob[k], labels[te]) for k in APPROACHES}}
+           "metrics": {k: classification_report(prob[k], labels[te], thresholds[k])
+                       for k in APPROACHES},
+           "metrics_at_0.5": {k: classification_report(prob[k], labels[te])
+                              for k in APPROACHES}}
     run["seconds"] = time.perf_counter() - t0
     rel = f"seed{seed}"
     folder.save_model(model, f"{rel}/model")
@@ -255,4 +260,7 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, f
                    resume=sd.resume, device=sd.dev, log=sd.log, name="stage2",
                    progress=sd.progress)
     model.stage2 = s2.eval()
+    # the decision threshold is picked on the validation images (balanced accuracy):
+    # weighted BCE balances the classes' losses, not where 0.5 falls
+    model.threshold = pick_threshold(predict(s2, hyper["val"], batch_size=64), labels[va])
     return model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)}
