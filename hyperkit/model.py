@@ -27,20 +27,19 @@ from .attribution import DEFAULT_METHOD as DEFAULT_EXPLAIN
 from .attribution import explain as explain_maps
 from .batching import predict as predict_outputs
 from .devices import module_device, resolve_device
-from .files import load_torch, save_torch, sha256_file, write_text
+from .files import save_torch, sha256_file, write_text
 from .hyperimage import build_hyperimage
 from .images import AUTO, check_channels, read_inputs, split_images
 from .methods import METHODS
+from .model_files import FORMAT, KINDS, load_weights, upgrade, validate
 from .nets.siamese import Centered
 from .nets.standardized import Standardized
 from .pooling import pool_scores
 from .runs import read_manifest
 
-FORMAT = "hyperkit-two-stage"
 # The models shipped in the package, one folder each (hyperkit.pretrained reads them too;
 # load_model finds them by name without importing that module).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-KINDS = ("regression", "classifier")
 
 
 class TwoStage(nn.Module):
@@ -259,14 +258,14 @@ class TwoStage(nn.Module):
             raise ValueError(f"{path} is corrupt: {e}") from e
         if not ok:
             raise ValueError(f"{path} is not a hyperkit two-stage model")
-        info = _validate(_upgrade(info), path)
+        info = validate(upgrade(info), path)
         for name, digest in (info.get("sha256") or {}).items():
             if name in ("stage1.pt", "stage2.pt") and (d / name).is_file() \
                     and sha256_file(d / name) != digest:
                 raise ValueError(f"{d / name} does not match its checksum in model.json: the "
                                  "file was changed or corrupted after the model was saved")
         s1 = nets.build(info["stage1_arch"])
-        _load_weights(s1, d / "stage1.pt")
+        load_weights(s1, d / "stage1.pt")
         if info.get("stage1_mean") is not None:
             s1 = Centered(s1, info["stage1_mean"])
         s2 = None
@@ -274,7 +273,7 @@ class TwoStage(nn.Module):
             s2 = nets.build(info["stage2_arch"])
             if info.get("stage2_standardized", False):
                 s2 = Standardized(s2, nets.input_shape(s2)[0])
-            _load_weights(s2, d / "stage2.pt")
+            load_weights(s2, d / "stage2.pt")
         m = cls(s1, s2, stage1_arch=info["stage1_arch"], stage2_arch=info["stage2_arch"],
                 patch=info["patch"], grid=info["grid"], lcn=info["lcn"], kind=info["kind"],
                 classes=info.get("classes"), threshold=info.get("threshold", 0.5),
@@ -320,75 +319,6 @@ _PREDICTORS = {"two_stage": _predict_two_stage,
 if set(_PREDICTORS) != set(METHODS):
     raise ImportError(f"hyperkit.methods.METHODS {sorted(METHODS)} and the predictors "
                       f"{sorted(_PREDICTORS)} must name the same methods")
-
-
-def _upgrade(info: dict) -> dict:
-    """model.json as this version writes it. The one place that reads the keys of older
-    files: a forgery run kept its classifier's classes and threshold, and the patch mean
-    its stage 1 was trained without, in ``meta``."""
-    info = dict(info)
-    meta = dict(info.get("meta") or {})
-    if "kind" not in info:
-        info["kind"] = "classifier" if meta.get("classes") else "regression"
-        if meta.get("classes"):
-            info["classes"] = meta.pop("classes")
-            info["threshold"] = meta.pop("threshold", 0.5)
-    if "stage1_mean" not in info and meta.get("patch_mean") is not None:
-        info["stage1_mean"] = meta.pop("patch_mean")
-    if "pooling" not in info:  # before pooling methods: the direction is in the meaning
-        info["pooling"] = {"higher_better":
-                           "lower is better" not in str(meta.get("score_meaning", ""))}
-    info["meta"] = meta
-    return info
-
-
-def _validate(info: dict, path: Path) -> dict:
-    """model.json's fields checked by type and range before anything is built from them
-    (a string "false" would otherwise read as true, a future version as this one)."""
-    def bad(key: str, want: str) -> ValueError:
-        return ValueError(f"{path}: {key} must be {want}, got {info.get(key)!r}")
-
-    if info.get("version") != 1:
-        raise bad("version", "1 (this hyperkit reads version 1 models; a newer hyperkit "
-                             "wrote this one?)")
-    for key in ("lcn", "has_stage2", "stage2_standardized"):
-        if key in info and not isinstance(info[key], bool):
-            raise bad(key, "true or false (a JSON boolean)")
-    for key in ("stage1_arch", "stage2_arch"):
-        if not isinstance(info.get(key), str) or not info[key]:
-            raise bad(key, "a preset name or an architecture string")
-    for key in ("patch", "grid"):
-        v = info.get(key)
-        if not (isinstance(v, list) and len(v) == 2 and all(
-                isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in v)):
-            raise bad(key, "two integers >= 1")
-    if info.get("kind") not in KINDS:
-        raise bad("kind", f"one of {', '.join(KINDS)}")
-    sums = info.get("sha256")
-    if sums is not None:
-        loaded = {"stage1.pt"} | ({"stage2.pt"} if info.get("has_stage2", True) else set())
-        if not (isinstance(sums, dict) and all(isinstance(v, str) for v in sums.values())
-                and loaded <= set(sums)):
-            raise bad("sha256", f"a dict naming every weight file loaded ({sorted(loaded)}) "
-                                "with its hex digest")
-    return info
-
-
-def _load_weights(net: nn.Module, path: Path) -> None:
-    """Loads a state dict with clear errors: a tensor missing, extra or of another shape,
-    or NaN/Inf weights (which would score every image NaN)."""
-    state = load_torch(path)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds no state dict")
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as e:
-        detail = " ".join(line.strip() for line in str(e).splitlines()[:3])
-        raise ValueError(f"{path} does not fit the architecture in model.json: {detail}"
-                         ) from e
-    for name, t in state.items():
-        if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
-            raise ValueError(f"{path}: weight {name!r} holds NaN or Inf values")
 
 
 def load_model(path: str | Path, device: Any = "cpu") -> TwoStage:

@@ -192,31 +192,8 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
         params["strengths"] = check_strengths(strengths, params["kinds"])
     out_dir = Path(out_dir)
     log = log if log is not None else (lambda _msg: None)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"out_dir {out_dir} exists and is not a folder")
-    done = _finished(out_dir)
-    if done is not None:
-        if done.get("version") == VERSION and done.get("params") == params:
-            return out_dir
-        raise FileExistsError(
-            f"out_dir {out_dir} holds an IQA demo made with other parameters "
-            f"({done.get('params')}, version {done.get('version')}); want {params}, version "
-            f"{VERSION}. Pass another folder or delete that one.")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not (out_dir / _PARTIAL).is_file():
-            raise FileExistsError(f"out_dir {out_dir} is not empty and is not an IQA demo "
-                                  f"folder; refusing to write into it. Pass a new or empty "
-                                  f"folder.")
-        for name in _OURS:  # an interrupted run of ours: only our own entries go
-            p = out_dir / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            else:
-                p.unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / _PARTIAL, json.dumps(params) + "\n")
-    for sub in ("refs", "dist", "masks"):
-        (out_dir / sub).mkdir()
+    if _ready(out_dir, params):
+        return out_dir
 
     h, w = params["size"]
     photos = load_photos((h, w), log=log) if photos is None else photos
@@ -240,6 +217,37 @@ def make_iqa_demo(out_dir: str | Path, *, seed: int = 0, size: tuple[int, int] =
     for line in summary(rows):
         log(line)
     return out_dir
+
+
+def _ready(out_dir: Path, params: dict) -> bool:
+    """True when ``out_dir`` already holds this demo; else makes it ready to be written
+    (new or empty; an interrupted run of ours is cleared), or refuses it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"out_dir {out_dir} exists and is not a folder")
+    done = _finished(out_dir)
+    if done is not None:
+        if done.get("version") == VERSION and done.get("params") == params:
+            return True
+        raise FileExistsError(
+            f"out_dir {out_dir} holds an IQA demo made with other parameters "
+            f"({done.get('params')}, version {done.get('version')}); want {params}, version "
+            f"{VERSION}. Pass another folder or delete that one.")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not (out_dir / _PARTIAL).is_file():
+            raise FileExistsError(f"out_dir {out_dir} is not empty and is not an IQA demo "
+                                  f"folder; refusing to write into it. Pass a new or empty "
+                                  f"folder.")
+        for name in _OURS:  # an interrupted run of ours: only our own entries go
+            p = out_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / _PARTIAL, json.dumps(params) + "\n")
+    for sub in ("refs", "dist", "masks"):
+        (out_dir / sub).mkdir()
+    return False
 
 
 def _generate(out_dir: Path, photos: dict[str, np.ndarray], params: dict) -> list[list]:
