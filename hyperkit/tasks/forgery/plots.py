@@ -27,6 +27,8 @@ def plot_roc(out: Path, runs: list[dict], path: Path) -> Path | None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.6))
     for k, label in APPROACHES.items():
+        if k not in p:  # predictions from before this approach existed
+            continue
         fpr, tpr, _ = roc_curve(p[k], y)
         ax.plot(fpr, tpr, lw=1.5, label=f"{label} (AUC {roc_auc(p[k], y):.3f})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)

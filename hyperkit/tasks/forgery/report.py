@@ -14,6 +14,8 @@ def summarize(runs: list[dict]) -> dict:
     confusion matrices summed over seeds."""
     s: dict = {}
     for k in APPROACHES:
+        if not all(k in r["metrics"] for r in runs):  # seeds run before k existed
+            continue
         s[k] = {}
         for metric in ("accuracy", "balanced_accuracy", "roc_auc"):
             v = np.array([r["metrics"][k][metric] for r in runs], dtype=np.float64)
@@ -48,11 +50,13 @@ def table(results: dict) -> str:
     rows = md_table(["Approach", "Classification accuracy", "Balanced accuracy", "ROC AUC",
                      "Confusion matrix [[TN, FP], [FN, TP]] (1 = authentic)", "paper accuracy"])
     labels = approach_labels(results["setting"])
-    for k in ("e2e", "two_stage"):
+    for k in ("e2e", "two_stage", "format_only"):
+        if k not in s:  # a run from before the format-only baseline
+            continue
         r = s[k]
         rows.append(md_row([labels[k], _pm(r["accuracy"]), _pm(r["balanced_accuracy"]),
                             _pm(r["roc_auc"], False), r["confusion_matrix"],
-                            f"{100 * PAPER[k]:.2f}%"]))
+                            f"{100 * PAPER[k]:.2f}%" if k in PAPER else ""]))
         if k == "e2e":
             rows.append("| Current state of the art (Sutthiwan et al. 2011) | not implemented "
                         f"| | | | {100 * PAPER['sutthiwan']:.2f}% |")

@@ -32,6 +32,7 @@ from ...training.end_to_end import logits_output, predict_end_to_end, train_end_
 from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
+from . import format_baseline
 from .settings import APPROACHES, CLASSES, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
@@ -147,6 +148,11 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     prob["e2e"] = predict_end_to_end(e2e, _e2e_items([paths[i] for i in te]))
     thresholds = {"two_stage": model.threshold, "e2e": pick_threshold(
         predict_end_to_end(e2e, _e2e_items([paths[i] for i in va])), labels[va])}
+    # the files alone (format, JPEG tables, bytes per pixel, size): a leak shows here
+    fv, prob["format_only"] = format_baseline.fit_predict(
+        [paths[i] for i in tr], labels[tr], [[paths[i] for i in va], [paths[i] for i in te]],
+        seed=seed)
+    thresholds["format_only"] = pick_threshold(fv, labels[va])
     run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
            "test": len(te), "test_authentic": int(labels[te].sum()),
            "test_tampered": int(len(te) - labels[te].sum()),

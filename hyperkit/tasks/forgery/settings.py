@@ -17,7 +17,9 @@ CLASSES = ["tampered", "authentic"]  # label 0, label 1 (the paper: 1 = authenti
 SCORE_MEANING = ("probability that the image is authentic (label 1, as in the paper); "
                  "below 0.5 reads tampered")
 APPROACHES = {"e2e": "End-to-end CNN (experiment 1)",
-              "two_stage": "Proposed two-stage CNN (experiment 2)"}
+              "two_stage": "Proposed two-stage CNN (experiment 2)",
+              "format_only": "Format-only baseline: file format, JPEG tables, bytes per pixel, "
+                             "size (no pixels; a leak check)"}
 PAPER = {"e2e": 0.7522, "sutthiwan": 0.7920, "two_stage": 0.8311}  # Table 3 accuracy
 
 # The quick setting keeps every layer of Table 4's forgery networks at a quarter of the
