@@ -12,6 +12,7 @@ A folder's layout::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -102,6 +103,19 @@ def _without(config: dict, grow: Sequence[str]) -> dict:
         if isinstance(node, dict) and last in node:
             node[last] = None
     return out
+
+
+def settings_record(setting: Any, later: Sequence[str]) -> dict:
+    """A settings dataclass as config.json and results.json record it: ``asdict``, with
+    each field named in ``later`` (added after runs were written) left out while it holds
+    its default, so that those runs compare equal in :meth:`RunFolder.check_config` and
+    resume."""
+    d = dataclasses.asdict(setting)
+    defaults = {f.name: f.default for f in dataclasses.fields(setting)}
+    for name in later:
+        if d[name] == defaults[name]:
+            del d[name]
+    return d
 
 
 def _check_writable(path: Path) -> None:

@@ -38,6 +38,45 @@ def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
     return message
 
 
+def check_csv_target(command: str, csv_path: str | None) -> None:
+    """Refuses a ``--csv`` target before any scoring (exists, missing or read-only
+    folder), as a one-line error of ``hyperkit COMMAND``."""
+    if csv_path:
+        from hyperkit.files import check_new_file
+
+        try:
+            check_new_file(csv_path, "--csv")
+        except OSError as e:
+            raise SystemExit(f"hyperkit {command}: error: {e}") from None
+
+
+def finish_scoring(command: str, csv_path: str | None, header: list[str], rows: list,
+                   problems: list[tuple[str, str]]) -> None:
+    """The end of a scoring command: the skipped inputs on stderr, the ``--csv`` file
+    (written exclusively), and exit status 1 when any input failed."""
+    import csv
+    import io
+    import sys
+
+    from hyperkit.files import write_new
+
+    for arg, why in problems:
+        print(f"hyperkit {command}: skipped {arg}: {why}", file=sys.stderr)
+    if csv_path:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        try:
+            write_new(csv_path, buf.getvalue())
+        except OSError as e:
+            raise SystemExit(f"hyperkit {command}: error: {e}") from None
+        print(f"wrote {len(rows)} row(s) to {csv_path}", file=sys.stderr)
+    if problems:
+        raise SystemExit(f"hyperkit {command}: {len(problems)} input(s) failed, "
+                         f"{len(rows)} scored")
+
+
 def version() -> str:
     """The installed distribution's version (the source tree's when not installed)."""
     from importlib.metadata import PackageNotFoundError

@@ -8,7 +8,7 @@ import warnings
 
 from hyperkit.methods import METHODS
 
-from .common import expand_inputs
+from .common import check_csv_target, expand_inputs, finish_scoring
 
 HELP = "score image files with a trained model"
 DESCRIPTION = ("Print one score per image: PNG, JPEG, TIFF, BMP, ... or .npy files, folders (their"
@@ -65,18 +65,11 @@ def sized(model, image, resize: bool):
 def run_from_args(args: argparse.Namespace) -> None:
     """Scores image files; a bad file is reported and skipped, the exit status is 1 if any
     input failed."""
-    import csv
-    import io
 
     import hyperkit
-    from hyperkit.files import check_new_file, write_new
     from hyperkit.images import read_image
 
-    if args.csv:
-        try:
-            check_new_file(args.csv, "--csv")
-        except OSError as e:
-            raise SystemExit(f"hyperkit predict: error: {e}") from None
+    check_csv_target("predict", args.csv)
     try:
         model = hyperkit.load_model(args.model)
     except (FileNotFoundError, ValueError) as e:
@@ -112,19 +105,5 @@ def run_from_args(args: argparse.Namespace) -> None:
               + f" the model's training sizes ({sizes[0][0]} x {sizes[0][1]} to {sizes[1][0]} x "
               f"{sizes[1][1]}){'' if args.resize else '; their scores are untested (--resize)'}",
               file=sys.stderr)
-    for arg, why in problems:
-        print(f"hyperkit predict: skipped {arg}: {why}", file=sys.stderr)
-    if args.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["path", "score", "method", "meaning", "size_note"]
-                        + (["label", "probability"] if classifier else []))
-        writer.writerows(rows)
-        try:
-            write_new(args.csv, buf.getvalue())
-        except OSError as e:
-            raise SystemExit(f"hyperkit predict: error: {e}") from None
-        print(f"wrote {len(rows)} row(s) to {args.csv}", file=sys.stderr)
-    if problems:
-        raise SystemExit(f"hyperkit predict: {len(problems)} input(s) failed, "
-                         f"{len(rows)} scored")
+    finish_scoring("predict", args.csv, ["path", "score", "method", "meaning", "size_note"]
+                   + (["label", "probability"] if classifier else []), rows, problems)

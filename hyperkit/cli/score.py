@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import expand_inputs
+from .common import check_csv_target, expand_inputs, finish_scoring
 
 HELP = "score photographs with a pretrained model (no training needed)"
 DESCRIPTION = ("Print one quality score per photograph with a model shipped in the package "
@@ -36,20 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> None:
     """Scores each file with the pretrained model; bad files are reported and skipped."""
-    import csv
-    import io
-
     from hyperkit import pretrained
-    from hyperkit.files import check_new_file, write_new
 
     if args.model not in pretrained.models():
         raise SystemExit(f"hyperkit score: error: --model must be one of "
                          f"{pretrained.models()}, got {args.model!r}")
-    if args.csv:
-        try:
-            check_new_file(args.csv, "--csv")
-        except OSError as e:
-            raise SystemExit(f"hyperkit score: error: {e}") from None
+    check_csv_target("score", args.csv)
     try:
         model = pretrained.load_pretrained(args.model)
     except (FileNotFoundError, ValueError) as e:
@@ -68,17 +60,4 @@ def run_from_args(args: argparse.Namespace) -> None:
             continue
         print(f"{path}\t{s:.2f}", flush=True)
         rows.append((str(path), f"{s:.4f}"))
-    for arg, why in problems:
-        print(f"hyperkit score: skipped {arg}: {why}", file=sys.stderr)
-    if args.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["path", "score"])
-        w.writerows(rows)
-        try:
-            write_new(args.csv, buf.getvalue())
-        except OSError as e:
-            raise SystemExit(f"hyperkit score: error: {e}") from None
-        print(f"wrote {len(rows)} row(s) to {args.csv}", file=sys.stderr)
-    if problems:
-        raise SystemExit(f"hyperkit score: {len(problems)} input(s) failed, {len(rows)} scored")
+    finish_scoring("score", args.csv, ["path", "score"], rows, problems)

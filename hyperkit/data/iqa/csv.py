@@ -79,10 +79,10 @@ def load_csv(root: str | Path, csv: str | Path | None = None, *, image_col: str 
 
     names, scores, refs, types, levels, row_numbers = _parse_rows(
         path, rows, header, c_image, c_score, c_ref, c_type, c_level, image_col, score_col)
+    images = [(root / n).resolve() for n in names]
     if not allow_outside_root:  # before existence: say nothing about files outside
-        _inside_root(root, path, names, [(root / n).resolve() for n in names], row_numbers,
-                     image_col)
-    images = _existing_images(root, path, names, row_numbers)
+        _inside_root(root, path, names, images, row_numbers, image_col)
+    _check_existing(root, path, names, images, row_numbers)
 
     ref_ids, ref_images = _references(refs, row_numbers, root, path, ref_col, c_ref)
     if ref_images and not allow_outside_root:
@@ -191,10 +191,10 @@ def _inside_root(root: Path, path: Path, names: list[str], resolved: list[Path],
                          "if that is intended")
 
 
-def _existing_images(root: Path, path: Path, names: list[str], row_numbers: list[int]
-                     ) -> list[Path]:
-    """The resolved image paths; refuses duplicates and files that do not exist."""
-    images = [(root / n).resolve() for n in names]
+def _check_existing(root: Path, path: Path, names: list[str], images: list[Path],
+                    row_numbers: list[int]) -> None:
+    """Refuses duplicated images (``images``: the resolved ``names``) and files that do
+    not exist."""
     first: dict[Path, int] = {}
     dups = []
     for image, row_no in zip(images, row_numbers):
@@ -211,7 +211,6 @@ def _existing_images(root: Path, path: Path, names: list[str], row_numbers: list
     if missing:
         raise FileNotFoundError(f"{path}: {len(missing)} images do not exist under {root}: "
                                 f"{listing(missing)}")
-    return images
 
 def _find_csv(root: Path, csv: str | Path | None) -> Path:
     if csv is None:

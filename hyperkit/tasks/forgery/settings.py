@@ -4,10 +4,11 @@ the paper's Table 3 figures."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ... import checks, nets
+from ...runs import settings_record
 from ...training.config import TrainConfig, stage1_config
 from ...training.recipes import stage2_recipe
 
@@ -74,12 +75,9 @@ class Setting:
                 cfg(stage1_config, self.e2e_epochs, self.e2e_patience, self.e2e_batch))
 
     def record(self) -> dict:
-        """The setting as config.json and results.json record it; the 'paper' default of
-        stage2_recipe is left out, so that runs written before it existed resume."""
-        d = asdict(self)
-        if d["stage2_recipe"] == "paper":
-            del d["stage2_recipe"]
-        return d
+        """The setting as config.json and results.json record it
+        (:func:`hyperkit.runs.settings_record`; stage2_recipe came later)."""
+        return settings_record(self, later=("stage2_recipe",))
 
     def grid(self) -> tuple[int, int]:
         """(U, V) of stage 2's input."""

@@ -35,6 +35,7 @@ class Run:
         self.files = ImageFiles([*table.images, *(table.ref_images[r] for r in self.refs)])
         self._stores: dict[tuple[bool, int], PreparedImages] = {}
         self._ssim: np.ndarray | None = None
+        self._sizes: dict | None = None
 
     def store(self, lcn: bool, channels: int) -> PreparedImages:
         """Every image (distorted, then references) prepared once for patch cutting
@@ -94,7 +95,7 @@ class Run:
     def image_sizes(self) -> dict:
         """The smallest and largest (by pixels) image of the table, from the files'
         headers: a model records them, and warns when it scores images far outside."""
-        if not hasattr(self, "_sizes"):
+        if self._sizes is None:
             sizes = [image_size(p) for p in self.table.images]
             small = min(sizes, key=lambda hw: hw[0] * hw[1])
             large = max(sizes, key=lambda hw: hw[0] * hw[1])

@@ -3,11 +3,12 @@ paper's experiments (Table 2) and their published figures."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ... import checks
 from ...data.iqa.selection import DEFAULT_THRESHOLD
+from ...runs import settings_record
 from ...training.config import TrainConfig, stage1_config
 from ...training.recipes import STAGE2_RECIPES, stage2_recipe
 
@@ -62,12 +63,9 @@ class Setting:
                                 "precision": self.stage1_precision, **kw})
 
     def record(self) -> dict:
-        """The setting as config.json and results.json record it. The float32 default of
-        stage1_precision is left out, so that runs written before it existed resume."""
-        d = asdict(self)
-        if d["stage1_precision"] == "float32":
-            del d["stage1_precision"]
-        return d
+        """The setting as config.json and results.json record it
+        (:func:`hyperkit.runs.settings_record`; stage1_precision came later)."""
+        return settings_record(self, later=("stage1_precision",))
 
     def stage2(self, seed: int, recipe: str) -> tuple[TrainConfig, bool]:
         """Stage-2 configuration of ``recipe`` for ``seed``, and whether to standardize."""
