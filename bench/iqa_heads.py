@@ -37,6 +37,7 @@ from hyperkit.model import TwoStage
 from hyperkit.nets.heads import score_layer
 from hyperkit.pooling import pick_temperature, pool_scores
 from hyperkit.training.loop import predict
+from hyperkit.training.objectives import MAEPlusPLCC
 from hyperkit.training.recipes import fit_stage2, head_config
 
 BASELINES = ("mean", "min", "p10", "softmin", "weighted", "weighted-select_srocc")
@@ -83,13 +84,15 @@ def srocc(p: np.ndarray, part: dict) -> dict:
 
 
 def train_head(sets: dict, spec: str, seed: int, flips: bool, epochs: int,
-               select: str = "loss", **overrides) -> torch.nn.Module:
-    """Stage 2 by the library's 'head' recipe (what `hyperkit iqa` trains)."""
+               select: str = "loss", plcc: float = 0.0, **overrides) -> torch.nn.Module:
+    """Stage 2 by the library's 'head' recipe (what `hyperkit iqa` trains). ``plcc`` > 0:
+    the loss is MAE + plcc x std(train labels) x (1 - batch PLCC)."""
     tr, va = sets["train"], sets["val"]
     cfg = head_config(epochs, seed, **overrides)
+    objective = MAEPlusPLCC(plcc * float(np.std(tr["y"]))) if plcc else None
     net, _ = fit_stage2(sets["model"].stage1, tr["h"], tr["y"], va["h"], va["y"],
                         stage2_arch=spec, config=cfg, standardize=True, flips=flips,
-                        select=select,
+                        select=select, objective=objective,
                         device="cpu", log=None, progress=False)
     return net
 
@@ -111,16 +114,29 @@ VARIANTS = {
     "grid-select_srocc": ("", True, {"select": "srocc"}),
     "weighted-select_srocc": ("ctx=0,coords=0,res=0", False,
                               {"weight_decay": 0.0, "select": "srocc"}),
+    # the default head's prediction averaged over the 4 grid flips it trained on (weighted
+    # pooling scores each cell alone, so a flip, a permutation of cells, cannot change it)
+    "grid-select_srocc-tta": ("", True, {"select": "srocc", "tta": True}),
+    # MAE + std(labels) x (1 - batch PLCC): a loss that also rewards the ranking
+    "grid-select_srocc-plcc": ("", True, {"select": "srocc", "plcc": 1.0}),
+    "weighted-select_srocc-plcc": ("ctx=0,coords=0,res=0", False,
+                                   {"weight_decay": 0.0, "select": "srocc", "plcc": 1.0}),
 }
 EPOCHS = 40
 
 
 def run_variant(sets: dict, name: str, seed: int) -> np.ndarray:
     opts, flips, overrides = VARIANTS[name]
+    overrides = dict(overrides)
+    tta = overrides.pop("tta", False)
     d, u, v = sets["train"]["h"].shape[1:]
     spec = f"head({d},{u},{v}{',' + opts if opts else ''})"
-    net = train_head(sets, spec, seed, flips, EPOCHS, **dict(overrides))
-    return predict(net, sets["test"]["h"])
+    net = train_head(sets, spec, seed, flips, EPOCHS, **overrides)
+    h = sets["test"]["h"]
+    if not tta:
+        return predict(net, h)
+    views = [np.ascontiguousarray(np.flip(h, axis=dims)) for dims in ((), (3,), (2,), (2, 3))]
+    return np.mean([predict(net, x) for x in views], axis=0)
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ Validation applies the same objective to the outputs of the whole validation set
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,31 @@ class MAE(Objective):
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.l1_loss(outputs.reshape(-1), targets)
+
+
+class MAEPlusPLCC(Objective):
+    """MAE plus ``weight`` x (1 - Pearson correlation) of the batch: the MAE pins the
+    scale, the correlation term rewards ranking the batch's images in order (the
+    norm-in-norm idea of Li et al. 2020, in its simplest form). ``weight`` is in label
+    units (e.g. the training labels' std), so both terms are comparable. A batch of
+    fewer than 2 images, or of one label, adds no correlation term."""
+
+    def __init__(self, weight: float) -> None:
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+        self.weight = float(weight)
+        self.name = f"mae_plcc(weight={self.weight:g})"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        o = outputs.reshape(-1)
+        loss = F.l1_loss(o, targets)
+        if len(o) < 2 or self.weight == 0:
+            return loss
+        oc, tc = o - o.mean(), targets - targets.mean()
+        denom = torch.sqrt((oc * oc).sum() * (tc * tc).sum())
+        if not bool(denom.detach() > 0):  # a constant: no correlation to reward
+            return loss
+        return loss + self.weight * (1.0 - (oc * tc).sum() / denom)
 
 
 class RankingHinge(Objective):

@@ -33,7 +33,7 @@ from . import dist
 from .augment import FlippedHyperimages
 from .config import TrainConfig, stage2_config
 from .loop import FitResult, fit
-from .objectives import MAE, NegSpearman
+from .objectives import MAE, NegSpearman, Objective
 
 
 def _labels(scores: Any, images: list, name: str) -> np.ndarray:
@@ -253,13 +253,14 @@ def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper
                val_labels: Any, *, stage2_arch: str, config: TrainConfig,
                standardize: bool = False, flips: bool = False, select: str = "loss",
                checkpoint: str | Path | None = None, resume: bool = False,
-               device: Any = "cpu", log: Any = print, progress: bool = True
-               ) -> tuple[nn.Module, FitResult]:
+               device: Any = "cpu", log: Any = print, progress: bool = True,
+               objective: Objective | None = None) -> tuple[nn.Module, FitResult]:
     """A fresh stage 2 of ``stage2_arch`` fitted on hyper-images (N, D, U, V) (numpy,
     memory-mapped is fine) and labels (N,): the part of :func:`train_stage2` after the
     hyper-images exist. ``stage1`` gives a residual head its prior (the stage-1 output
     layer). ``select``: keep the weights with the lowest validation 'loss' (MAE) or the
     best validation 'srocc' (early stopping and lr drops follow the same criterion).
+    ``objective``: the training loss (default MAE, the paper's).
     Returns (stage 2 with its best-validation weights, its FitResult)."""
     if select not in ("loss", "srocc"):
         raise ValueError(f"select must be 'loss' or 'srocc', got {select!r}")
@@ -276,7 +277,7 @@ def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper
         _copy_prior(s2, stage1)
     train = (FlippedHyperimages(train_hyper, ytr, seed=config.seed) if flips
              else (train_hyper, ytr))
-    r2 = fit(s2, train, (val_hyper, yva), MAE(), config, checkpoint=checkpoint,
+    r2 = fit(s2, train, (val_hyper, yva), objective or MAE(), config, checkpoint=checkpoint,
              resume=resume, device=device, log=log, name="stage2", progress=progress,
              val_objective=NegSpearman() if select == "srocc" else None)
     return s2.eval(), r2

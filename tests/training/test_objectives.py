@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hyperkit.training import MAE, Objective, RankingHinge, WeightedBCE
+from hyperkit.training import MAE, MAEPlusPLCC, Objective, RankingHinge, WeightedBCE
 
 from .. import reference
 
@@ -116,3 +116,29 @@ def test_neg_spearman_is_minus_the_rank_correlation():
     assert float(NegSpearman()(torch.ones(4), y)) == 0.0  # a constant ranks nothing
     with pytest.raises(ValueError, match=">= 2 paired values"):
         NegSpearman()(torch.ones(1), torch.ones(1))
+
+
+def test_mae_plus_plcc_is_mae_plus_weighted_one_minus_pearson():
+    o = torch.tensor([1.0, 3.0, 2.0, 7.0], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([2.0, 2.5, 4.0, 6.0], dtype=torch.float64)
+    r = np.corrcoef(o.detach().numpy(), t.numpy())[0, 1]
+    mae = float(np.mean(np.abs(o.detach().numpy() - t.numpy())))
+    loss = MAEPlusPLCC(2.5)(o, t)
+    assert float(loss) == pytest.approx(mae + 2.5 * (1 - r), rel=1e-12)
+    loss.backward()
+    assert torch.isfinite(o.grad).all() and o.grad.abs().sum() > 0
+    assert float(MAEPlusPLCC(0)(o, t)) == pytest.approx(mae)  # weight 0: plain MAE
+
+
+def test_mae_plus_plcc_without_a_correlation_is_mae():
+    # one image, or a constant output: no correlation to reward, no NaN
+    one = MAEPlusPLCC(1.0)(torch.tensor([3.0]), torch.tensor([1.0]))
+    assert float(one) == pytest.approx(2.0)
+    flat = MAEPlusPLCC(1.0)(torch.zeros(4), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    assert float(flat) == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("weight", [-1.0, float("nan"), float("inf"), "1"])
+def test_mae_plus_plcc_bad_weight(weight):
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0"):
+        MAEPlusPLCC(weight)

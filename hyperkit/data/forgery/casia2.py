@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ...files import write_text
+from ...image_headers import header_size
 from ...images import IMAGE_SUFFIXES
 
 AUTHENTIC_RE = re.compile(r"^Au_(?P<category>[A-Za-z]+)_(?P<number>\d+)$")
@@ -166,15 +167,9 @@ def _subfolder(root: Path, name: str) -> Path | None:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the header; ValueError naming the file when it cannot be opened."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path} is not a readable image: {e}") from e
-    return h, w
+    """(H, W) from the header; ValueError naming the file when it cannot be opened, is
+    truncated or claims more pixels than the budget (:mod:`hyperkit.image_headers`)."""
+    return header_size(path)
 
 
 def _files(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
@@ -232,10 +227,13 @@ def scan(root: str | Path, masks: str | Path | None = None) -> Casia2:
     for p in _files(au_dir, skipped):
         try:
             key = authentic_id(p.name)
+        except ValueError as e:
+            skipped.append((p, f"bad name: {e}"))
+            continue
+        try:
             size = _image_size(p)
         except ValueError as e:
-            kind = "unreadable" if "readable" in str(e) else "bad name"
-            skipped.append((p, f"{kind}: {e}"))
+            skipped.append((p, f"unreadable: {e}"))
             continue
         if key in by_id:
             skipped.append((p, f"duplicate id: {key} is also {by_id[key][0].name}"))

@@ -162,3 +162,48 @@ def test_classification_set_and_grouped_split_keep_pairs_together(tmp_path):
     assert all((a == b).all() for a, b in zip((tr, va, te), again))
     with pytest.raises(ValueError, match="at least 3 groups"):
         casia2.grouped_split(["a", "a", "b"], 0)
+
+
+@pytest.mark.parametrize("victim", [
+    "Au/Au_ani_00001.jpg", "Au/Au_arc_00002.tif", "Au/Au_art_00003.bmp",
+    "Tp/Tp_D_CND_M_N_ani00001_arc00002_00001.tif"])
+def test_truncated_files_are_skipped_not_paired(tmp_path, victim):
+    """A file cut short (an interrupted copy) is skipped as unreadable at scan time,
+    not listed as a valid pair that fails later in training (issue 22)."""
+    root, masks = make_tree(tmp_path / "CASIA2", extras=False)
+    before = casia2.scan(root, masks)
+    p = root / victim
+    data = p.read_bytes()
+    p.write_bytes(data[:len(data) * 2 // 3])
+    after = casia2.scan(root, masks)
+    reasons = {q.name: r for q, r in after.skipped}
+    assert reasons[p.name].startswith("unreadable") and "truncated" in reasons[p.name]
+    if victim.startswith("Tp/"):
+        assert len(after.pairs) == len(before.pairs) - 1
+    else:  # the authentic image is gone; its tampered image pairs with the donor only
+        assert p not in after.authentic and len(after.authentic) == len(before.authentic) - 1
+        assert all(p not in pair.candidates for pair in after.pairs)
+
+
+def test_a_bomb_header_in_tp_is_skipped(tmp_path, monkeypatch):
+    """A tampered file whose header claims more pixels than the budget is skipped with
+    its reason, not a traceback (issue 22)."""
+    root, masks = make_tree(tmp_path / "CASIA2", extras=False)
+    n = len(casia2.scan(root, masks).pairs)
+    bomb = root / "Tp" / "Tp_D_CND_M_N_ani00001_arc00002_00900.png"
+    Image.new("L", (400, 300)).save(bomb)
+    monkeypatch.setenv("HYPERKIT_MAX_PIXELS", "10000")  # 400 x 300 is over it
+    got = casia2.scan(root, masks)
+    reasons = {q.name: r for q, r in got.skipped}
+    assert "over the budget" in reasons[bomb.name]
+    assert len(got.pairs) <= n
+    # Pillow's own guard (a 50000 x 50000 claim) is a skip too, not an exception
+    monkeypatch.delenv("HYPERKIT_MAX_PIXELS")
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", 50000, 50000, 8, 0, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(  # noqa: E731
+        ">I", zlib.crc32(t + d))
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    reasons = {q.name: r for q, r in casia2.scan(root, masks).skipped}
+    assert reasons[bomb.name].startswith("unreadable")
