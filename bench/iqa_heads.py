@@ -117,6 +117,9 @@ VARIANTS = {
     # the default head's prediction averaged over the 4 grid flips it trained on (weighted
     # pooling scores each cell alone, so a flip, a permutation of cells, cannot change it)
     "grid-select_srocc-tta": ("", True, {"select": "srocc", "tta": True}),
+    # each cell also sees the grid mean of the reduced features (its image's baseline)
+    "grid-select_srocc-glob": ("glob=1", True, {"select": "srocc"}),
+    "grid-select_srocc-glob-plcc": ("glob=1", True, {"select": "srocc", "plcc": 1.0}),
     # MAE + std(labels) x (1 - batch PLCC): a loss that also rewards the ranking
     "grid-select_srocc-plcc": ("", True, {"select": "srocc", "plcc": 1.0}),
     "weighted-select_srocc-plcc": ("ctx=0,coords=0,res=0", False,

@@ -21,7 +21,8 @@ stage 2 trails weighted pooling on the 432-image demo and ties it on the 1080-im
 
 Arch strings (``hyperkit.nets.build``)::
 
-    head(800,11,15)                          defaults: r=64, ctx=2, coords=1, res=1, ens=1
+    head(800,11,15)                          defaults: r=64, ctx=2, coords=1, res=1, ens=1,
+                                             drop=0.1, glob=0
     head(800,11,15,ctx=0,coords=0,res=0)     WaDIQaM weighted pooling
     head(800,11,15,ens=5)                    five heads, their mean trained together
 
@@ -38,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1}
+HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1, "glob": 0}
 _SPEC = re.compile(r"^\s*head\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*"
                    r"((?:,\s*\w+\s*=\s*[\d.]+\s*)*)\)\s*$")
 
@@ -54,16 +55,19 @@ class GridHead(nn.Module):
             reduction (location sensitivity, paper "Training the Second Stage").
         res: q = frozen stage-1 patch score (:func:`set_prior`) + learned correction.
         drop: dropout on the reduced features (training only).
+        glob: append the grid mean of the reduced features to every cell, so a cell is
+            judged against its own image (a localized artifact is a cell unlike the rest).
     """
 
     def __init__(self, channels: int, grid: tuple[int, int], *, r: int = 64, ctx: int = 2,
-                 coords: bool = True, res: bool = True, drop: float = 0.1) -> None:
+                 coords: bool = True, res: bool = True, drop: float = 0.1,
+                 glob: bool = False) -> None:
         super().__init__()
         u, v = (int(g) for g in grid)
         self.input_shape = (int(channels), u, v)
-        self.coords, self.res = bool(coords), bool(res)
+        self.coords, self.res, self.glob = bool(coords), bool(res), bool(glob)
         self.reduce = nn.Sequential(nn.Conv2d(channels, r, 1), nn.ReLU(), nn.Dropout(drop))
-        width = r + 2 * self.coords
+        width = r * (1 + self.glob) + 2 * self.coords
         layers: list[nn.Module] = []
         for _ in range(int(ctx)):
             layers += [nn.Conv2d(width, r, 3, padding=1), nn.ReLU()]
@@ -89,6 +93,8 @@ class GridHead(nn.Module):
             raise ValueError(f"x must be (N, {', '.join(map(str, self.input_shape))}) "
                              f"hyper-images, got {tuple(x.shape)}")
         z = self.reduce(x)
+        if self.glob:
+            z = torch.cat([z, z.mean((2, 3), keepdim=True).expand_as(z)], 1)
         if self.coords:
             z = torch.cat([z, self.grid_yx.expand(len(x), -1, -1, -1).to(z.dtype)], 1)
         z = self.context(z)
@@ -148,9 +154,10 @@ def parse_head(spec: str) -> tuple[int, tuple[int, int], dict[str, Any]] | None:
         opts[k] = float(v) if k == "drop" else int(v)
     if (opts["ens"] < 1 or opts["r"] < 1 or opts["ctx"] < 0 or not 0 <= opts["drop"] < 1
             or opts["coords"] not in (0, 1) or opts["res"] not in (0, 1)
+            or opts["glob"] not in (0, 1)
             or min(int(m.group(i)) for i in (1, 2, 3)) < 1):
         raise ValueError(f"head options out of range in {spec!r}: D, U, V, r, ens >= 1, "
-                         "ctx >= 0, coords and res 0 or 1, 0 <= drop < 1")
+                         "ctx >= 0, coords, res and glob 0 or 1, 0 <= drop < 1")
     return int(m.group(1)), (int(m.group(2)), int(m.group(3))), opts
 
 
@@ -161,7 +168,7 @@ def build_head(spec: str) -> nn.Module:
         raise ValueError(f"not a head spec: {spec!r}")
     d, grid, o = parsed
     make = lambda: GridHead(d, grid, r=o["r"], ctx=o["ctx"], coords=bool(o["coords"]),  # noqa: E731
-                            res=bool(o["res"]), drop=o["drop"])
+                            res=bool(o["res"]), drop=o["drop"], glob=bool(o["glob"]))
     return make() if o["ens"] == 1 else HeadEnsemble([make() for _ in range(o["ens"])])
 
 

@@ -54,6 +54,22 @@ def test_coordinates_make_the_head_location_sensitive():
     assert not torch.allclose(h(x), h(x.flip(2).flip(3)))
 
 
+def test_global_context_lets_a_cell_see_the_whole_grid():
+    """glob=1: with no context layers and no coordinates a cell's quality still depends
+    on far cells (through the grid mean); without it, it does not."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 6, 5, 7)
+    far = x.clone()
+    far[0, :, 4, 6] += 3.0  # a change in the opposite corner
+    for glob, moves in ((1, True), (0, False)):
+        h = build_head(f"head(6,5,7,ctx=0,coords=0,res=0,glob={glob})").eval()
+        with torch.no_grad():
+            h.quality.weight.normal_()
+        assert h.reduce[0].in_channels == 6 and h.quality.in_channels == 64 * (1 + glob)
+        q0, q1 = h.maps(x)[0][0, 0, 0], h.maps(far)[0][0, 0, 0]
+        assert bool(not torch.allclose(q0, q1)) == moves
+
+
 def test_ensemble_averages_members_and_saves():
     e = build_head("head(20,5,7,ens=3)")
     assert isinstance(e, HeadEnsemble) and len(e.heads) == 3
@@ -87,7 +103,8 @@ def test_parse_head_ignores_other_specs():
 
 
 @pytest.mark.parametrize("spec", ["head(20,5,7,r=1.5)", "head(20,5,7,r=4,r=8)",
-                                  "head(20,5,7,coords=5)", "head(0,5,7)"])
+                                  "head(20,5,7,coords=5)", "head(0,5,7)",
+                                  "head(20,5,7,glob=2)"])
 def test_more_bad_specs_are_refused(spec):
     with pytest.raises(ValueError, match="head option|out of range"):
         build_head(spec)
