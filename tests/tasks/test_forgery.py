@@ -101,7 +101,9 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
               "seed0/model/model.json", "seed0/predictions.npz"):
         assert (out / f).is_file(), f
     assert len(list((out / "contours").glob("*.png"))) == 3
-    assert "Proposed two-stage CNN" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "Proposed two-stage CNN" in md
+    assert "## Data checks" in md and "near-duplicate authentic images" in md
     # the saved model answers authentic or tampered with a probability
     model = hyperkit.load_model(out)
     assert model.classes == ["tampered", "authentic"] and model.kind == "classifier"

@@ -27,7 +27,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ import numpy as np
 
 from ...files import write_text
 from ...image_headers import header_size
+from . import near_duplicates as nd
 from ...images import IMAGE_SUFFIXES
 
 AUTHENTIC_RE = re.compile(r"^Au_(?P<category>[A-Za-z]+)_(?P<number>\d+)$")
@@ -106,17 +107,23 @@ class Casia2:
     pairs: list[Pair]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     masks: Path | None = None
+    mask_problems: list[tuple[Path, str]] = field(default_factory=list)
+    grouping: dict = field(default_factory=dict)  # set by classification_set
 
     def summary(self) -> dict:
-        """Counts: authentic, tampered found and paired, masks used, skipped by reason."""
+        """Counts: authentic, tampered found and paired, masks used, skipped by reason,
+        masks set aside by reason (their tampered images fall back to subtraction)."""
         reasons = Counter(_reason_kind(r) for _, r in self.skipped)
+        mask_reasons = Counter(_reason_kind(r) for _, r in self.mask_problems)
         return {"root": str(self.root), "authentic": len(self.authentic),
                 "pairs": len(self.pairs),
                 "spliced_pairs": sum(p.kind == "D" for p in self.pairs),
                 "copy_move_pairs": sum(p.kind == "S" for p in self.pairs),
                 "pairs_with_mask": sum(p.mask is not None for p in self.pairs),
                 "masks": None if self.masks is None else str(self.masks),
-                "skipped": len(self.skipped), "skipped_by_reason": dict(reasons)}
+                "skipped": len(self.skipped), "skipped_by_reason": dict(reasons),
+                "masks_set_aside": len(self.mask_problems),
+                "masks_set_aside_by_reason": dict(mask_reasons)}
 
     def to_csv(self, path: str | Path) -> Path:
         """Writes the table tampered, source (authentic), mask, kind (refuses to write
@@ -135,14 +142,38 @@ class Casia2:
                         pr.candidates[1] if len(pr.candidates) > 1 else ""])
         return write_text(p, buf.getvalue())
 
-    def classification_set(self) -> tuple[list[Path], np.ndarray, list[str]]:
+    def classification_set(self, near_duplicates: bool = True,
+                           log: Callable[[str], None] | None = None
+                           ) -> tuple[list[Path], np.ndarray, list[str]]:
         """(paths, labels, groups): every authentic image (label 1, as in the paper) and
-        every paired tampered image (label 0). The group of a tampered image is its
-        source's, so that :func:`grouped_split` keeps them on one side."""
+        every paired tampered image (label 0), with the group that
+        :func:`grouped_split` keeps on one side.
+
+        A tampered image is grouped with its source (the first candidate; not with its
+        donor: chains of donors would join most of CASIA into one group); with
+        ``near_duplicates``,
+        authentic images whose perceptual hashes nearly agree
+        (:mod:`~hyperkit.data.forgery.near_duplicates`) share a group too. The
+        grouping found is kept in :attr:`grouping` for the run's report."""
         paths = list(self.authentic) + [p.tampered for p in self.pairs]
         labels = np.r_[np.ones(len(self.authentic)), np.zeros(len(self.pairs))]
-        groups = [a.name for a in self.authentic] + [p.authentic.name for p in self.pairs]
-        return paths, labels.astype(np.float32), groups
+        index = {a: i for i, a in enumerate(self.authentic)}
+        edges = [(index[p.authentic], len(self.authentic) + k)
+                 for k, p in enumerate(self.pairs) if p.authentic in index]
+        close: list[tuple[int, int]] = []
+        if near_duplicates:
+            hashes = nd.hash_files(self.authentic, log)
+            known = [i for i, h in enumerate(hashes) if h is not None]
+            close = [(known[a], known[b]) for a, b in
+                     nd.near_duplicate_pairs([hashes[i] for i in known])]
+        comp = nd.components(len(paths), edges + close)
+        sizes = np.bincount(nd.components(len(self.authentic), close)) if close else []
+        self.grouping = {"near_duplicates": near_duplicates, "max_bits": nd.MAX_BITS,
+                         "near_duplicate_pairs": len(close),
+                         "authentic_in_near_duplicate_groups": int(sum(
+                             n for n in sizes if n > 1)),
+                         "groups": int(comp.max()) + 1 if len(comp) else 0}
+        return paths, labels.astype(np.float32), [f"g{c}" for c in comp]
 
 
 def _reason_kind(reason: str) -> str:
@@ -222,6 +253,7 @@ def scan(root: str | Path, masks: str | Path | None = None) -> Casia2:
             raise FileNotFoundError(f"masks folder {mask_dir} does not exist (expected one "
                                     "mask per tampered image, named <tampered stem>_gt.png)")
     skipped: list[tuple[Path, str]] = []
+    mask_problems: list[tuple[Path, str]] = []
     authentic: list[Path] = []
     by_id: dict[str, tuple[Path, tuple[int, int]]] = {}
     for p in _files(au_dir, skipped):
@@ -268,13 +300,32 @@ def scan(root: str | Path, masks: str | Path | None = None) -> Casia2:
                               for i in known)
             skipped.append((p, f"size differs: tampered {size[0]}x{size[1]}, {sizes}"))
             continue
-        mask = None
-        for suffix in MASK_SUFFIXES:
-            mask = mask_files.get(p.stem + suffix)
-            if mask is not None:
-                break
+        found = [mask_files.pop(p.stem + sfx) for sfx in MASK_SUFFIXES
+                 if p.stem + sfx in mask_files]  # popped: what is left has no image
+        mask = found[0] if found else None
+        if mask is not None:
+            problem = _mask_problem(mask, size)
+            if problem:
+                mask_problems.append((mask, problem))
+                mask = None
         pairs.append(Pair(p, same, name.kind, mask))
-    return Casia2(Path(root), authentic, pairs, skipped, mask_dir)
+    mask_problems += [(m, "no tampered image: no paired tampered image has this name")
+                      for m in mask_files.values()]
+    return Casia2(Path(root), authentic, pairs, skipped, mask_dir, mask_problems)
+
+
+def _mask_problem(mask: Path, size: tuple[int, int]) -> str:
+    """Why a ground-truth mask cannot be used for a tampered image of ``size`` (H, W),
+    or '' when it can. Community masks are sometimes rotated or of another size."""
+    try:
+        h, w = header_size(mask)
+    except ValueError as e:
+        return f"unreadable: {e}"
+    if (h, w) == tuple(size):
+        return ""
+    if (w, h) == tuple(size):
+        return f"rotated: mask {h}x{w}, image {size[0]}x{size[1]} (transposed)"
+    return f"size differs: mask {h}x{w}, image {size[0]}x{size[1]}"
 
 
 def grouped_split(groups: Sequence[str], seed: int,

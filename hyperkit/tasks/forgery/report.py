@@ -64,4 +64,22 @@ def table(results: dict) -> str:
             "scikit-learn is not used). Accuracy and the confusion matrices at each approach's "
             "threshold, picked on the validation images for balanced accuracy (per seed in "
             "results.json; the same metrics at 0.5 under 'metrics_at_0.5').\n")
-    return head + "\n".join(rows) + "\n" + note
+    return head + "\n".join(rows) + "\n" + note + data_checks(results)
+
+
+def data_checks(results: dict) -> str:
+    """CASIA's traps as measured on this run's data: files skipped, masks set aside,
+    near-duplicates grouped (runs from before these checks report what they have)."""
+    d, g = results.get("data", {}), results.get("grouping")
+    lines = [f"\n## Data checks\n\n* files skipped: {d.get('skipped', 0)} "
+             f"{d.get('skipped_by_reason') or ''}".rstrip()]
+    if "masks_set_aside" in d:
+        lines.append(f"* ground-truth masks: {d.get('pairs_with_mask', 0)} used, "
+                     f"{d['masks_set_aside']} set aside {d['masks_set_aside_by_reason'] or ''}"
+                     .rstrip())
+    if g:
+        lines.append(f"* split groups: {g['groups']}; near-duplicate authentic images "
+                     f"(dHash within {g['max_bits']} bits): {g['near_duplicate_pairs']} "
+                     f"pair(s), {g['authentic_in_near_duplicate_groups']} image(s) kept on "
+                     "one side of every split")
+    return "\n".join(lines) + "\n"

@@ -79,10 +79,14 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
                         root=str(data.root), data=summary)
     if not (out / "pairs.csv").exists():
         folder.on_rank0(data.to_csv, out / "pairs.csv")
+    data.classification_set(log=folder.log)  # the split groups, for the report
+    g = data.grouping
+    folder.log(f"split groups: {g['groups']} ({g['near_duplicate_pairs']} near-duplicate "
+               f"pair(s) of authentic images, dHash within {g['max_bits']} bits)")
     runs = [_seed_once(data, st, seed, folder, dev, resume, progress)
             for seed in range(st.seeds)]
     results = {"task": "forgery", "dataset": dataset, "setting": st.record(),
-               "device": str(dev), "data": summary, "runs": runs,
+               "device": str(dev), "data": summary, "grouping": g, "runs": runs,
                "summary": summarize(runs), "paper": PAPER,
                "models": [f"seed{r['seed']}/model" for r in runs],
                "roc_auc_method": "Mann-Whitney U / (n_authentic n_tampered), scipy.stats",

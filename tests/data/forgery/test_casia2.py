@@ -15,6 +15,7 @@ def smooth_image(rng, h, w):
     """uint8 RGB with smooth content (JPEG-friendly, like a photograph)."""
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     base = [0.5 + 0.4 * np.sin(rng.uniform(2, 6) * xx + rng.uniform(2, 6) * yy + c)
+            * np.cos(rng.uniform(6, 14) * xx - rng.uniform(6, 14) * yy)
             for c in range(3)]
     return (np.stack(base, 2) * 255).astype(np.uint8)
 
