@@ -35,8 +35,8 @@ import numpy as np
 
 from ...files import write_text
 from ...image_headers import header_size
-from . import near_duplicates as nd
 from ...images import IMAGE_SUFFIXES
+from . import near_duplicates as nd
 
 AUTHENTIC_RE = re.compile(r"^Au_(?P<category>[A-Za-z]+)_(?P<number>\d+)$")
 TAMPERED_RE = re.compile(r"^Tp_(?P<kind>[DS])_(?P<fields>.*?)_?(?P<source>[A-Za-z]+\d+)_"
