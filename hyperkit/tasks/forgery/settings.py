@@ -20,7 +20,9 @@ SCORE_MEANING = ("probability that the image is authentic (label 1, as in the pa
 APPROACHES = {"e2e": "End-to-end CNN (experiment 1)",
               "two_stage": "Proposed two-stage CNN (experiment 2)",
               "format_only": "Format-only baseline: file format, JPEG tables, bytes per pixel, "
-                             "size (no pixels; a leak check)"}
+                             "size (no pixels; a leak check)",
+              "dct_markov": "DCT Markov features of Cr + RBF SVM (Sutthiwan et al. 2011's "
+                            "feature family)"}
 PAPER = {"e2e": 0.7522, "sutthiwan": 0.7920, "two_stage": 0.8311}  # Table 3 accuracy
 
 # The quick setting keeps every layer of Table 4's forgery networks at a quarter of the
