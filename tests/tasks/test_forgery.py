@@ -158,3 +158,19 @@ def test_quick_setting_trains_the_grid_head_with_flips_and_says_so():
     assert full.configs(0)[1].optimizer == "sgd" and "stage2_recipe" not in full.record()
     assert "grid-head stage 2" in approach_labels(quick.record())["two_stage"]
     assert approach_labels(full.record())["two_stage"].startswith("Proposed two-stage CNN")
+
+
+def test_masks_give_pixel_maps_and_their_scores(tree, tmp_path):
+    root, masks = tree
+    out = tmp_path / "run"
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--masks", str(masks),
+          "--out", str(out), *TINY])
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    loc = run["localization"]
+    assert loc["n"] >= 1 and loc["mask_size_mismatch"] == 0
+    for arm in ("two_stage", "blank", "random"):
+        assert 0.0 <= loc[arm]["pixel_auc"] <= 1.0
+        assert 0.0 <= loc[arm]["f1_at_0.5"] <= loc[arm]["f1_best"] <= 1.0
+    assert loc["blank"]["pixel_auc"] == 0.5
+    assert len(list((out / "seed0" / "maps").glob("*.png"))) == loc["n"]
+    assert "## Where it was tampered" in (out / "results.md").read_text()

@@ -66,7 +66,29 @@ def table(results: dict) -> str:
             "scikit-learn is not used). Accuracy and the confusion matrices at each approach's "
             "threshold, picked on the validation images for balanced accuracy (per seed in "
             "results.json; the same metrics at 0.5 under 'metrics_at_0.5').\n")
-    return head + "\n".join(rows) + "\n" + note + data_checks(results)
+    return head + "\n".join(rows) + "\n" + note + where(results) + data_checks(results)
+
+
+def where(results: dict) -> str:
+    """The tamper maps' pixel-level scores, mean ± std over seeds, with the blank-map
+    and random-map baselines ('' for runs without masks or from before the maps)."""
+    locs = [r["localization"] for r in results["runs"] if r.get("localization", {}).get("n")]
+    if not locs:
+        return ""
+    rows = md_table(["map", "pixel ROC AUC", "F1 at 0.5", "best F1 (upper bound)"])
+    names = {"two_stage": f"two-stage ({locs[0]['method']} importance, minus)",
+             "blank": "blank (every pixel tampered)", "random": "uniform random"}
+    for arm, label in names.items():
+        cells = []
+        for metric in ("pixel_auc", "f1_at_0.5", "f1_best"):
+            v = np.array([loc[arm][metric] for loc in locs])
+            cells.append(f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}")
+        rows.append(md_row([label] + cells))
+    n = ", ".join(str(loc["n"]) for loc in locs)
+    return (f"\n## Where it was tampered\n\nPer-pixel tamper maps of the tampered test "
+            f"images with a mask ({n} per seed), each metric averaged over images, then "
+            f"mean ± std over {len(locs)} seed(s); PNGs of a few in seed<s>/maps/.\n\n"
+            + "\n".join(rows) + "\n")
 
 
 def data_checks(results: dict) -> str:

@@ -32,7 +32,7 @@ from ...training.end_to_end import logits_output, predict_end_to_end, train_end_
 from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
-from . import dct_markov, format_baseline
+from . import dct_markov, format_baseline, tamper_maps
 from .settings import APPROACHES, CLASSES, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
@@ -173,8 +173,14 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
                        for k in APPROACHES if k in prob},
            "metrics_at_0.5": {k: classification_report(prob[k], labels[te])
                               for k in APPROACHES if k in prob}}
-    run["seconds"] = time.perf_counter() - t0
     rel = f"seed{seed}"
+    # where: pixel maps of the tampered test images that have a ground-truth mask
+    masks = {p.tampered: p.mask for p in data.pairs if p.mask is not None}
+    items = [(paths[i], masks[paths[i]]) for i in te if paths[i] in masks]
+    if items:
+        run["localization"] = tamper_maps.localization(
+            model, items, seed=seed, maps_dir=folder.path / rel / "maps")
+    run["seconds"] = time.perf_counter() - t0
     folder.save_model(model, f"{rel}/model")
     folder.on_rank0(save_torch, e2e.state_dict(), folder.path / rel / "e2e.pt")
     folder.finish(rel, run, {"path": np.array([str(paths[i]) for i in te]),
