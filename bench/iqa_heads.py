@@ -213,6 +213,14 @@ def main() -> None:
         out_path.write_text(json.dumps(res, indent=1))
         print(f"split {k} done in {time.perf_counter() - t0:.0f} s", flush=True)
     text = report(res)
+    for arm in variants:
+        spread = ensemble_spread(res, arm)
+        if spread is not None:
+            text += (f"\nSpread of 3-head means of {arm} between disjoint seed triples "
+                     f"({max(r['seed'] for r in res['rows'] if r['arm'] == arm) + 1} seeds "
+                     "a split; std per split, mean (largest) over splits): " + ", ".join(
+                         f"{e} {spread[e + '_mean']:.3f} ({spread[e + '_max']:.3f})"
+                         for e in ("all", "uniform", "local")) + "\n")
     print(text)
     if a.section:
         from results import write_section
@@ -252,6 +260,30 @@ def with_ensembles(res: dict, size: int = 3) -> list[dict]:
                              **srocc(p, {"y": np.array(part["y"]),
                                          "extent": np.array(part["extent"])})})
     return rows
+
+
+def ensemble_spread(res: dict, arm: str, size: int = 3) -> dict[str, float] | None:
+    """Spread between seeds of a ``size``-head mean: per split, the seeds cut into
+    disjoint groups of ``size`` (0-2, 3-5, ...), the SROCC of each group's mean
+    prediction, their std; then the mean and the largest of those stds over splits, per
+    extent. None unless every split has at least 2 groups."""
+    stds: dict[str, list[float]] = {e: [] for e in ("all", "uniform", "local")}
+    for k in sorted({r["split"] for r in res["rows"]}):
+        preds = {r["seed"]: r["pred"] for r in res["rows"]
+                 if r["arm"] == arm and r["split"] == k and "pred" in r}
+        groups = len(preds) // size
+        if groups < 2 or str(k) not in res.get("extents", {}):
+            return None
+        part = res["extents"][str(k)]
+        y, ext = np.array(part["y"]), np.array(part["extent"])
+        scores = [srocc(np.mean([preds[g * size + i] for i in range(size)], 0),
+                        {"y": y, "extent": ext}) for g in range(groups)]
+        for e in stds:
+            stds[e].append(float(np.std([sc[e] for sc in scores])))
+    if not stds["all"]:
+        return None
+    return {f"{e}_{f}": float(fn(v)) for e, v in stds.items()
+            for f, fn in (("mean", np.mean), ("max", np.max))}
 
 
 def report(res: dict, best_of: tuple[str, ...] = BASELINES) -> str:
