@@ -40,7 +40,8 @@ from hyperkit.training.loop import predict
 from hyperkit.training.objectives import MAEPlusPLCC
 from hyperkit.training.recipes import fit_stage2, head_config
 
-BASELINES = ("mean", "min", "p10", "softmin", "weighted", "weighted-select_srocc")
+BASELINES = ("mean", "min", "p10", "softmin", "weighted", "weighted-select_srocc",
+             "weighted-select_srocc-plcc")
 
 
 def load_table(args):
