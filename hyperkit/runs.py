@@ -208,9 +208,15 @@ class RunFolder:
         self.check_config(settings, grow)
         if self.rank0:
             self.path.mkdir(parents=True, exist_ok=True)
-            write_text(self.path / CONFIG, json.dumps(
-                {**settings, **extra, "device": str(device), "world_size": world(),
-                 **describe_machine(), "versions": library_versions()}, indent=2, default=str))
+            write_text(self.path / CONFIG, self.config_text(settings, device, **extra))
+
+    @staticmethod
+    def config_text(settings: dict, device: Any, **extra: Any) -> str:
+        """The text of config.json as :meth:`write_config` writes it (a run whose units
+        share one folder publishes it exclusively instead, :mod:`hyperkit.tasks.iqa.units`)."""
+        return json.dumps({**settings, **extra, "device": str(device), "world_size": world(),
+                           **describe_machine(), "versions": library_versions()},
+                          indent=2, default=str)
 
     def on_rank0(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         """``fn(*args, **kw)`` on rank 0 (writing a file); None on the other ranks."""

@@ -16,7 +16,7 @@ from typing import Any
 from .common import version
 
 COMMANDS = ("info", "demo", "score", "models", "synthetic", "iqa", "forgery", "predict",
-            "explain")
+            "explain", "report")
 
 
 def main(argv: list[str] | None = None) -> None:
