@@ -211,3 +211,19 @@ def test_ray_executor_equals_sequential(tree, tmp_path, monkeypatch):  # noqa: F
         _timeless(tmp_path / "seq" / "results.json")
     assert sorted(p.name for p in (tmp_path / "ray" / "logs").iterdir()) == \
         ["split0.log", "split1.log"]
+
+
+def test_without_ray_the_ray_executor_names_the_install(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    # importing the command line (and the executors) never imports Ray
+    code = "import sys, hyperkit.cli, hyperkit.executors; print('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+    monkeypatch.setattr("hyperkit.executors.ray_available", lambda: False)
+    with pytest.raises(SystemExit) as e:  # before the data set is read
+        main(["iqa", "--dataset", "csv", "--root", str(tmp_path / "absent"),
+              "--executor", "ray"])
+    assert str(e.value) == ('hyperkit iqa: error: --executor ray needs Ray, which is not '
+                            'installed: pip install "hyperkit[cluster]"')

@@ -36,6 +36,7 @@ import numpy as np
 
 from ...data.prepared import PreparedImages
 from ...data.splits import load_splits, save_splits
+from ...devices import world
 from ...files import remove_stale_tmp, tmp_name, write_new
 from ...runs import CONFIG, RunFolder, barrier
 from .data import Run
@@ -196,6 +197,13 @@ class UnitRun(Run):
         super().__init__(*args, **kw)
         self.own = own
 
+    @staticmethod
+    def _alone() -> bool:
+        """Whether this unit is one process. Under torchrun its ranks could see another
+        unit's cache appear at different moments and take different paths (and
+        barriers): they always make their own, which rank 0 then publishes."""
+        return world() == 1
+
     @contextlib.contextmanager
     def _private(self) -> Iterator[None]:
         """Run keeps its caches under ``self.out / 'cache'``: point that at ``own``."""
@@ -211,7 +219,7 @@ class UnitRun(Run):
         name = f"prepared-lcn{int(lcn)}-c{channels}.f32"  # Run.store's name
         shared = self.out / "cache" / name
         index = shared.with_name(name + ".json")
-        if (lcn, channels) in self._stores or index.is_file():
+        if (lcn, channels) in self._stores or (self._alone() and index.is_file()):
             return super().store(lcn, channels)
         with self._private():
             store = super().store(lcn, channels)
@@ -223,7 +231,7 @@ class UnitRun(Run):
     def ssim(self) -> np.ndarray:
         """:meth:`Run.ssim`, shared when complete, else made here and published."""
         name = f"ssim-{self.spec.grid[0]}x{self.spec.grid[1]}.npy"  # Run.ssim's name
-        if self._ssim is not None or (self.out / "cache" / name).is_file():
+        if self._ssim is not None or (self._alone() and (self.out / "cache" / name).is_file()):
             return super().ssim()
         with self._private():
             ssim = super().ssim()
