@@ -28,3 +28,19 @@ def test_pixel_scores_perfect_blank_and_inverted_maps():
     assert inverted["f1_best"] == pytest.approx(blank["f1_at_0.5"])  # threshold 0: all
     with pytest.raises(ValueError, match="differ in shape"):
         pixel_scores(np.ones((3, 3)), mask)
+
+
+def test_evaluation_masks_prefer_given_masks_then_the_kept_folder(tmp_path):
+    from types import SimpleNamespace
+
+    from hyperkit.tasks.forgery.tamper_maps import evaluation_masks
+
+    (tmp_path / "masks").mkdir()
+    kept = tmp_path / "masks" / "Tp_b_gt.png"
+    kept.write_bytes(b"")
+    given = tmp_path / "elsewhere.png"
+    pairs = [SimpleNamespace(tampered=tmp_path / "Tp" / "Tp_a.jpg", mask=given),
+             SimpleNamespace(tampered=tmp_path / "Tp" / "Tp_b.jpg", mask=None),
+             SimpleNamespace(tampered=tmp_path / "Tp" / "Tp_c.jpg", mask=None)]
+    got = evaluation_masks(SimpleNamespace(root=tmp_path, pairs=pairs))
+    assert got == {pairs[0].tampered: given, pairs[1].tampered: kept}

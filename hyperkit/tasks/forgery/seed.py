@@ -175,7 +175,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
                               for k in APPROACHES if k in prob}}
     rel = f"seed{seed}"
     # where: pixel maps of the tampered test images that have a ground-truth mask
-    masks = {p.tampered: p.mask for p in data.pairs if p.mask is not None}
+    masks = tamper_maps.evaluation_masks(data)
     items = [(paths[i], masks[paths[i]]) for i in te if paths[i] in masks]
     if items:
         run["localization"] = tamper_maps.localization(

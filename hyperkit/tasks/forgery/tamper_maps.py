@@ -68,6 +68,27 @@ def _mask(path: Path, size: tuple[int, int]) -> np.ndarray | None:
     return m > (m.max() / 2 if m.max() > 0 else 0)
 
 
+def evaluation_masks(data: Any) -> dict[Path, Path]:
+    """Tampered image -> mask file for scoring the maps: the pair's ``--masks`` file, else
+    ``<root>/masks/<stem>_gt.png`` (or ``_mask``, or the bare stem) when the data set
+    keeps its masks there, as the demo does (its contours still come from subtraction,
+    as in the paper: these masks only score the maps)."""
+    from ...data.forgery.casia2 import MASK_SUFFIXES
+
+    kept = Path(data.root) / "masks"
+    out = {}
+    for pr in data.pairs:
+        if pr.mask is not None:
+            out[pr.tampered] = pr.mask
+            continue
+        for sfx in MASK_SUFFIXES:
+            m = kept / f"{pr.tampered.stem}{sfx}.png"
+            if m.is_file():
+                out[pr.tampered] = m
+                break
+    return out
+
+
 def localization(model: Any, items: Sequence[tuple[Path, Path]], *, seed: int = 0,
                  maps_dir: Path | None = None, keep: int = 6) -> dict[str, Any]:
     """Pixel-level scores of the tamper maps (and the two baselines) of tampered images.
