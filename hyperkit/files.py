@@ -45,6 +45,22 @@ def check_new_file(path: str | Path, what: str) -> Path:
     return path
 
 
+def check_writable_dir(path: str | Path, what: str, hint: str = "") -> Path:
+    """Makes ``path`` (a folder) if missing and proves it takes a new file, so a
+    read-only place fails now, naming ``what``, rather than after an epoch of work.
+    PermissionError otherwise; ``hint`` is appended (e.g. 'choose another --out')."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / tmp_name("write-test")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"{what} {path} is not writable ({e.strerror or e})"
+                              + (f"; {hint}" if hint else "")) from None
+    return path
+
+
 def write_new(path: str | Path, text: str) -> Path:
     """Writes UTF-8 text to a file that must not exist yet, atomically and exclusively:
     two processes writing the same path cannot both succeed (the second gets

@@ -25,7 +25,7 @@ import torch.distributed as torch_dist
 
 from . import __version__
 from .devices import describe_machine, rank, world
-from .files import remove_stale_tmp, tmp_name, write_text
+from .files import check_writable_dir, remove_stale_tmp, write_text
 
 MANIFEST = "run.json"
 FORMAT = "hyperkit-run"
@@ -118,19 +118,6 @@ def settings_record(setting: Any, later: Sequence[str]) -> dict:
     return d
 
 
-def _check_writable(path: Path) -> None:
-    """PermissionError now, naming the folder, rather than a traceback after an epoch:
-    ``path`` (made if missing) must take a new file."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / tmp_name("write-test")
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise PermissionError(f"the run folder {path} is not writable ({e.strerror or e}); "
-                              "choose another --out") from None
-
-
 class RunFolder:
     """A task's output folder.
 
@@ -176,7 +163,7 @@ class RunFolder:
                                   "that run with the same options, --overwrite to move it "
                                   "aside and start afresh, or choose another --out")
         if rank() == 0:
-            _check_writable(path)
+            check_writable_dir(path, "the run folder", "choose another --out")
         if held and resume and rank() == 0:
             stale = remove_stale_tmp(path)
             if stale:

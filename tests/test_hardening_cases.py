@@ -76,8 +76,6 @@ def test_a_bomb_in_an_explain_batch_is_skipped(model_dir, tmp_path):
     assert (tmp_path / "o" / "c.png").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: explain output names are not unique when "
-                   "an input's stem looks like a numbered one (a/x, b/x, c/x-1 -> x-1 twice)")
 def test_explain_never_writes_two_maps_to_one_file(model_dir, tmp_path):
     """Case: `explain a/x.png b/x.png` wrote both maps to the same file. The probe's two
     files are named x-0 / x-1 (tests/tasks/test_explain.py); a third input c/x-1.png
@@ -186,9 +184,6 @@ def test_a_concurrent_predict_csv_is_not_overwritten(model_dir, tmp_path, monkey
     assert target.read_text() == "theirs\n"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: a read-only workdir (train_stage1 / "
-                   "train_two_stage / fit) is only found when the first checkpoint is written, "
-                   "after a full epoch; only the CLI's --out is checked up front")
 def test_a_read_only_workdir_is_refused_before_the_first_epoch(tmp_path, monkeypatch):
     """Case: a read-only workdir failed only after a full epoch. The folder is made
     unwritable by mode and, since tests may run as root, by refusing writes into it."""

@@ -118,13 +118,22 @@ def save_heatmap(image: Any, cell_map: np.ndarray, patch: Sequence[int], path: s
 
 
 def _names(files: Sequence[Path]) -> list[str]:
-    """Output stems: the file's stem, made unique by adding its position when two
-    inputs share one (a/x.png and b/x.png)."""
+    """Output stems, unique: the file's stem when no other input shares it; else the stem
+    and its position (a/x.png, b/x.png -> x-0, x-1), with more suffixes while a name is
+    still taken (a third input c/x-1.png becomes x-1-2)."""
     stems = [f.stem for f in files]
-    seen: dict[str, int] = {}
+    count: dict[str, int] = {}
     for s in stems:
-        seen[s] = seen.get(s, 0) + 1
-    return [s if seen[s] == 1 else f"{s}-{i}" for i, s in enumerate(stems)]
+        count[s] = count.get(s, 0) + 1
+    taken = {s for s in stems if count[s] == 1}
+    out = []
+    for i, s in enumerate(stems):
+        name = s if count[s] == 1 else f"{s}-{i}"
+        while name in taken and (count[s] > 1 or name != s):
+            name = f"{name}-{i}"
+        taken.add(name)
+        out.append(name)
+    return out
 
 
 def explain_files(model: Any, files: Sequence[str | Path], out: str | Path,

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 # predict and to_device are re-exported (hyperkit.training.predict)
 from ..batching import BatchSource, as_source, batch_outputs, predict, to_device  # noqa: F401
 from ..devices import native_bf16, resolve_device
+from ..files import check_writable_dir
 from . import checkpoint as checkpoints
 from . import dist
 from .config import TrainConfig, stage1_config
@@ -204,6 +205,8 @@ def fit(model: nn.Module, train: Any, val: Any, objective: Objective | None = No
     dev = resolve_device(device)
     world, rank = dist.world(), dist.rank()
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and rank == 0:  # a read-only workdir fails now, not after an epoch
+        check_writable_dir(ckpt.parent, "the checkpoint folder")
     _check_start(ckpt, resume, len(train_src), world)
     training_precision(cfg.precision, dev)  # refuses an emulated bf16 before any work
     opt, state, history, best_state = _start_state(model, cfg, key, ckpt, dev)
