@@ -22,7 +22,7 @@ stage 2 trails weighted pooling on the 432-image demo and ties it on the 1080-im
 Arch strings (``hyperkit.nets.build``)::
 
     head(800,11,15)                          defaults: r=64, ctx=2, coords=1, res=1, ens=1,
-                                             drop=0.1, glob=0
+                                             drop=0.1, glob=0, sig=0
     head(800,11,15,ctx=0,coords=0,res=0)     WaDIQaM weighted pooling
     head(800,11,15,ens=5)                    five heads, their mean trained together
 
@@ -39,7 +39,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1, "glob": 0}
+HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1, "glob": 0,
+                 "sig": 0}
 _SPEC = re.compile(r"^\s*head\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*"
                    r"((?:,\s*\w+\s*=\s*[\d.]+\s*)*)\)\s*$")
 
@@ -57,11 +58,13 @@ class GridHead(nn.Module):
         drop: dropout on the reduced features (training only).
         glob: append the grid mean of the reduced features to every cell, so a cell is
             judged against its own image (a localized artifact is a cell unlike the rest).
+        sig: end in a sigmoid (``self.head``), so the score is a probability (a classifier
+            trained on logits through :func:`hyperkit.training.end_to_end.logits_output`).
     """
 
     def __init__(self, channels: int, grid: tuple[int, int], *, r: int = 64, ctx: int = 2,
                  coords: bool = True, res: bool = True, drop: float = 0.1,
-                 glob: bool = False) -> None:
+                 glob: bool = False, sig: bool = False) -> None:
         super().__init__()
         u, v = (int(g) for g in grid)
         self.input_shape = (int(channels), u, v)
@@ -81,6 +84,7 @@ class GridHead(nn.Module):
         ys = torch.linspace(-1.0, 1.0, u)[:, None].expand(u, v)
         xs = torch.linspace(-1.0, 1.0, v)[None, :].expand(u, v)
         self.register_buffer("grid_yx", torch.stack([ys, xs])[None], persistent=False)
+        self.head = nn.Sequential(nn.Sigmoid() if sig else nn.Identity())
         if self.res:  # start from the prior: no correction, equal weights
             nn.init.zeros_(self.quality.weight)
             nn.init.zeros_(self.quality.bias)
@@ -105,7 +109,7 @@ class GridHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         q, w = self.maps(x)
-        return (torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1)
+        return self.head((torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1))
 
     def features(self, x: Tensor) -> Tensor:
         """(N, 2 U V): the quality and weight maps, flattened."""
@@ -154,10 +158,10 @@ def parse_head(spec: str) -> tuple[int, tuple[int, int], dict[str, Any]] | None:
         opts[k] = float(v) if k == "drop" else int(v)
     if (opts["ens"] < 1 or opts["r"] < 1 or opts["ctx"] < 0 or not 0 <= opts["drop"] < 1
             or opts["coords"] not in (0, 1) or opts["res"] not in (0, 1)
-            or opts["glob"] not in (0, 1)
+            or opts["glob"] not in (0, 1) or opts["sig"] not in (0, 1)
             or min(int(m.group(i)) for i in (1, 2, 3)) < 1):
         raise ValueError(f"head options out of range in {spec!r}: D, U, V, r, ens >= 1, "
-                         "ctx >= 0, coords, res and glob 0 or 1, 0 <= drop < 1")
+                         "ctx >= 0, coords, res, glob and sig 0 or 1, 0 <= drop < 1")
     return int(m.group(1)), (int(m.group(2)), int(m.group(3))), opts
 
 
@@ -168,7 +172,8 @@ def build_head(spec: str) -> nn.Module:
         raise ValueError(f"not a head spec: {spec!r}")
     d, grid, o = parsed
     make = lambda: GridHead(d, grid, r=o["r"], ctx=o["ctx"], coords=bool(o["coords"]),  # noqa: E731
-                            res=bool(o["res"]), drop=o["drop"], glob=bool(o["glob"]))
+                            res=bool(o["res"]), drop=o["drop"], glob=bool(o["glob"]),
+                            sig=bool(o["sig"]))
     return make() if o["ens"] == 1 else HeadEnsemble([make() for _ in range(o["ens"])])
 
 

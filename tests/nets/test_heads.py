@@ -108,3 +108,25 @@ def test_parse_head_ignores_other_specs():
 def test_more_bad_specs_are_refused(spec):
     with pytest.raises(ValueError, match="head option|out of range"):
         build_head(spec)
+
+
+def test_sigmoid_head_gives_probabilities_and_trains_on_logits():
+    """sig=1 (the forgery quick setting): the score is a probability; inside
+    logits_output the same head gives the logit, and the state dict has no new keys."""
+    from hyperkit.training.end_to_end import logits_output, sigmoid_head
+
+    torch.manual_seed(0)
+    h = build_head("head(6,5,7,sig=1)").eval()
+    plain = build_head("head(6,5,7)").eval()
+    plain.load_state_dict(h.state_dict())  # same keys: old checkpoints still load
+    x = torch.randn(4, 6, 5, 7) * 5
+    with torch.no_grad():
+        h.quality.weight.normal_()
+        plain.quality.weight.copy_(h.quality.weight)
+        p = h(x)
+        assert sigmoid_head(h) and not sigmoid_head(plain)
+        assert ((p > 0) & (p < 1)).all()
+        with logits_output(h):
+            logit = h(x)
+        torch.testing.assert_close(logit, plain(x))
+        torch.testing.assert_close(p, torch.sigmoid(logit))

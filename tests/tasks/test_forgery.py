@@ -174,3 +174,27 @@ def test_masks_give_pixel_maps_and_their_scores(tree, tmp_path):
     assert loc["blank"]["pixel_auc"] == 0.5
     assert len(list((out / "seed0" / "maps").glob("*.png"))) == loc["n"]
     assert "## Where it was tampered" in (out / "results.md").read_text()
+
+
+def test_a_grid_head_stage2_predicts_probabilities(tree, tmp_path):
+    """The quick setting's grid head ends in a sigmoid (sig=1): its predictions, the
+    threshold and `predict` are probabilities, not logits."""
+    root, _ = tree
+    out = tmp_path / "run"
+    args = [a if a != TINY[3] else "head(16,4,4,res=0,sig=1)" for a in TINY]
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *args])
+    pred = np.load(out / "seed0" / "predictions.npz")
+    assert ((pred["two_stage"] > 0) & (pred["two_stage"] < 1)).all()
+    model = hyperkit.load_model(out)
+    assert 0.0 <= model.threshold <= 1.0
+    import torch
+
+    from hyperkit.images import read_image
+    from hyperkit.training.end_to_end import logits_output
+
+    hyper = model.hyperimages([read_image(p) for p in pred["path"][:4]])
+    with torch.no_grad():
+        p = model.stage2(hyper)
+        with logits_output(model.stage2.net):
+            logit = model.stage2(hyper)
+    torch.testing.assert_close(p, torch.sigmoid(logit))  # a probability, not the logit

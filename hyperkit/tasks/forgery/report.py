@@ -98,7 +98,7 @@ def data_checks(results: dict) -> str:
     lines = [f"\n## Data checks\n\n* files skipped: {d.get('skipped', 0)} "
              f"{d.get('skipped_by_reason') or ''}".rstrip()]
     if "masks_set_aside" in d:
-        lines.append(f"* ground-truth masks: {d.get('pairs_with_mask', 0)} used, "
+        lines.append(f"* --masks files: {d.get('pairs_with_mask', 0)} used for contours, "
                      f"{d['masks_set_aside']} set aside {d['masks_set_aside_by_reason'] or ''}"
                      .rstrip())
     if g:

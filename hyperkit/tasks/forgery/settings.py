@@ -88,7 +88,7 @@ class Setting:
 
 
 SETTINGS = {
-    "quick": Setting("quick", channel_arch=QUICK_CHANNEL, stage2_arch="head(128,15,15)",
+    "quick": Setting("quick", channel_arch=QUICK_CHANNEL, stage2_arch="head(128,15,15,sig=1)",
                      stage2_recipe="head", stage2_batch=16,
                      e2e_arch=QUICK_E2E, stage1_epochs=12, stage1_patience=4,
                      stage2_epochs=60, stage2_patience=15, e2e_epochs=12, e2e_patience=4,
