@@ -37,7 +37,6 @@ from hyperkit.model import TwoStage
 from hyperkit.nets.heads import score_layer
 from hyperkit.pooling import pick_temperature, pool_scores
 from hyperkit.training.loop import predict
-from hyperkit.training.objectives import MAEPlusPLCC
 from hyperkit.training.recipes import fit_stage2, head_config
 
 BASELINES = ("mean", "min", "p10", "softmin", "weighted", "weighted-select_srocc",
@@ -90,10 +89,9 @@ def train_head(sets: dict, spec: str, seed: int, flips: bool, epochs: int,
     the loss is MAE + plcc x std(train labels) x (1 - batch PLCC)."""
     tr, va = sets["train"], sets["val"]
     cfg = head_config(epochs, seed, **overrides)
-    objective = MAEPlusPLCC(plcc * float(np.std(tr["y"]))) if plcc else None
     net, _ = fit_stage2(sets["model"].stage1, tr["h"], tr["y"], va["h"], va["y"],
                         stage2_arch=spec, config=cfg, standardize=True, flips=flips,
-                        select=select, objective=objective,
+                        select=select, plcc=plcc,
                         device="cpu", log=None, progress=False)
     return net
 

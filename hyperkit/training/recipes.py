@@ -33,7 +33,7 @@ from . import dist
 from .augment import FlippedHyperimages
 from .config import TrainConfig, stage2_config
 from .loop import FitResult, fit
-from .objectives import MAE, NegSpearman, Objective
+from .objectives import MAE, MAEPlusPLCC, NegSpearman
 
 
 def _labels(scores: Any, images: list, name: str) -> np.ndarray:
@@ -201,8 +201,8 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
                  val_scores: Any, *, stage2_arch: str, config: TrainConfig, workdir: str | Path,
                  standardize: bool = False, flips: bool = False, select: str = "loss",
                  members: int = 1, resume: bool = False, device: Any = "auto",
-                 log: Any = print, cache: str = "mmap", progress: bool = True
-                 ) -> tuple[TwoStage, FitResult]:
+                 log: Any = print, cache: str = "mmap", progress: bool = True,
+                 plcc: float = 0.0) -> tuple[TwoStage, FitResult]:
     """Trains stage 2 of ``model`` (its stage 1 trained) on cached hyper-images.
 
     Args:
@@ -213,6 +213,7 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
         flips: show each training hyper-image flipped by a random symmetry of the grid
             (:class:`hyperkit.training.augment.FlippedHyperimages`).
         select: keep the weights with the best validation 'loss' or 'srocc'.
+        plcc: > 0 adds a correlation term to the MAE loss (:func:`fit_stage2`).
         members: > 1 trains that many heads of a one-head ``head(...)`` spec on their own
             and keeps their mean (:func:`fit_head_ensemble`; always standardized); the
             FitResult returned is the first member's.
@@ -238,13 +239,13 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
         s2, stage2_arch, fits = fit_head_ensemble(
             model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch, config=config,
             members=members, flips=flips, select=select, checkpoints=wd, resume=resume,
-            device=dev, log=log, progress=progress)
+            device=dev, log=log, progress=progress, plcc=plcc)
         r2 = fits[0]
     else:
         s2, r2 = fit_stage2(model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch,
                             config=config, standardize=standardize, flips=flips,
                             select=select, checkpoint=wd / "stage2.ckpt", resume=resume,
-                            device=dev, log=log, progress=progress)
+                            device=dev, log=log, progress=progress, plcc=plcc)
     model.stage2, model.stage2_arch = s2, stage2_arch  # save() records what it is
     return model.eval(), r2
 
@@ -254,13 +255,15 @@ def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper
                standardize: bool = False, flips: bool = False, select: str = "loss",
                checkpoint: str | Path | None = None, resume: bool = False,
                device: Any = "cpu", log: Any = print, progress: bool = True,
-               objective: Objective | None = None) -> tuple[nn.Module, FitResult]:
+               plcc: float = 0.0) -> tuple[nn.Module, FitResult]:
     """A fresh stage 2 of ``stage2_arch`` fitted on hyper-images (N, D, U, V) (numpy,
     memory-mapped is fine) and labels (N,): the part of :func:`train_stage2` after the
     hyper-images exist. ``stage1`` gives a residual head its prior (the stage-1 output
     layer). ``select``: keep the weights with the lowest validation 'loss' (MAE) or the
     best validation 'srocc' (early stopping and lr drops follow the same criterion).
-    ``objective``: the training loss (default MAE, the paper's).
+    ``plcc`` > 0: the loss is MAE + plcc x std(training labels) x (1 - the batch's
+    Pearson correlation) (:class:`~hyperkit.training.objectives.MAEPlusPLCC`) instead of
+    the paper's MAE.
     Returns (stage 2 with its best-validation weights, its FitResult)."""
     if select not in ("loss", "srocc"):
         raise ValueError(f"select must be 'loss' or 'srocc', got {select!r}")
@@ -277,7 +280,8 @@ def fit_stage2(stage1: nn.Module, train_hyper: Any, train_labels: Any, val_hyper
         _copy_prior(s2, stage1)
     train = (FlippedHyperimages(train_hyper, ytr, seed=config.seed) if flips
              else (train_hyper, ytr))
-    r2 = fit(s2, train, (val_hyper, yva), objective or MAE(), config, checkpoint=checkpoint,
+    objective = MAEPlusPLCC(plcc * float(np.std(ytr))) if plcc else MAE()
+    r2 = fit(s2, train, (val_hyper, yva), objective, config, checkpoint=checkpoint,
              resume=resume, device=device, log=log, name="stage2", progress=progress,
              val_objective=NegSpearman() if select == "srocc" else None)
     return s2.eval(), r2
@@ -287,8 +291,8 @@ def fit_head_ensemble(stage1: nn.Module, train_hyper: Any, train_labels: Any, va
                       val_labels: Any, *, stage2_arch: str, config: TrainConfig,
                       members: int, flips: bool = False, select: str = "loss",
                       checkpoints: str | Path | None = None, resume: bool = False,
-                      device: Any = "cpu", log: Any = print, progress: bool = True
-                      ) -> tuple[nn.Module, str, list[FitResult]]:
+                      device: Any = "cpu", log: Any = print, progress: bool = True,
+                      plcc: float = 0.0) -> tuple[nn.Module, str, list[FitResult]]:
     """``members`` standardized heads of the one-head spec ``stage2_arch``, each fitted
     on its own by :func:`fit_stage2` with seed config.seed + m, as one
     Standardized(HeadEnsemble) that predicts their mean (the seeds' noise averages out).
@@ -309,7 +313,8 @@ def fit_head_ensemble(stage1: nn.Module, train_hyper: Any, train_labels: Any, va
         net, r = fit_stage2(stage1, train_hyper, train_labels, val_hyper, val_labels,
                             stage2_arch=stage2_arch, config=replace(config, seed=config.seed + m),
                             standardize=True, flips=flips, select=select, checkpoint=ck,
-                            resume=resume, device=device, log=log, progress=progress)
+                            resume=resume, device=device, log=log, progress=progress,
+                            plcc=plcc)
         nets_.append(net)
         fits.append(r)
     first = nets_[0]

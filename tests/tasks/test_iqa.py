@@ -74,6 +74,13 @@ def test_run_writes_results_splits_and_models(finished):
     assert (out / "split0" / "two_stage" / "stage2.ckpt").is_file()
     md = (out / "results.md").read_text()
     assert "selective patch training + stage 2" in md and "SROCC per distortion type" in md
+    # the default stage 2 (issue 18): 3 heads with the grid mean, trained on MAE + PLCC
+    grid = json.loads((out / "split0" / "models" / "grid_stage2" / "model.json").read_text())
+    assert ",glob=1" in grid["stage2_arch"] and grid["stage2_arch"].endswith(",ens=3)")
+    import torch
+
+    ck = torch.load(out / "split0" / "grid_stage2" / "stage2-m0.ckpt", weights_only=False)
+    assert "mae_plcc" in json.dumps(ck, default=str)
 
 
 def test_splits_are_reference_disjoint_and_saved(finished):

@@ -126,12 +126,13 @@ def pooled(method: str = "patch_average") -> Scorer:
 
 
 def head(options: str = "", flips: bool = True, select: str = "loss", members: int = 1,
-         **overrides: Any) -> Scorer:
+         plcc: float = 0.0, **overrides: Any) -> Scorer:
     """A cell-weighted stage 2 (:mod:`hyperkit.nets.heads`, ``head(D,U,V,<options>)``)
     trained by the 'head' recipe on the setting's stage-2 epoch budget
     (:func:`~hyperkit.training.recipes.head_config`, ``overrides`` replace its fields);
     ``select``: the kept weights by validation 'loss' or 'srocc'; ``members`` > 1: the
-    mean of that many heads trained on their own (seeds seed .. seed + members - 1)."""
+    mean of that many heads trained on their own (seeds seed .. seed + members - 1);
+    ``plcc`` > 0: MAE + plcc x std(labels) x (1 - batch PLCC) as the loss."""
     def arch(sp: Split, s1: Stage1) -> str:
         u, v = sp.run.spec.grid
         d = s1.model.stage1.feature_dim
@@ -139,7 +140,8 @@ def head(options: str = "", flips: bool = True, select: str = "loss", members: i
 
     def config(sp: Split) -> tuple[TrainConfig, bool, str]:
         return head_config(sp.run.setting.stage2_epochs, sp.seed, **overrides), True, "head"
-    return stage2(arch, config=config, flips=flips, select=select, members=members)
+    return stage2(arch, config=config, flips=flips, select=select, members=members,
+                  plcc=plcc)
 
 
 def stage2(arch: str | Callable[[Split, Stage1], str] | None = None,
@@ -212,10 +214,12 @@ ARMS: dict[str, Arm] = {
                             "cnn_selective",
                             head("ctx=0,coords=0,res=0", flips=False, weight_decay=0.0),
                             fallback="cnn"),
-    # kept by validation SROCC, the mean of 3 heads: the best or tied arm on localized
-    # distortions on both measured sets (docs/nr-iqa.md)
+    # each cell also sees its image's mean (glob=1), MAE + PLCC loss, kept by validation
+    # SROCC, the mean of 3 heads: the best arm on localized distortions on both measured
+    # sets (docs/nr-iqa.md; bench/RESULTS.md "iqa-heads-demo", "iqa-heads-photoset")
     "grid_stage2": Arm("CNN + selective + grid stage 2 (3 cell-weighted heads)",
-                       "cnn_selective", head(select="srocc", members=3), fallback="cnn"),
+                       "cnn_selective", head("glob=1", select="srocc", members=3, plcc=1.0),
+                       fallback="cnn"),
 }
 # What a run without --experiment or --methods trains: the paper's two methods, every
 # pooling baseline and both cell-weighted heads, all on one selective stage 1 per split.
