@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .images import max_pixels
+from .images import check_pixel_budget
 
 # A JPEG ends with the EOI marker FF D9; some writers pad after it, so the last bytes
 # are searched. Entropy-coded data cannot hold FF D9 (a data FF is stuffed as FF 00), so
@@ -34,10 +34,7 @@ def header_size(path: str | Path) -> tuple[int, int]:
         with Image.open(p) as im:
             w, h = im.size
             fmt = im.format
-            budget = max_pixels()
-            if w * h > budget:
-                raise ValueError(f"{p} claims {w} x {h} = {w * h:,} pixels, over the budget "
-                                 f"of {budget:,} (HYPERKIT_MAX_PIXELS)")
+            check_pixel_budget(p, h, w)
             if fmt == "PNG":
                 im.verify()  # reads every chunk and checks its CRC
             else:

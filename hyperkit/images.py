@@ -239,6 +239,16 @@ def max_pixels() -> int:
     return value
 
 
+def check_pixel_budget(path: str | Path, rows: int, columns: int, verb: str = "claims"
+                       ) -> None:
+    """ValueError naming ``path`` when rows x columns is over :func:`max_pixels` (checked
+    from a header or an array's shape, before any pixel is decoded)."""
+    budget = max_pixels()
+    if rows * columns > budget:
+        raise ValueError(f"{path} {verb} {columns} x {rows} = {rows * columns:,} pixels, over "
+                         f"the budget of {budget:,} (HYPERKIT_MAX_PIXELS); not decoded")
+
+
 def expand_image_paths(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image files named by paths, folders (their image files by :data:`IMAGE_SUFFIXES`,
     sorted) and glob patterns. Returns (files, problems): problems are (input, reason)
@@ -302,13 +312,11 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path} is a folder, not an image file")
     if not p.is_file():
         raise FileNotFoundError(f"image file {path} does not exist")
-    budget = max_pixels()
     if p.suffix.lower() == ".npy":
         try:
             shape = np.load(p, mmap_mode="r", allow_pickle=False).shape
-            if len(shape) >= 2 and shape[0] * shape[1] > budget:
-                raise ValueError(f"{path} is {shape[0]} x {shape[1]} = {shape[0] * shape[1]:,} "
-                                 f"pixels, over the budget of {budget:,} (HYPERKIT_MAX_PIXELS)")
+            if len(shape) >= 2:
+                check_pixel_budget(path, shape[0], shape[1], verb="is")
             return np.load(p, allow_pickle=False)
         except (OSError, EOFError) as e:
             raise ValueError(f"{path} is not a readable .npy array: {e}") from e
@@ -321,9 +329,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(p) as im:
             w, h = im.size  # from the header: nothing decoded yet
-            if w * h > budget:
-                raise ValueError(f"{path} claims {w} x {h} = {w * h:,} pixels, over the "
-                                 f"budget of {budget:,} (HYPERKIT_MAX_PIXELS); not decoded")
+            check_pixel_budget(path, h, w)
             im.load()
             mode = im.mode
             if mode == "1":

@@ -125,13 +125,15 @@ def _names(files: Sequence[Path]) -> list[str]:
     count: dict[str, int] = {}
     for s in stems:
         count[s] = count.get(s, 0) + 1
-    taken = {s for s in stems if count[s] == 1}
+    taken = {s for s in stems if count[s] == 1}  # unique stems keep their name
     out = []
     for i, s in enumerate(stems):
-        name = s if count[s] == 1 else f"{s}-{i}"
-        while name in taken and (count[s] > 1 or name != s):
-            name = f"{name}-{i}"
-        taken.add(name)
+        name = s
+        if count[s] > 1:
+            name = f"{s}-{i}"
+            while name in taken:
+                name = f"{name}-{i}"
+            taken.add(name)
         out.append(name)
     return out
 

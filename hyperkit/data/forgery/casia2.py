@@ -109,6 +109,8 @@ class Casia2:
     masks: Path | None = None
     mask_problems: list[tuple[Path, str]] = field(default_factory=list)
     grouping: dict = field(default_factory=dict)  # set by classification_set
+    _hashes: list[int | None] | None = field(default=None, init=False, repr=False,
+                                             compare=False)  # dHash of each authentic
 
     def summary(self) -> dict:
         """Counts: authentic, tampered found and paired, masks used, skipped by reason,
@@ -162,16 +164,16 @@ class Casia2:
                  for k, p in enumerate(self.pairs) if p.authentic in index]
         close: list[tuple[int, int]] = []
         if near_duplicates:
-            hashes = nd.hash_files(self.authentic, log)
-            known = [i for i, h in enumerate(hashes) if h is not None]
+            if self._hashes is None:  # decoded once per scan, not once per seed
+                self._hashes = nd.hash_files(self.authentic, log)
+            known = [i for i, h in enumerate(self._hashes) if h is not None]
             close = [(known[a], known[b]) for a, b in
-                     nd.near_duplicate_pairs([hashes[i] for i in known])]
+                     nd.near_duplicate_pairs([self._hashes[i] for i in known])]
         comp = nd.components(len(paths), edges + close)
-        sizes = np.bincount(nd.components(len(self.authentic), close)) if close else []
         self.grouping = {"near_duplicates": near_duplicates, "max_bits": nd.MAX_BITS,
                          "near_duplicate_pairs": len(close),
-                         "authentic_in_near_duplicate_groups": int(sum(
-                             n for n in sizes if n > 1)),
+                         "authentic_in_near_duplicate_groups": len({i for pr in close
+                                                                    for i in pr}),
                          "groups": int(comp.max()) + 1 if len(comp) else 0}
         return paths, labels.astype(np.float32), [f"g{c}" for c in comp]
 
@@ -195,12 +197,6 @@ def _subfolder(root: Path, name: str) -> Path | None:
         if p.is_dir() and p.name.lower() == name.lower():
             return p
     return None
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the header; ValueError naming the file when it cannot be opened, is
-    truncated or claims more pixels than the budget (:mod:`hyperkit.image_headers`)."""
-    return header_size(path)
 
 
 def _files(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
@@ -263,7 +259,7 @@ def scan(root: str | Path, masks: str | Path | None = None) -> Casia2:
             skipped.append((p, f"bad name: {e}"))
             continue
         try:
-            size = _image_size(p)
+            size = header_size(p)
         except ValueError as e:
             skipped.append((p, f"unreadable: {e}"))
             continue
@@ -290,7 +286,7 @@ def scan(root: str | Path, masks: str | Path | None = None) -> Casia2:
                                f"{au_dir.name}/"))
             continue
         try:
-            size = _image_size(p)
+            size = header_size(p)
         except ValueError as e:
             skipped.append((p, f"unreadable: {e}"))
             continue

@@ -36,8 +36,8 @@ _THRESHOLDS = np.linspace(0.0, 1.0, 51)
 def tamper_map(cell_map: np.ndarray, size: Sequence[int], patch: Sequence[int]) -> np.ndarray:
     """(H, W) float64 in [0, 1]: minus a P(authentic) importance map, over the pixels,
     min-max scaled (a constant map is all 0.5). Uncovered pixels (grid gaps) get 0."""
-    m = np.nan_to_num(cells_to_pixels(-np.asarray(cell_map, np.float64), size, patch),
-                      nan=float(np.nanmin(-np.asarray(cell_map, np.float64))))
+    evidence = -np.asarray(cell_map, np.float64)
+    m = np.nan_to_num(cells_to_pixels(evidence, size, patch), nan=float(np.nanmin(evidence)))
     lo, hi = float(m.min()), float(m.max())
     return np.full(m.shape, 0.5) if hi <= lo else (m - lo) / (hi - lo)
 

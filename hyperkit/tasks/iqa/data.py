@@ -37,6 +37,15 @@ class Run:
         self._ssim: np.ndarray | None = None
         self._sizes: dict | None = None
 
+    @staticmethod
+    def store_name(lcn: bool, channels: int) -> str:
+        """File name of the prepared-image cache under out/cache."""
+        return f"prepared-lcn{int(lcn)}-c{channels}.f32"
+
+    def ssim_name(self) -> str:
+        """File name of the patch-SSIM cache under out/cache."""
+        return f"ssim-{self.spec.grid[0]}x{self.spec.grid[1]}.npy"
+
     def store(self, lcn: bool, channels: int) -> PreparedImages:
         """Every image (distorted, then references) prepared once for patch cutting
         (rank 0 writes the cache, the other ranks then map it)."""
@@ -46,14 +55,14 @@ class Run:
                      f"into {self.out / 'cache'}")
             self._stores[key] = self.folder.rank0_first(lambda: PreparedImages(
                 self.files, lcn=lcn, channels=channels, name="images", progress=self.progress,
-                path=self.out / "cache" / f"prepared-lcn{int(lcn)}-c{channels}.f32"))
+                path=self.out / "cache" / self.store_name(lcn, channels)))
         return self._stores[key]
 
     def ssim(self) -> np.ndarray:
         """(N, U, V) patch SSIM of every distorted image against its reference (cached
         in out/cache, computed once per run by rank 0)."""
         if self._ssim is None:
-            path = self.out / "cache" / f"ssim-{self.spec.grid[0]}x{self.spec.grid[1]}.npy"
+            path = self.out / "cache" / self.ssim_name()
             self._ssim = self.folder.rank0_first(lambda: self._compute_ssim(path))
         return self._ssim
 

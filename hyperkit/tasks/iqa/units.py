@@ -216,7 +216,7 @@ class UnitRun(Run):
     def store(self, lcn: bool, channels: int) -> PreparedImages:
         """:meth:`Run.store`, shared when complete, else made here and published (the data
         first, then its index, which marks a complete cache)."""
-        name = f"prepared-lcn{int(lcn)}-c{channels}.f32"  # Run.store's name
+        name = self.store_name(lcn, channels)
         shared = self.out / "cache" / name
         index = shared.with_name(name + ".json")
         if (lcn, channels) in self._stores or (self._alone() and index.is_file()):
@@ -230,7 +230,7 @@ class UnitRun(Run):
 
     def ssim(self) -> np.ndarray:
         """:meth:`Run.ssim`, shared when complete, else made here and published."""
-        name = f"ssim-{self.spec.grid[0]}x{self.spec.grid[1]}.npy"  # Run.ssim's name
+        name = self.ssim_name()
         if self._ssim is not None or (self._alone() and (self.out / "cache" / name).is_file()):
             return super().ssim()
         with self._private():
