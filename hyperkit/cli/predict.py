@@ -25,7 +25,13 @@ EXAMPLES = ("A model trained on gray images scores colour files by converting th
             "examples:\n"
             "  hyperkit predict photo-iqa photo.jpg shots/ 'more/*.png'\n"
             "  hyperkit predict runs/iqa-demo-quick photo.jpg --csv scores.csv\n"
-            "  hyperkit predict runs/synthetic-exp1-quick eq3_images/")
+            "  hyperkit predict runs/synthetic-exp1-quick eq3_images/\n"
+            "  hyperkit predict runs/forgery-demo-quick photo.jpg --map maps/\n\n"
+            "--map (forgery runs only) writes one gray PNG per image, at the file's size:\n"
+            "the tamper map (minus stage 2's gradient importance of P(authentic), scaled\n"
+            "to 0-255 per image; bright = evidence of tampering). Names follow\n"
+            "'hyperkit explain' (x.png; x-0.png, x-1.png when stems repeat); an existing\n"
+            "file is never overwritten: the command stops before scoring.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shrink images larger than the model's largest training image "
                              "to fit it before scoring (default: score at full size, with a "
                              "warning when far outside the training sizes)")
+    parser.add_argument("--map", metavar="DIR",
+                        help="forgery runs only: also write each image's tamper map as a "
+                             "PNG into DIR (created; existing files are never overwritten)")
 
 def sized(model, image, resize: bool):
     """(the image to score, a note for the CSV): shrunk to the model's largest training
@@ -62,9 +71,26 @@ def sized(model, image, resize: bool):
     return image, ""
 
 
+def map_targets(model, files: list, folder: str | None) -> list | None:
+    """The tamper-map PNG of each file for ``--map`` (None without it); SystemExit before
+    any scoring when the model is no forgery run or a target exists."""
+    if folder is None:
+        return None
+    if model.labels([0.5]) is None or model.stage2 is None:
+        raise SystemExit("hyperkit predict: error: --map writes tamper maps, which only a "
+                         "forgery run's model gives (it answers authentic/tampered); this "
+                         f"model scores {model.meta.get('score_meaning', 'a regression')}")
+    from hyperkit.tasks.forgery.tamper_maps import map_files
+
+    try:
+        return map_files(files, folder)
+    except FileExistsError as e:
+        raise SystemExit(f"hyperkit predict: error: {e}") from None
+
+
 def run_from_args(args: argparse.Namespace) -> None:
-    """Scores image files; a bad file is reported and skipped, the exit status is 1 if any
-    input failed."""
+    """Scores image files (and with ``--map`` writes their tamper maps); a bad file is
+    reported and skipped, the exit status is 1 if any input failed."""
 
     import hyperkit
     from hyperkit.images import read_image
@@ -75,16 +101,23 @@ def run_from_args(args: argparse.Namespace) -> None:
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"hyperkit predict: error: {e}") from None
     files, problems = expand_inputs(args.images)
+    maps = map_targets(model, files, args.map)
     meaning = model.meta.get("score_meaning", "in the units of the model's training labels")
     print(f"# {args.method} scores: {meaning}", file=sys.stderr)
     rows, notes = [], 0
     classifier = model.labels([0.5]) is not None  # a forgery run: authentic / tampered
-    for path in files:
+    for i, path in enumerate(files):
         try:
-            image, note = sized(model, read_image(path), args.resize)
+            original = read_image(path)
+            image, note = sized(model, original, args.resize)
             with warnings.catch_warnings():  # the note says it, once per file
                 warnings.simplefilter("ignore")
                 score = float(model.predict([image], method=args.method)[0])
+                if maps is not None:  # at the file's size, also when shrunk to score
+                    from hyperkit.tasks.forgery.tamper_maps import save_tamper_map
+
+                    maps[i].parent.mkdir(parents=True, exist_ok=True)
+                    save_tamper_map(model, image, maps[i], size=original.shape[:2])
         except (FileNotFoundError, ValueError, TypeError) as e:
             problems.append((str(path), str(e)))
             continue
@@ -94,10 +127,12 @@ def run_from_args(args: argparse.Namespace) -> None:
             label, prob = model.labels([score])[0]
             print(f"{path}\t{label}\t{prob:.4f}", flush=True)
             rows.append((str(path), f"{score:.6f}", args.method, meaning, note, label,
-                         f"{prob:.6f}"))
+                         f"{prob:.6f}") + (() if maps is None else (maps[i].name,)))
             continue
         print(f"{path}\t{score:.4f}", flush=True)
         rows.append((str(path), f"{score:.6f}", args.method, meaning, note))
+    if maps is not None:
+        print(f"wrote {len(rows)} tamper map(s) to {args.map}", file=sys.stderr)
     if notes:
         sizes = model.trained_sizes()
         print(f"hyperkit predict: {notes} image(s) "
@@ -106,4 +141,5 @@ def run_from_args(args: argparse.Namespace) -> None:
               f"{sizes[1][1]}){'' if args.resize else '; their scores are untested (--resize)'}",
               file=sys.stderr)
     finish_scoring("predict", args.csv, ["path", "score", "method", "meaning", "size_note"]
-                   + (["label", "probability"] if classifier else []), rows, problems)
+                   + (["label", "probability"] if classifier else [])
+                   + ([] if maps is None else ["map"]), rows, problems)

@@ -117,10 +117,11 @@ def save_heatmap(image: Any, cell_map: np.ndarray, patch: Sequence[int], path: s
     return write_atomic(path, lambda f: f.write(buf.getvalue()))
 
 
-def _names(files: Sequence[Path]) -> list[str]:
+def output_names(files: Sequence[Path]) -> list[str]:
     """Output stems, unique: the file's stem when no other input shares it; else the stem
     and its position (a/x.png, b/x.png -> x-0, x-1), with more suffixes while a name is
-    still taken (a third input c/x-1.png becomes x-1-2)."""
+    still taken (a third input c/x-1.png becomes x-1-2). Also names ``hyperkit predict
+    --map``'s tamper maps."""
     stems = [f.stem for f in files]
     count: dict[str, int] = {}
     for s in stems:
@@ -136,6 +137,15 @@ def _names(files: Sequence[Path]) -> list[str]:
             taken.add(name)
         out.append(name)
     return out
+
+
+def refuse_existing(planned: Sequence[Path], option: str) -> None:
+    """FileExistsError naming the first of ``planned`` that exists (the rule of every
+    map output: nothing is overwritten, and nothing is computed before that is sure)."""
+    clash = [str(p) for p in planned if p.exists()]
+    if clash:
+        raise FileExistsError(f"{clash[0]} exists ({len(clash)} output file(s) would be "
+                              f"overwritten); choose another {option} (nothing is overwritten)")
 
 
 def explain_files(model: Any, files: Sequence[str | Path], out: str | Path,
@@ -159,12 +169,9 @@ def explain_files(model: Any, files: Sequence[str | Path], out: str | Path,
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     out = Path(out)
     files = [Path(f) for f in files]
-    names = _names(files)
-    planned = [out / "scores.csv"] + [out / f"{n}{ext}" for n in names for ext in (".png", ".npy")]
-    clash = [str(p) for p in planned if p.exists()]
-    if clash:
-        raise FileExistsError(f"{clash[0]} exists ({len(clash)} output file(s) would be "
-                              "overwritten); choose another --out (nothing is overwritten)")
+    names = output_names(files)
+    refuse_existing([out / "scores.csv"] + [out / f"{n}{ext}" for n in names
+                                            for ext in (".png", ".npy")], "--out")
     out.mkdir(parents=True, exist_ok=True)
     meaning = model.meta.get("score_meaning", "")
     rows, problems = [], []

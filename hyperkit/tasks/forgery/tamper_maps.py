@@ -26,6 +26,7 @@ import numpy as np
 
 from ...attribution import cells_to_pixels, explain
 from ...evaluation.classification import roc_auc
+from ...files import write_atomic
 from ...images import read_image
 
 METHOD = "gradient"
@@ -40,6 +41,49 @@ def tamper_map(cell_map: np.ndarray, size: Sequence[int], patch: Sequence[int]) 
     m = np.nan_to_num(cells_to_pixels(evidence, size, patch), nan=float(np.nanmin(evidence)))
     lo, hi = float(m.min()), float(m.max())
     return np.full(m.shape, 0.5) if hi <= lo else (m - lo) / (hi - lo)
+
+
+def image_tamper_map(model: Any, image: Any) -> tuple[np.ndarray, float]:
+    """(the (H, W) float64 tamper map in [0, 1] of one image, its P(authentic)): the
+    gradient importance of a forgery model (:data:`METHOD`) through :func:`tamper_map`."""
+    ex = explain(model, [image], METHOD)
+    return tamper_map(ex.maps[0], ex.sizes[0], model.patch), float(ex.scores[0])
+
+
+def map_files(files: Sequence[str | Path], out: str | Path) -> list[Path]:
+    """``out/<name>.png`` for each input file, names unique as ``hyperkit explain``'s
+    (:func:`~hyperkit.tasks.explain.output_names`). FileExistsError when ``out`` is a
+    file or any of them exists: nothing is overwritten."""
+    from ..explain import output_names, refuse_existing
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--map {out} is a file; expected a folder for the tamper maps")
+    planned = [out / f"{n}.png" for n in output_names([Path(f) for f in files])]
+    refuse_existing(planned, "--map")
+    return planned
+
+
+def save_tamper_map(model: Any, image: Any, path: str | Path,
+                    size: Sequence[int] | None = None) -> Path:
+    """Writes the tamper map of ``image`` as an 8-bit gray PNG (0 = no evidence, 255 =
+    the strongest evidence of tampering in this image: maps are scaled per image).
+
+    Args:
+        model: a forgery :class:`~hyperkit.model.TwoStage` (scores P(authentic)).
+        image: the image as scored (any layout of :mod:`hyperkit.images`).
+        path: the PNG to write (atomically).
+        size: (H, W) of the file when the image was shrunk to score it (the map is
+            then resized back, bilinear), else None (the map has the image's size).
+    """
+    from PIL import Image
+    from skimage.transform import resize
+
+    pixel_map, _ = image_tamper_map(model, image)
+    if size is not None and tuple(size) != pixel_map.shape:
+        pixel_map = np.clip(resize(pixel_map, tuple(size), order=1), 0.0, 1.0)
+    png = Image.fromarray(np.rint(pixel_map * 255).astype(np.uint8))  # (H, W) uint8: "L"
+    return write_atomic(path, lambda f: png.save(f, format="PNG"))
 
 
 def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
