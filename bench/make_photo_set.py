@@ -16,6 +16,7 @@ The photographs are made at the demo's 192 x 256, so a run trains them on the de
 "iqa-heads-photoset" has the command).
 
     python bench/make_photo_set.py --out ~/data/hyperkit-photoset
+    python bench/make_photo_set.py --out ~/data/hyperkit-photoset-384 --size 384,512
 """
 
 from __future__ import annotations
@@ -99,8 +100,13 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="an absent or empty folder")
     ap.add_argument("--debs", default=str(Path.home() / ".cache/hyperkit/debs"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--size", default=f"{DEFAULT_SIZE[0]},{DEFAULT_SIZE[1]}",
+                    help="ROWS,COLS of every photograph (default: the demo's; issue 19's "
+                         "timing uses 384,512, TID2013's size)")
     a = ap.parse_args()
-    size = DEFAULT_SIZE
+    size = tuple(int(v) for v in a.size.split(","))
+    if len(size) != 2 or min(size) < 32:
+        ap.error(f"--size must be ROWS,COLS with both >= 32, got {a.size!r}")
     photos = load_photos(size)
     photos.update(load(debian_photos(Path(a.debs)), size))
     print(f"{len(photos)} photographs")

@@ -38,6 +38,14 @@ inline auto dispatch_float(const std::string& dtype, Fn&& fn) {
   throw std::invalid_argument("hyperkit kernels take float32 or float64, got " + dtype);
 }
 
+// For pure copies (patch gathering): float16 is moved as its 16-bit pattern, so it
+// needs no half type in C++. Calls fn(float{}), fn(double{}) or fn(uint16_t{}).
+template <typename Fn>
+inline auto dispatch_copy(const std::string& dtype, Fn&& fn) {
+  if (dtype == "float16") return fn(uint16_t{});
+  return dispatch_float(dtype, fn);
+}
+
 // The gather table from the addresses the Python layer passes (both bindings).
 inline PatchTable patch_table(Address images, Address heights, Address widths,
                               int64_t n_images, int64_t channels, int64_t ph, int64_t pw,

@@ -31,6 +31,8 @@ void gather_patches(const PatchTable& t, T* out) {
 
 template void gather_patches<float>(const PatchTable&, float*);
 template void gather_patches<double>(const PatchTable&, double*);
+// float16 images (the half-size prepared-image cache) move as 16-bit patterns
+template void gather_patches<uint16_t>(const PatchTable&, uint16_t*);
 
 // --- Python binding (module hyperkit._C) ---------------------------------------
 
@@ -42,7 +44,7 @@ void bind_gather_patches(pybind11::module_& m) {
          Address xs, int64_t count, Address out) {
         const PatchTable table = patch_table(images, heights, widths, n_images, channels, ph,
                                              pw, index, ys, xs, count);
-        dispatch_float(dtype, [&](auto t) { gather_patches<decltype(t)>(table, out); });
+        dispatch_copy(dtype, [&](auto t) { gather_patches<decltype(t)>(table, out); });
       },
       nogil);
 }

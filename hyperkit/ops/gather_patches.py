@@ -21,13 +21,22 @@ from ..layout import split_images
 from . import kernels
 
 
+def _copy_dtype(im: Any, name: str) -> str:
+    """The dtype name of an image the gather may copy: float32/float64 anywhere, float16
+    on the CPU (the half-size prepared-image cache; a gather is a pure copy)."""
+    if interop.dtype_name(im) == "float16" and not interop.is_cuda(im):
+        return "float16"
+    return checks.check_float(im, name)
+
+
 def check_images(ims: Sequence[Any], ph: int, pw: int) -> str:
-    """Common dtype / channels / device, rank 3 and size >= patch; returns the dtype name."""
+    """Common dtype / channels / device, rank 3 and size >= patch; returns the dtype name
+    (float32 or float64; float16 for CPU images)."""
     if len(ims) == 0:
         raise ValueError("images is empty; give at least one (C, H, W) image")
     for i, im in enumerate(ims):
         checks.check_rank(im, f"images[{i}]", min_ndim=3, max_ndim=3, layout="(C, H, W)")
-    dts = {checks.check_float(im, f"images[{i}]") for i, im in enumerate(ims)}
+    dts = {_copy_dtype(im, f"images[{i}]") for i, im in enumerate(ims)}
     if len(dts) > 1:
         raise TypeError(f"images mixes dtypes {sorted(dts)}; use one")
     chans = {im.shape[0] for im in ims}

@@ -202,7 +202,8 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
                  standardize: bool = False, flips: bool = False, select: str = "loss",
                  members: int = 1, resume: bool = False, device: Any = "auto",
                  log: Any = print, cache: str = "mmap", progress: bool = True,
-                 plcc: float = 0.0) -> tuple[TwoStage, FitResult]:
+                 plcc: float = 0.0, hyper_dir: str | Path | None = None
+                 ) -> tuple[TwoStage, FitResult]:
     """Trains stage 2 of ``model`` (its stage 1 trained) on cached hyper-images.
 
     Args:
@@ -218,6 +219,10 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
             and keeps their mean (:func:`fit_head_ensemble`; always standardized); the
             FitResult returned is the first member's.
         workdir: stage2.ckpt and the hyper-image caches (hyper_train.npy, hyper_val.npy).
+        hyper_dir: where the hyper-image caches live instead (default ``workdir``): every
+            stage 2 trained on one stage 1 and the same images can share one folder, so
+            the hyper-images are built once (measured at TID2013's size: about 55 s and
+            2 GB a build for 864 images).
 
     Returns:
         (model with its stage 2, in eval mode; stage 2's FitResult).
@@ -233,8 +238,10 @@ def train_stage2(model: TwoStage, train_images: Any, train_scores: Any, val_imag
             x = split_images(x, name=f"{name} images")
         ims.append(x)
     ytr, yva = _labels(train_scores, ims[0], "train"), _labels(val_scores, ims[1], "val")
-    htr = cached_hyperimages("hyper_train", model, ims[0], wd, cache, progress=progress)
-    hva = cached_hyperimages("hyper_val", model, ims[1], wd, cache, progress=progress)
+    hd = wd if hyper_dir is None else Path(hyper_dir)
+    hd.mkdir(parents=True, exist_ok=True)
+    htr = cached_hyperimages("hyper_train", model, ims[0], hd, cache, progress=progress)
+    hva = cached_hyperimages("hyper_val", model, ims[1], hd, cache, progress=progress)
     if members > 1:
         s2, stage2_arch, fits = fit_head_ensemble(
             model.stage1, htr, ytr, hva, yva, stage2_arch=stage2_arch, config=config,

@@ -304,3 +304,28 @@ def test_cupy_in_cupy_out():
     q = hyperkit.gather_patches(x, 16, positions=([1, 0], [14, 0], [24, 3]))
     np.testing.assert_array_equal(cp.asnumpy(q), by_hand_at(cp.asnumpy(x), 16, 16, [1, 0],
                                                             [14, 0], [24, 3]))
+
+
+def test_float16_images_are_copied_bit_for_bit_on_the_cpu():
+    """float16 CPU images (the half-size prepared-image cache) gather as a pure copy,
+    numpy and torch, grid and positions; on CUDA float16 is refused by name."""
+    rng = np.random.default_rng(3)
+    ims = [rng.normal(size=(3, h, w)).astype(np.float16) for h, w in [(40, 50), (33, 32)]]
+    got = hyperkit.gather_patches(ims, 16, (2, 3), channel_axis=0)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.view(np.uint16),
+                                  by_hand(ims, 16, 16, 2, 3).view(np.uint16))
+    t = [torch.from_numpy(i) for i in ims]
+    index, ys, xs = [1, 0, 1], [17, 0, 3], [16, 34, 0]
+    got = hyperkit.gather_patches(t, 16, positions=(index, ys, xs))
+    assert got.dtype == torch.float16
+    np.testing.assert_array_equal(got.numpy(), by_hand_at(ims, 16, 16, index, ys, xs))
+    with pytest.raises(TypeError, match="dtypes"):
+        hyperkit.gather_patches([ims[0], ims[1].astype(np.float32)], 16, (1, 1),
+                                channel_axis=0)
+
+
+@needs_cuda
+def test_float16_on_cuda_is_refused():
+    with pytest.raises(TypeError, match=r"images\[0\] must be float32 or float64, got float16"):
+        hyperkit.gather_patches([torch.rand(1, 40, 40, device="cuda").half()], 32, (1, 1))

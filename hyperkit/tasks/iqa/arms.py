@@ -45,11 +45,13 @@ SELECTIVE = ("cnn_selective", "vgg")  # stage-1 kinds that need reference images
 
 @dataclass
 class Stage1:
-    """A trained stage 1 of one split: the model (stage 2 None), its fit, patch counts."""
+    """A trained stage 1 of one split: the model (stage 2 None), its fit, patch counts,
+    and its kind ('cnn', 'cnn_selective', 'vgg': the arms' ``stage1``)."""
 
     model: TwoStage
     fit: FitResult
     counts: dict
+    kind: str
 
 
 @dataclass
@@ -82,7 +84,7 @@ class Split:
             model = TwoStage(net, None, stage1_arch=arch, stage2_arch=spec.stage2_arch,
                              patch=PATCH, grid=spec.grid, lcn=lcn, meta=self.run.meta(),
                              pooling={"higher_better": bool(self.run.table.higher_better)})
-            self.stage1s[kind] = Stage1(model, r, counts)
+            self.stage1s[kind] = Stage1(model, r, counts, kind)
         return self.stage1s[kind]
 
     def save(self, model: Any, arm: str) -> None:
@@ -164,11 +166,13 @@ def stage2(arch: str | Callable[[Split, Stage1], str] | None = None,
             cfg, standardize, recipe = config(sp)
         name = arch(sp, s1) if callable(arch) else arch or run.spec.stage2_arch
         shared_arch = s1.model.stage2_arch
+        # the arms on one stage 1 share its hyper-images (built once per split)
         model, r2 = train_stage2(s1.model, run.files[sp.tr], t.scores[sp.tr], run.files[sp.va],
                                  t.scores[sp.va], stage2_arch=name,
                                  config=cfg, workdir=sp.sdir / arm, standardize=standardize,
                                  resume=sp.resume, device=run.dev, log=sp.log,
-                                 progress=run.progress, **options)
+                                 progress=run.progress, hyper_dir=sp.sdir / f"hyper-{s1.kind}",
+                                 **options)
         preds = predict_files(model, sp.test_files, method)
         sp.save(model, arm)
         # the shared stage 1 goes on without it (and saves as a stage-1-only model)

@@ -37,10 +37,13 @@ class Run:
         self._ssim: np.ndarray | None = None
         self._sizes: dict | None = None
 
-    @staticmethod
-    def store_name(lcn: bool, channels: int) -> str:
-        """File name of the prepared-image cache under out/cache."""
-        return f"prepared-lcn{int(lcn)}-c{channels}.f32"
+    def store_name(self, lcn: bool, channels: int) -> str:
+        """File name of the prepared-image cache under out/cache: float16 (``.f16``), or
+        the float32 file (``.f32``) of a run begun before float16, so that a resumed run
+        keeps preparing its images as its finished splits saw them."""
+        stem = f"prepared-lcn{int(lcn)}-c{channels}"
+        legacy = self.out / "cache" / f"{stem}.f32.json"
+        return f"{stem}.f32" if legacy.is_file() else f"{stem}.f16"
 
     def ssim_name(self) -> str:
         """File name of the patch-SSIM cache under out/cache."""
@@ -53,9 +56,11 @@ class Run:
         if key not in self._stores:
             self.log(f"preparing {len(self.files)} images (lcn={lcn}, {channels} channel(s)) "
                      f"into {self.out / 'cache'}")
+            name = self.store_name(lcn, channels)
             self._stores[key] = self.folder.rank0_first(lambda: PreparedImages(
                 self.files, lcn=lcn, channels=channels, name="images", progress=self.progress,
-                path=self.out / "cache" / self.store_name(lcn, channels)))
+                path=self.out / "cache" / name,
+                dtype="float32" if name.endswith(".f32") else "float16"))
         return self._stores[key]
 
     def ssim(self) -> np.ndarray:
