@@ -2,19 +2,24 @@
 process (``sequential``, the task's own loop), or as Ray tasks on a local machine or a
 cluster (``ray``).
 
-A Ray task runs one unit as a command line (``python -m hyperkit.cli iqa ...
---split-index K``) in a subprocess: exactly the code a SLURM array task runs, with its
-own interpreter (torch threads = the task's CPUs, set before torch loads), and a crash
-of the unit cannot take the Ray worker with it. Ray is imported only here and only when
-used: ``pip install "hyperkit[cluster]"``.
+A Ray task runs one unit as a command line (``hyperkit iqa ... --split-index K``) in a
+subprocess: exactly the code a SLURM array task runs, with its own interpreter (torch
+threads = the task's CPUs, set before torch loads), and a crash of the unit cannot take
+the Ray worker with it. The subprocess starts through :func:`unit_main`, which ends it
+when the Ray worker that waits for it ends (a killed driver takes its workers along):
+an orphaned unit would go on writing its split while a resumed run starts it again.
+Ray is imported only here and only when used: ``pip install "hyperkit[cluster]"``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +28,8 @@ INSTALL_RAY = 'pip install "hyperkit[cluster]"'
 # Ray re-runs a task whose worker or node died this many times (not one that failed)
 MAX_RETRIES = 3
 TAIL = 20  # lines of a failed unit's log quoted in the error
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: a signal for this process when its parent ends
+WATCH_S = 1.0  # where prctl is missing: how often a unit checks that its parent lives
 
 
 class ExecutorError(RuntimeError):
@@ -45,20 +52,55 @@ def require_ray() -> None:
 
 
 def run_unit(argv: Sequence[str], log_path: str, cpus: int, cwd: str) -> int:
-    """Runs ``python -m hyperkit.cli *argv`` with ``cpus`` threads, appending its output
-    to ``log_path``; returns 0. RuntimeError when it fails, :class:`UnitKilled` when a
-    signal ended it."""
+    """Runs ``hyperkit *argv`` (through :func:`unit_main`) with ``cpus`` threads, appending
+    its output to ``log_path``; returns 0. RuntimeError when it fails,
+    :class:`UnitKilled` when a signal ended it."""
     threads = str(max(1, int(cpus)))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "hyperkit.executors", str(os.getpid()), *argv]
     with open(log_path, "ab") as log:  # a retried attempt appends to the same log
-        rc = subprocess.run([sys.executable, "-m", "hyperkit.cli", *argv], cwd=cwd, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        rc = subprocess.run(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            check=False).returncode
     if rc < 0:
         raise UnitKilled(f"signal {-rc} ended the unit (log: {log_path})")
     if rc != 0:
         raise RuntimeError(f"exit status {rc} (log: {log_path}):\n{_tail(log_path)}")
     return 0
+
+
+def end_with_parent(parent: int) -> None:
+    """Ends this process (SIGKILL) as soon as process ``parent`` ends: on Linux the kernel
+    does it (``prctl(PR_SET_PDEATHSIG)``, also while this process is busy in C code),
+    elsewhere a daemon thread checks every :data:`WATCH_S` seconds. When ``parent``
+    ended before the guard was set, this process ends at once.
+
+    The Linux signal follows the *thread* that started this process; the one that runs
+    :func:`run_unit` waits for it, so it cannot end first."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(WATCH_S)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+    if os.getppid() != parent:  # it ended before the guard was in place
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def unit_main(argv: Sequence[str]) -> None:
+    """``python -m hyperkit.executors PARENT ARGS...``: ``hyperkit ARGS...`` in a process
+    that ends when process PARENT (the Ray worker of :func:`run_unit`) ends."""
+    if not argv or not argv[0].isdigit():
+        raise SystemExit("usage: python -m hyperkit.executors PARENT_PID HYPERKIT_ARGS...")
+    end_with_parent(int(argv[0]))
+    from hyperkit.cli import main
+
+    main(list(argv[1:]))
 
 
 def _tail(path: str) -> str:
@@ -120,3 +162,7 @@ def run_on_ray(units: Mapping[str, Sequence[str]], logs: Mapping[str, str], *, c
     finally:
         if started:
             ray.shutdown()
+
+
+if __name__ == "__main__":
+    unit_main(sys.argv[1:])
