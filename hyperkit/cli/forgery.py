@@ -20,7 +20,13 @@ EXAMPLES = ("Data: --dataset casia2 --root PATH reads CASIA v2 as shipped (Au/, 
             "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --inspect "
             "--to-csv pairs.csv\n"
             "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --masks ~/data/gt\n"
-            "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --resume")
+            "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --resume\n\n"
+            "Many seeds at once (docs/cluster.md): --seed-index S runs seed S alone into\n"
+            "--out beside other processes (a SLURM array: --seed-index $SLURM_ARRAY_TASK_ID),\n"
+            "then 'hyperkit report OUT' merges the finished seeds.\n"
+            "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --seeds 10 "
+            "--out runs/t3 --seed-index 0-4\n"
+            "  hyperkit report runs/t3")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo-authentic", type=int, help="demo set: authentic images")
     parser.add_argument("--demo-tampered", type=int, help="demo set: tampered images")
     run_options(parser, "continue an interrupted run in --out from its checkpoints")
+    parser.add_argument("--seed-index", metavar="SPEC",
+                        help="run only these seeds of the --seeds planned (3, 0,2-4) into "
+                             "--out, beside other processes running other seeds there; joins "
+                             "an existing --out of the same settings (no --resume needed), "
+                             "writes no results: 'hyperkit report OUT' merges")
 
 def run_from_args(args: argparse.Namespace) -> None:
     """Table 3: --inspect lists the CASIA v2 pairs; otherwise both stages and the
@@ -55,6 +66,8 @@ def run_from_args(args: argparse.Namespace) -> None:
 
     try:
         if args.inspect or args.to_csv:
+            if args.seed_index is not None:
+                raise ValueError("--inspect only reads the data set; it takes no --seed-index")
             if args.dataset != "casia2" or args.root is None:
                 raise ValueError("--inspect and --to-csv read a CASIA v2 tree: pass "
                                  "--dataset casia2 --root PATH")
@@ -76,10 +89,25 @@ def run_from_args(args: argparse.Namespace) -> None:
                 over[f"{k}_patience"] = min(getattr(setting, f"{k}_patience"),
                                             over[f"{k}_epochs"])
         setting = replace(setting, **over)
+        _check_seed_index(args, setting.seeds)  # before any data is read
         out = args.out or f"runs/forgery-{args.dataset}-{name}"
         run_forgery(args.dataset, setting, out, root=args.root, masks=args.masks,
                     device=args.device, resume=args.resume, overwrite=args.overwrite,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, seed_index=args.seed_index)
     except (FileExistsError, FileNotFoundError, PermissionError, ValueError, TypeError) as e:
         raise SystemExit(f"hyperkit forgery: error: "
                          f"{as_flags(str(e), args.parser_of_command)}") from None
+
+
+def _check_seed_index(args: argparse.Namespace, seeds: int) -> None:
+    """Refuses a malformed or out-of-range --seed-index, and --seed-index with
+    --overwrite, before any data is read."""
+    if args.seed_index is None:
+        return
+    from hyperkit.tasks.forgery.units import seed_indices
+
+    seed_indices(args.seed_index, seeds)
+    if args.overwrite:
+        raise ValueError("--seed-index joins the run in --out that other processes may be "
+                         "writing; it never moves it aside: drop --overwrite (or move the "
+                         "run aside with a plain --overwrite run first)")

@@ -1,17 +1,29 @@
-"""What a forgery run reports: the summary over seeds and results.md laid out like
-Table 3."""
+"""What a forgery run reports: the summary over seeds, results.md laid out like Table 3,
+and the merge of a run folder's finished seeds into results (:func:`merge_results`, the
+end of a run and ``hyperkit report``)."""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
 
+from ...runs import CONFIG, METRICS, RunFolder
+from ...units import read_json
 from ..report import md_row, md_table, pm
+from .plots import plot_contour_examples, plot_roc
 from .settings import APPROACHES, PAPER
+
+ROC_AUC_METHOD = "Mann-Whitney U / (n_authentic n_tampered), scipy.stats"
 
 
 def summarize(runs: list[dict]) -> dict:
-    """Mean and standard deviation over seeds of each metric, per approach, and the
-    confusion matrices summed over seeds."""
+    """Mean, standard deviation and the worst value (lowest, with its seed) over seeds of
+    each metric, per approach, and the confusion matrices summed over seeds."""
     s: dict = {}
     for k in APPROACHES:
         if not all(k in r["metrics"] for r in runs):  # seeds run before k existed
@@ -19,7 +31,9 @@ def summarize(runs: list[dict]) -> dict:
         s[k] = {}
         for metric in ("accuracy", "balanced_accuracy", "roc_auc"):
             v = np.array([r["metrics"][k][metric] for r in runs], dtype=np.float64)
-            s[k][metric] = {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+            worst = int(np.argmin(v))
+            s[k][metric] = {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v),
+                            "worst": float(v[worst]), "worst_seed": runs[worst].get("seed")}
         s[k]["confusion_matrix"] = np.sum([r["metrics"][k]["confusion_matrix"] for r in runs],
                                           axis=0).tolist()
     return s
@@ -29,6 +43,13 @@ def _pm(s: dict, pct: bool = True) -> str:
     if pct:
         return pm(s, digits=2, scale=100, unit="%")
     return pm(s, digits=2 if s["n"] > 1 else 4)
+
+
+def _worst(s: dict) -> str:
+    """' (worst w, seed k)' of a summary over more than one seed ('' otherwise)."""
+    if s["n"] < 2 or "worst" not in s:  # one seed, or a summary from before
+        return ""
+    return f" (worst {s['worst']:.2f}, seed {s['worst_seed']})"
 
 
 def approach_labels(setting: dict) -> dict[str, str]:
@@ -60,7 +81,8 @@ def table(results: dict) -> str:
             continue
         r = s[k]
         rows.append(md_row([labels[k], _pm(r["accuracy"]), _pm(r["balanced_accuracy"]),
-                            _pm(r["roc_auc"], False), r["confusion_matrix"],
+                            _pm(r["roc_auc"], False) + _worst(r["roc_auc"]),
+                            r["confusion_matrix"],
                             f"{100 * paper[k]:.2f}%" if k in paper else ""]))
     note = ("\nROC AUC: Mann-Whitney U / (n_authentic x n_tampered) (scipy.stats; "
             "scikit-learn is not used). Accuracy and the confusion matrices at each approach's "
@@ -107,3 +129,85 @@ def data_checks(results: dict) -> str:
                      f"pair(s), {g['authentic_in_near_duplicate_groups']} image(s) kept on "
                      "one side of every split")
     return "\n".join(lines) + "\n"
+
+
+def merge_results(run_dir: str | Path | RunFolder, *, seconds: float | None = None,
+                  data: Any = None, log: Callable[[str], None] = print) -> dict:
+    """Merges the finished seeds of a forgery run folder into results.json, results.md,
+    run.json, roc.png and contours/ (the end of :func:`~.runner.run_forgery`, and
+    ``hyperkit report``).
+
+    Reads only the folder: config.json (the planned seeds, the data set's summary and
+    split groups), each ``seed<s>/metrics.json`` and, for the contour pictures,
+    contours.json and pairs.csv. A run with fewer finished seeds than planned is merged
+    too; results.json then holds ``seeds_finished`` and results.md says so.
+
+    Args:
+        run_dir: the run folder (or its :class:`~hyperkit.runs.RunFolder`).
+        seconds: the run's wall time for results.json; None: the sum of the merged
+            seeds' seconds (their compute time, as ``hyperkit report`` knows no more).
+        data: the scanned data set, when the caller has it (its masks for the contour
+            pictures); None: read from pairs.csv.
+
+    Returns:
+        the results dictionary written to results.json. FileNotFoundError without
+        config.json, ValueError when no seed has finished or the folder is no forgery run.
+    """
+    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir), log)
+    out = folder.path
+    if not (out / CONFIG).is_file():
+        raise FileNotFoundError(f"{out} holds no {CONFIG}: not a run folder of hyperkit "
+                                "forgery (or the run has not started)")
+    config = read_json(out / CONFIG)
+    if not is_forgery_config(config):
+        raise ValueError(f"{out} is not a forgery run (its {CONFIG} lacks the setting's "
+                         "seeds or the data summary); only hyperkit forgery runs are merged")
+    planned = int(config["setting"]["seeds"])
+    runs = [read_json(out / f"seed{s}" / METRICS) for s in range(planned)
+            if (out / f"seed{s}" / METRICS).is_file()]
+    folder.log(f"{out}: {len(runs)} of {planned} planned seed(s) finished")
+    if not runs:
+        raise ValueError(f"{out} has 0 of {planned} planned seed(s) finished; nothing to "
+                         "merge yet (each seed writes its metrics.json when it finishes)")
+    results = {"task": "forgery", "dataset": config["dataset"], "setting": config["setting"],
+               "device": config["device"], "data": config["data"],
+               "grouping": config.get("grouping"), "runs": runs, "summary": summarize(runs),
+               "paper": PAPER, "models": [f"seed{r['seed']}/model" for r in runs],
+               "roc_auc_method": ROC_AUC_METHOD,
+               "seconds": sum(r["seconds"] for r in runs) if seconds is None else seconds}
+    markdown = table(results)
+    if len(runs) < planned:
+        results["seeds_finished"] = {"finished": len(runs), "planned": planned}
+        cut = markdown.index("\n\n") + 2
+        markdown = (f"{markdown[:cut]}> **Partial**: {len(runs)} of {planned} planned "
+                    f"seed(s) finished; `hyperkit report {out}` merges again as more "
+                    f"finish.\n\n{markdown[cut:]}")
+
+    def plots() -> None:
+        plot_roc(out, runs, out / "roc.png")
+        pairs = data if data is not None else pairs_of(out / "pairs.csv")
+        plot_contour_examples(pairs, out / "contours.json", out / "contours", count=3)
+
+    folder.write_results("forgery", results, markdown, results["models"], plots,
+                         "roc.png, contours/")
+    return results
+
+
+def is_forgery_config(config: dict) -> bool:
+    """Whether a run's config.json is a forgery run's (``task`` since issue 23; the
+    patch margin and setting before)."""
+    return (config.get("task") == "forgery" or "margin" in config) \
+        and isinstance(config.get("setting"), dict) and "seeds" in config["setting"] \
+        and "data" in config
+
+
+def pairs_of(path: Path) -> SimpleNamespace:
+    """The pairs of a run's pairs.csv as the contour pictures read them (``.pairs``, each
+    with ``tampered`` and ``mask``), without scanning the data set again."""
+    pairs = []
+    if path.is_file():
+        with open(path, newline="") as f:
+            pairs = [SimpleNamespace(tampered=Path(row["tampered"]),
+                                     mask=Path(row["mask"]) if row["mask"] else None)
+                     for row in csv.DictReader(f)]
+    return SimpleNamespace(pairs=pairs)

@@ -1,21 +1,30 @@
-"""Running the forgery task: the data set, the run folder, one unit per seed, the results;
-and --inspect, which lists a CASIA v2 tree's pairs."""
+"""Running the forgery task: the data set, the run folder, one unit per seed (all of them
+here, or some as one of several processes: :mod:`.units`), the results; and --inspect,
+which lists a CASIA v2 tree's pairs."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...data.forgery import casia2
 from ...data.forgery import demo as forgery_demo
 from ...devices import resolve_device
-from ...runs import RunFolder
-from .plots import plot_contour_examples, plot_roc
-from .report import summarize, table
-from .seed import run_seed
-from .settings import MARGIN, PAPER, PATCH, Setting, resolve_setting
+from ...runs import RunFolder, barrier
+from .report import merge_results
+from .seed import seed_once
+from .settings import MARGIN, PATCH, Setting, resolve_setting
+from .units import (
+    GROW,
+    check_plan,
+    join_folder,
+    own_folder,
+    publish_demo,
+    run_units,
+    seed_indices,
+)
 
 
 def load_dataset(dataset: str, st: Setting, out: Path, root: str | Path | None,
@@ -42,7 +51,8 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
                 out: str | Path = "runs/forgery-demo-quick", *, root: str | Path | None = None,
                 masks: str | Path | None = None, device: Any = "auto", resume: bool = False,
                 overwrite: bool = False, log: Callable[[str], None] = print,
-                progress: bool = True) -> dict:
+                progress: bool = True,
+                seed_index: str | int | Sequence[int] | None = None) -> dict:
     """Runs Table 3 and writes results.json, results.md, roc.png, contour pictures and
     the trained models to ``out`` (never into the dataset folder).
 
@@ -52,11 +62,26 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
     number of seeds may grow), or moved aside to ``out.replaced-<time>`` with
     ``overwrite``; nothing is deleted.
 
+    Args:
+        seed_index: run only these seeds of the ``setting.seeds`` planned ('3', '0,2-4',
+            ints), as one of several processes sharing ``out`` (:mod:`.units`): ``out``
+            is joined whether or not it exists (its config must match: ``resume`` is
+            implied, ``overwrite`` refused), finished seeds are reused, an unfinished one
+            continues from its checkpoints, and no results are written:
+            :func:`.report.merge_results` (``hyperkit report``) merges.
+
     Returns:
-        the results dictionary also written to results.json.
+        the results dictionary also written to results.json; with ``seed_index``, the
+        out folder, the seed numbers and their metrics (``runs``).
     """
     st = resolve_setting(setting)
-    folder = RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
+    units = None if seed_index is None else seed_indices(seed_index, st.seeds)
+    if units is not None and overwrite:
+        raise ValueError("seed_index and overwrite exclude each other: a unit run joins the "
+                         "run folder that other units may be writing; move it aside with a "
+                         "plain run's --overwrite first, while no unit runs")
+    folder = (RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
+              if units is None else join_folder(Path(out), log))
     out = folder.path
     for place in (root, masks):
         if place is not None and casia2.inside(out, Path(place)):
@@ -64,8 +89,29 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
                              "written there, choose another --out")
     dev = resolve_device(device)
     t_start = time.perf_counter()
+    settings = {"dataset": dataset, "masks": None if masks is None else str(masks),
+                "setting": st.record(), "grid": st.grid(), "patch": PATCH, "margin": MARGIN}
+    if units is not None:
+        check_plan(folder, settings, st.seeds)  # before the demo set is generated
+        if dataset == "demo" and folder.rank0:
+            publish_demo(out, st, own_folder(out, units), log)
     out.mkdir(parents=True, exist_ok=True)
     data = folder.rank0_first(lambda: load_dataset(dataset, st, out, root, masks, folder.log))
+    extra = _describe(data, folder)
+    if units is not None:
+        return run_units(data, st, folder, dev, settings, extra, units, progress)
+    folder.write_config(settings, dev, grow=GROW, **extra)
+    if not (out / "pairs.csv").exists():
+        folder.on_rank0(data.to_csv, out / "pairs.csv")
+    for seed in range(st.seeds):
+        seed_once(data, st, seed, folder, dev, resume, progress)
+    barrier()  # every rank merges what rank 0 wrote
+    return merge_results(folder, seconds=time.perf_counter() - t_start, data=data)
+
+
+def _describe(data: casia2.Casia2, folder: RunFolder) -> dict:
+    """What config.json records about the data set (its root, summary and split groups),
+    logged; ValueError when no tampered image is paired."""
     summary = data.summary()
     folder.log(f"{data.root}: {summary['authentic']} authentic, {summary['pairs']} tampered "
                f"paired, {summary['skipped']} file(s) skipped "
@@ -73,47 +119,11 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
     if summary["pairs"] == 0:
         raise ValueError(f"{data.root}: no tampered image could be paired with its source; "
                          "nothing to train on (run --inspect to see why)")
-    folder.write_config({"dataset": dataset, "masks": None if masks is None else str(masks),
-                         "setting": st.record(), "grid": st.grid(), "patch": PATCH,
-                         "margin": MARGIN}, dev, grow=("setting.seeds",),
-                        root=str(data.root), data=summary)
-    if not (out / "pairs.csv").exists():
-        folder.on_rank0(data.to_csv, out / "pairs.csv")
     data.classification_set(log=folder.log)  # the split groups, for the report
     g = data.grouping
     folder.log(f"split groups: {g['groups']} ({g['near_duplicate_pairs']} near-duplicate "
                f"pair(s) of authentic images, dHash within {g['max_bits']} bits)")
-    runs = [_seed_once(data, st, seed, folder, dev, resume, progress)
-            for seed in range(st.seeds)]
-    results = {"task": "forgery", "dataset": dataset, "setting": st.record(),
-               "device": str(dev), "data": summary, "grouping": g, "runs": runs,
-               "summary": summarize(runs), "paper": PAPER,
-               "models": [f"seed{r['seed']}/model" for r in runs],
-               "roc_auc_method": "Mann-Whitney U / (n_authentic n_tampered), scipy.stats",
-               "seconds": time.perf_counter() - t_start}
-
-    def plots() -> None:
-        plot_roc(out, runs, out / "roc.png")
-        plot_contour_examples(data, out / "contours.json", out / "contours", count=3)
-
-    folder.write_results("forgery", results, table(results), results["models"], plots,
-                         "roc.png, contours/")
-    return results
-
-
-def _seed_once(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder, dev: Any,
-               resume: bool, progress: bool) -> dict:
-    """Seed ``seed``'s metrics: reused when it finished earlier, else run and logged."""
-    done = folder.reuse(f"seed{seed}")
-    if done is not None:
-        return done
-    run = run_seed(data, st, seed, folder, dev, resume, progress)
-    m = run["metrics"]
-    folder.log(f"[seed{seed}] accuracy two-stage {m['two_stage']['accuracy']:.4f} "
-               f"(AUC {m['two_stage']['roc_auc']:.3f}) | end-to-end "
-               f"{m['e2e']['accuracy']:.4f} (AUC {m['e2e']['roc_auc']:.3f}) "
-               f"({run['seconds']:.0f} s)")
-    return run
+    return {"task": "forgery", "root": str(data.root), "data": summary, "grouping": g}
 
 
 def inspect(root: str | Path, masks: str | Path | None = None,

@@ -117,6 +117,7 @@ class Seed:
     tr: np.ndarray
     va: np.ndarray
     te: np.ndarray
+    positions_file: Path  # the contour positions cache (:func:`positions`)
 
     @property
     def wd(self) -> Path:
@@ -126,14 +127,35 @@ class Seed:
         self.folder.log(f"[seed{self.seed}] {s}")
 
 
+def seed_once(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
+              dev: torch.device, resume: bool, progress: bool,
+              positions_file: Path | None = None) -> dict:
+    """Seed ``seed``'s metrics: reused when it finished earlier (seed<s>/metrics.json),
+    else run (:func:`run_seed`) and logged."""
+    done = folder.reuse(f"seed{seed}")
+    if done is not None:
+        return done
+    run = run_seed(data, st, seed, folder, dev, resume, progress, positions_file)
+    m = run["metrics"]
+    folder.log(f"[seed{seed}] accuracy two-stage {m['two_stage']['accuracy']:.4f} "
+               f"(AUC {m['two_stage']['roc_auc']:.3f}) | end-to-end "
+               f"{m['e2e']['accuracy']:.4f} (AUC {m['e2e']['roc_auc']:.3f}) "
+               f"({run['seconds']:.0f} s)")
+    return run
+
+
 def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
-             dev: torch.device, resume: bool, progress: bool) -> dict:
+             dev: torch.device, resume: bool, progress: bool,
+             positions_file: Path | None = None) -> dict:
     """One seed: split, stage 1, hyper-images, stage 2, end-to-end, test metrics; writes
-    seed<s>/ (model, e2e.pt, predictions.npz, metrics.json last)."""
+    seed<s>/ (model, e2e.pt, predictions.npz, metrics.json last) and adds the contour
+    positions of its pairs to ``positions_file`` (default: the run's out/contours.json; a
+    unit run keeps its own, :mod:`.units`)."""
     t0 = time.perf_counter()
     paths, labels, groups = data.classification_set()
     tr, va, te = casia2.grouped_split(groups, seed)
-    sd = Seed(data, st, seed, folder, dev, resume, progress, paths, labels, tr, va, te)
+    sd = Seed(data, st, seed, folder, dev, resume, progress, paths, labels, tr, va, te,
+              positions_file or folder.path / "contours.json")
     sd.wd.mkdir(parents=True, exist_ok=True)
     c1, c2, c3 = st.configs(seed)
     sets, skipped = _pair_sets(sd)
@@ -200,7 +222,7 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
     where = {str(p): part[i] for i, p in enumerate(sd.paths)}
     pairs = [p for p in sd.data.pairs if where[str(p.tampered)] < 2]
     pos, skipped = sd.folder.rank0_first(lambda: positions(
-        sd.data, pairs, sd.folder.path / "contours.json", sd.folder.log, sd.progress))
+        sd.data, pairs, sd.positions_file, sd.folder.log, sd.progress))
     sets = {}
     for k, name in ((0, "train"), (1, "val")):
         keys = [t for t in pos if where[t] == k]
