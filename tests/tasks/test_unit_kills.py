@@ -129,6 +129,11 @@ def test_killed_units_and_workers_are_retried_and_change_no_number(data, sequent
               "who": "parent"}]
     for name, value in hook_env(tmp_path, kills).items():
         monkeypatch.setenv(name, value)  # read by the Ray workers this process starts
+    # whether Ray ends a killed worker's children (a subreaper, the worker's process group)
+    # depends on its version and settings: both off, the unit must end with its worker by
+    # itself (hyperkit.executors.end_with_parent)
+    monkeypatch.setenv("RAY_kill_child_processes_on_worker_exit_with_raylet_subreaper", "0")
+    monkeypatch.setenv("RAY_process_group_cleanup_enabled", "0")
     monkeypatch.chdir(tmp_path)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # 2 workers at once
     try:
