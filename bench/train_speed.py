@@ -12,11 +12,17 @@ resized). Routes, each from the same initial weights and batch order per seed:
   windows (the default now; identical forward values);
 * ``winners+bf16``: the same under bfloat16 autocast (``TrainConfig(precision='bf16')``;
   only where the CPU has native bf16);
+* ``winners+f16cache``: ``winners`` on images rounded to float16 and widened back, the
+  values stage 1 trains on from the half-size prepared-image cache
+  (:class:`hyperkit.data.prepared.PreparedImages`, the default since issue 19);
 * ``shared`` (and ``shared+bf16``): conv1 once per whole image, every grid patch pooled
-  from that map (:func:`hyperkit.ops.conv_grid_minmax`, :class:`hyperkit.patches.GridCells`):
-  a step takes ``--shared-images`` whole images (165 patches each at the demo's size, 713
-  at TID's), the learning rate scaled linearly by patches per step over 128
-  (``--shared-lr-scale``), for the same number of patch visits as the other routes.
+  from that map (:func:`hyperkit.ops.conv_grid_minmax`, the same winner-window backward):
+  a step takes ``--shared-images`` whole images with all their grid patches (165 each at
+  the demo's size, 713 at TID's), the learning rate optionally scaled linearly by patches
+  per step over 128 (``--shared-lr-scale``), for the same number of patch visits as the
+  other routes. Measured, not adopted (bench/RESULTS.md "train-speed"): one image a step
+  is fast but every patch of a step has the same label; several images a step are slower
+  and train worse per patch visit.
 
 Patches/s is over the timed steps (after 5 warm-up steps); the validation loss is the MAE
 over the patches of held-out references, in float32, after ``--steps`` steps. Seeds give
@@ -31,6 +37,7 @@ Run it alone: two torch processes on 2 cores slow each other down several-fold.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics as st
 import sys
@@ -43,13 +50,17 @@ import torch
 from hyperkit.data.iqa.demo import load_demo
 from hyperkit.data.iqa.demo_distortions import crop_resize
 from hyperkit.devices import describe_machine, native_bf16
+from hyperkit.grid import grid_positions
 from hyperkit.images import read_image
 from hyperkit.nets.kang import KangStage1
-from hyperkit.patches import GridCells, GridPatches
+from hyperkit.ops import conv_grid_minmax
+from hyperkit.ops.gather_patches import ImageTable
+from hyperkit.patches import GridPatches
 from hyperkit.training.config import stage1_config
 from hyperkit.training.loop import make_optimizer, training_precision
 
 SIZES = {"demo": ((192, 256), (11, 15)), "tid": ((384, 512), (23, 31))}
+GRID_OF = dict(SIZES.values())
 OUT = Path(__file__).resolve().parent.parent / "results" / "train_speed.json"
 
 
@@ -63,7 +74,8 @@ class DenseKang(KangStage1):
 
 
 ROUTES = {"dense": (DenseKang, "float32"), "winners": (KangStage1, "float32"),
-          "winners+bf16": (KangStage1, "bf16"), "shared": (KangStage1, "float32"),
+          "winners+bf16": (KangStage1, "bf16"), "winners+f16cache": (KangStage1, "float32"),
+          "shared": (KangStage1, "float32"),
           "shared+bf16": (KangStage1, "bf16")}
 
 
@@ -96,28 +108,32 @@ def val_mae(net: KangStage1, val: GridPatches, limit: int = 20_000) -> float:
     return total / len(idx)
 
 
-def whole_images(train: GridPatches) -> GridCells:
-    """Every grid cell of the training images, grouped by image (the shared route)."""
-    n, (nu, nv) = len(train.images), train.grid
-    u, v = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
-    return GridCells(train.images, train.patch[0], train.grid, np.repeat(np.arange(n), nu * nv),
-                     np.tile(u.ravel(), n), np.tile(v.ravel(), n), train.labels.numpy()[
-                         np.repeat(np.arange(n), nu * nv)])
+def shared_scores(net: KangStage1, images: torch.Tensor) -> torch.Tensor:
+    """Scores (N U V,) of every grid patch of same-size images (N, C, H, W), conv1 run
+    once per image: the shared route."""
+    h, w = images.shape[2:]
+    rows, cols = grid_positions(h, net.patch, GRID_OF[(h, w)][0]), \
+        grid_positions(w, net.patch, GRID_OF[(h, w)][1])
+    mx, mn = conv_grid_minmax(images, net.conv1.weight, net.conv1.bias, net.patch, rows, cols)
+    f = torch.cat([mn, mx], 1).permute(0, 2, 3, 1).reshape(-1, 2 * mx.shape[1])
+    return net.out(net.relu(net.fc2(net.relu(net.fc1(f))))).squeeze(1)
 
 
-def run_shared(route: str, seed: int, train: GridCells, val: GridPatches, patches: int,
+def run_shared(route: str, seed: int, train: GridPatches, val: GridPatches, patches: int,
                images: int, lr_scale: str) -> dict:
-    """Trains the shared route for as many patch visits as ``patches``; its patches/s
-    and validation MAE."""
+    """Trains the shared route for as many patch visits as ``patches``, ``images`` whole
+    images a step; its patches/s and validation MAE."""
     _, precision = ROUTES[route]
     torch.manual_seed(seed)
     net = KangStage1(3)
-    per_step = images * train.grid[0] * train.grid[1]
+    cells = train.grid[0] * train.grid[1]
+    per_step = images * cells
     base = stage1_config(seed=seed).lr
     lr = base * per_step / 128 if lr_scale == "linear" else base
     cfg = stage1_config(seed=seed, batch_size=images, precision=precision, lr=lr)
     opt = make_optimizer(net, cfg)
-    order = np.random.default_rng(seed).permutation(len(train))
+    n = len(train.images)
+    order = np.random.default_rng(seed).permutation(n)
     steps = max(1, round(patches / per_step))
     dev = torch.device("cpu")
     net.train()
@@ -125,10 +141,12 @@ def run_shared(route: str, seed: int, train: GridCells, val: GridPatches, patche
     for s in range(steps + warm):
         if s == warm:
             t0 = time.perf_counter()
-        inputs, y = train.batch(order[(s * images) % (len(order) - images):][:images])
+        pick = order[(s * images) % (n - images):][:images]
+        x = torch.stack([train.images[i] for i in pick])
+        y = train.labels[torch.from_numpy(pick)].repeat_interleave(cells)
         opt.zero_grad(set_to_none=True)
         with training_precision(precision, dev):
-            loss = (net(*inputs).float() - y).abs().mean()
+            loss = (shared_scores(net, x).float() - y).abs().mean()
         loss.backward()
         opt.step()
         loss.item()
@@ -196,6 +214,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()
     machine = describe_machine()
+    unknown = sorted(set(a.routes.split(",")) - set(ROUTES))
+    if unknown:
+        ap.error(f"--routes: unknown {unknown}; choose from {list(ROUTES)}")
     routes = [r for r in a.routes.split(",")
               if ROUTES[r][1] != "bf16" or native_bf16(torch.device("cpu"))]
     report: dict = {"machine": machine, "command": " ".join(["python", *sys.argv]),
@@ -203,14 +224,17 @@ def main() -> None:
                     "shared_lr_scale": a.shared_lr_scale, "sizes": {}}
     for size in a.sizes.split(","):
         train, val = data(size, a.val_refs)
-        cells = whole_images(train)
+        half = copy.copy(train)  # the images as the float16 cache gives them
+        half.images = [t.half().float() for t in train.images]
+        half._table = ImageTable(half.images, half.patch)
         rows = []
         for seed in (int(s) for s in a.seeds.split(",")):
             for route in routes:  # interleaved, so drift in the machine hits every route
-                rows.append(run_shared(route, seed, cells, val, a.steps * a.batch,
+                rows.append(run_shared(route, seed, train, val, a.steps * a.batch,
                                        a.shared_images, a.shared_lr_scale)
                             if route.startswith("shared") else
-                            run(route, seed, train, val, a.steps, a.batch))
+                            run(route, seed, half if route.endswith("f16cache") else train,
+                                val, a.steps, a.batch))
                 print(f"{size} {rows[-1]}", flush=True)
         report["sizes"][size] = {"image": SIZES[size][0], "grid": SIZES[size][1],
                                  "train_patches": len(train), "val_patches": len(val),

@@ -9,9 +9,7 @@ Two ways to draw from it, both cutting with the same kernel from images prepared
   its global number, holding the prepared images and never the patches (stage-1
   training: peak memory is the images plus a few batches);
 * :class:`PositionedPatches` does the same for patches at explicit positions (selective
-  patch training);
-* :class:`GridCells` gives the same training patches grouped by image, for networks
-  that convolve whole images once (the shared training route of Kang's stage 1).
+  patch training).
 """
 
 from __future__ import annotations
@@ -162,65 +160,3 @@ class PositionedPatches:
                                      self.ys[idx].astype(np.int64), self.xs[idx].astype(np.int64))
         return (patches.float(),), self.labels[torch.from_numpy(np.asarray(idx))]
 
-
-class GridCells:
-    """Labelled grid cells grouped by image: item i is one whole image with its chosen
-    cells, for networks that score every cell from one convolution of the image
-    (:meth:`hyperkit.nets.kang.KangStage1.forward` with ``rows``/``cols``).
-
-    The same training patches as :class:`PositionedPatches` over rows (image, u, v,
-    label) of a (U, V) grid, visited once per epoch, but a step takes whole images: a
-    batch of B images holds all their chosen cells (at TID2013's size and stride 16,
-    up to 713 a photograph), so ``batch_size`` counts images.
-
-    Args:
-        images: prepared (C, H, W) tensors, float32 or float16 (a
-            :class:`hyperkit.data.prepared.PreparedImages` or a list).
-        patch: the square patch side; grid: (U, V).
-        image, u, v, labels: (P,) rows: image number, grid cell, label (a cell may
-            repeat: oversampling).
-    """
-
-    def __init__(self, images: Sequence[Tensor], patch: int, grid: tuple[int, int],
-                 image: Any, u: Any, v: Any, labels: Any) -> None:
-        image, u, v = (np.asarray(a, dtype=np.int64) for a in (image, u, v))
-        labels = np.asarray(labels, dtype=np.float32).reshape(-1)
-        if not len(image) == len(u) == len(v) == len(labels) > 0:
-            raise ValueError(f"image, u, v and labels must have one non-zero length, got "
-                             f"{len(image)}, {len(u)}, {len(v)}, {len(labels)}")
-        if not np.isfinite(labels).all():
-            raise ValueError("labels contain NaN or Inf")
-        nu, nv = grid
-        if image.min() < 0 or image.max() >= len(images) or u.min() < 0 or u.max() >= nu \
-                or v.min() < 0 or v.max() >= nv:
-            raise ValueError(f"rows must name images 0..{len(images) - 1} and cells inside "
-                             f"the {nu} x {nv} grid")
-        check_patch_fits([(t.shape[1], t.shape[2]) for t in images], (patch, patch))
-        self.images, self.patch, self.grid = images, int(patch), (int(nu), int(nv))
-        order = np.argsort(image, kind="stable")
-        self.members, starts = np.unique(image[order], return_index=True)
-        bounds = [*starts[1:], len(order)]
-        cell = (u * nv + v)[order]
-        self._cells = [cell[a:b] for a, b in zip(starts, bounds)]
-        self._labels = [labels[order][a:b] for a, b in zip(starts, bounds)]
-        self.patches = len(labels)
-
-    def __len__(self) -> int:
-        return len(self.members)
-
-    def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor, ...], Tensor]:
-        """((images (B, C, H, W) float32, rows (U,), cols (V,), cells (P,)), labels (P,))
-        for items ``idx``; the B images must share one size."""
-        ns = [int(self.members[i]) for i in idx]
-        sizes = {tuple(self.images[n].shape[1:]) for n in ns}
-        if len(sizes) > 1:
-            raise ValueError(f"a batch of whole images needs one size, got {sorted(sizes)}; "
-                             "use batch_size=1")
-        h, w = sizes.pop()
-        x = torch.stack([self.images[n].float() for n in ns])
-        per = self.grid[0] * self.grid[1]
-        cells = np.concatenate([k * per + self._cells[i] for k, i in enumerate(idx)])
-        labels = np.concatenate([self._labels[i] for i in idx])
-        rows = torch.from_numpy(grid_positions(h, self.patch, self.grid[0]))
-        cols = torch.from_numpy(grid_positions(w, self.patch, self.grid[1]))
-        return (x, rows, cols, torch.from_numpy(cells)), torch.from_numpy(labels)

@@ -9,13 +9,7 @@ import torch
 from hyperkit.grid import grid_cells
 from hyperkit.images import check_channels, prepare_image
 from hyperkit.ops.gather_patches import gather_patches
-from hyperkit.patches import (
-    GridCells,
-    GridPatches,
-    PositionedPatches,
-    check_patch_fits,
-    grid_batches,
-)
+from hyperkit.patches import GridPatches, PositionedPatches, check_patch_fits, grid_batches
 from hyperkit.training.batches import BatchSource
 
 from .reference import by_hand, by_hand_at
@@ -224,53 +218,3 @@ def test_positioned_patches_of_float16_images_are_float32():
     want = by_hand_at([t.float().numpy() for t in half], *PATCH, index, ys, xs)
     np.testing.assert_array_equal(p.numpy(), want)
 
-
-# ------------------------------------------------------------------------------ GridCells
-
-
-def test_grid_cells_batch_holds_each_images_chosen_cells_and_labels():
-    """Rows (image, u, v, label) in any order, repeats allowed: a batch of items gives the
-    images whole, the grid offsets, the cells by flat number and the labels in the
-    same order; the cells cut from those images are the PositionedPatches' patches."""
-    from hyperkit.data.iqa.selection import PatchRows, rows_to_positions
-
-    rng = np.random.default_rng(2)
-    images = [torch.from_numpy(rng.normal(size=(3, 40, 50)).astype(np.float32)) for _ in range(3)]
-    grid = (3, 4)
-    rows = PatchRows(np.array([2, 0, 2, 2, 0], np.int32), np.array([0, 1, 2, 0, 1], np.int32),
-                     np.array([3, 0, 1, 3, 2], np.int32), np.arange(5, dtype=np.float32))
-    gc = GridCells(images, 16, grid, rows.image, rows.u, rows.v, rows.label)
-    assert isinstance(gc, BatchSource) and len(gc) == 2 and gc.patches == 5  # image 1 unused
-    (x, r, c, cells), y = gc.batch(np.array([1, 0]))  # image 2, then image 0
-    assert x.shape == (2, 3, 40, 50) and x.dtype == torch.float32
-    assert torch.equal(x[0], images[2]) and torch.equal(x[1], images[0])
-    index, ys, xs = rows_to_positions(rows, [(40, 50)] * 3, (16, 16), grid)
-    want = {}
-    for q in range(5):
-        want.setdefault(int(index[q]), []).append(
-            (images[index[q]][:, ys[q]:ys[q] + 16, xs[q]:xs[q] + 16], rows.label[q]))
-    got = [(x[k][:, r[(cc % 12) // 4]:r[(cc % 12) // 4] + 16, c[cc % 4]:c[cc % 4] + 16],
-            float(y[j])) for j, cc in enumerate(cells.tolist()) for k in [cc // 12]]
-    flat = want[2] + want[0]
-    assert len(got) == 5
-    for (gp, gy), (wp, wy) in zip(got, flat):
-        assert torch.equal(gp, wp) and gy == wy
-
-
-def test_grid_cells_of_float16_images_and_bad_input():
-    half = [torch.rand(1, 40, 40).half(), torch.rand(1, 48, 40).half()]
-    gc = GridCells(half, 16, (2, 2), [0, 1], [0, 1], [1, 1], [1.0, 2.0])
-    (x, *_), _ = gc.batch(np.array([0]))
-    assert x.dtype == torch.float32 and torch.equal(x[0], half[0].float())
-    with pytest.raises(ValueError, match="one size"):
-        gc.batch(np.array([0, 1]))
-    with pytest.raises(ValueError, match="inside the 2 x 2 grid"):
-        GridCells(half, 16, (2, 2), [0], [2], [0], [1.0])
-    with pytest.raises(ValueError, match="images 0..1"):
-        GridCells(half, 16, (2, 2), [2], [0], [0], [1.0])
-    with pytest.raises(ValueError, match="one non-zero length"):
-        GridCells(half, 16, (2, 2), [], [], [], [])
-    with pytest.raises(ValueError, match="NaN"):
-        GridCells(half, 16, (2, 2), [0], [0], [0], [float("nan")])
-    with pytest.raises(ValueError, match="smaller than"):
-        GridCells(half, 44, (2, 2), [0], [0], [0], [1.0])

@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..ops.conv_grid_minmax import conv_grid_minmax
 from ..ops.conv_minmax import conv_minmax
 from ..ops.grid_minmax_pool import grid_minmax_pool
 from ..ops.minmax_pool2d import MinMaxPool2d
@@ -50,23 +49,9 @@ class KangStage1(nn.Module):
         h = torch.cat([mn, mx], 1)
         return self.relu(self.fc2(self.relu(self.fc1(h))))
 
-    def forward(self, patches: Tensor, rows: Tensor | None = None, cols: Tensor | None = None,
-                cells: Tensor | None = None) -> Tensor:
-        """(P, C, 32, 32) -> (P,) patch scores.
-
-        Shared training route (:class:`hyperkit.patches.GridCells`): with ``rows`` and
-        ``cols``, ``patches`` is instead a batch of whole images (N, C, H, W) and the
-        scores are those of the grid patches at rows (U,) x cols (V,), conv1 run once
-        per image (:func:`hyperkit.ops.conv_grid_minmax`); ``cells`` (P,) picks cells by
-        flat number n U V + u V + v (None: all N U V, in that order)."""
-        if rows is None:
-            return self.out(self.features(patches)).squeeze(1)
-        mx, mn = conv_grid_minmax(patches, self.conv1.weight, self.conv1.bias, self.patch,
-                                  rows, cols)
-        h = torch.cat([mn, mx], 1).permute(0, 2, 3, 1).reshape(-1, 2 * mx.shape[1])
-        if cells is not None:
-            h = h[cells]  # the FC layers run on the chosen cells only
-        return self.out(self.relu(self.fc2(self.relu(self.fc1(h))))).squeeze(1)
+    def forward(self, patches: Tensor) -> Tensor:
+        """(P, C, 32, 32) -> (P,) patch scores."""
+        return self.out(self.features(patches)).squeeze(1)
 
     def scores(self, patches: Tensor) -> Tensor:
         """(P, C, 32, 32) -> (P, 1): :meth:`forward` with the unit axis kept, the (P, D)

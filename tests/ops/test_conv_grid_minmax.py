@@ -108,13 +108,23 @@ def test_bad_input_is_named(change, exc, words):
                          args["rows"], args["cols"])
 
 
-def test_kang_whole_image_scores_are_the_patch_scores():
+def test_kang_layers_on_the_pooled_cells_are_the_patch_scores():
+    """Kang's stage 1 on whole images (conv_grid_minmax, then its FC layers) scores every
+    grid patch as KangStage1 scores the patch itself."""
     torch.manual_seed(0)
     net = KangStage1(3).double()
     x = torch.randn(2, 3, 64, 80, dtype=torch.float64)
     rows, cols = grid_positions(64, 32, 3), grid_positions(80, 32, 4)
-    cells = torch.tensor([0, 5, 11, 12, 23, 5])  # any cells, repeats allowed
-    got = net(x, torch.from_numpy(rows), torch.from_numpy(cols), cells)
-    want = net(patches_of(x, 32, rows, cols))[cells]
-    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
-    assert net(x, torch.from_numpy(rows), torch.from_numpy(cols)).shape == (24,)
+    mx, mn = conv_grid_minmax(x, net.conv1.weight, net.conv1.bias, 32, rows, cols)
+    h = torch.cat([mn, mx], 1).permute(0, 2, 3, 1).reshape(-1, 100)
+    got = net.out(net.relu(net.fc2(net.relu(net.fc1(h))))).squeeze(1)
+    torch.testing.assert_close(got, net(patches_of(x, 32, rows, cols)), rtol=1e-10, atol=1e-10)
+
+
+def test_torch_op_opcheck():
+    x, weight, bias, patch, rows, cols = case(6, h=40, w=44, grid=(2, 3))
+    args = (x, weight.requires_grad_(), bias.requires_grad_(), patch - weight.shape[2] + 1,
+            [int(r) for r in rows], [int(c) for c in cols])
+    torch.library.opcheck(torch.ops.hyperkit.conv_grid_minmax.default, args,
+                          test_utils=("test_schema", "test_faketensor",
+                                      "test_autograd_registration"))
