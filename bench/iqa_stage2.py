@@ -74,7 +74,9 @@ def main() -> None:
 
     table = read_demo(cfg["table"]["root"])
     s1 = TwoStage.load(run / "split0" / "models" / "cnn_selective")
-    work = run / "split0" / "two_stage"
+    work = run / "split0" / "hyper-cnn_selective"  # shared by the arms since issue 19
+    if not work.is_dir():
+        work = run / "split0" / "two_stage"  # a run made before
     htr = np.load(work / "hyper_train.npy", mmap_mode="r")
     hva = np.load(work / "hyper_val.npy", mmap_mode="r")
     te = np.asarray(split["test"])
