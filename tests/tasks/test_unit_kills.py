@@ -13,8 +13,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +186,43 @@ def test_a_killed_driver_resumes_without_redoing_a_finished_split(data, sequenti
     assert log.count("stage1 epoch 1/2") == 2  # splits 2 and 3; split 1 resumed at epoch 2
     assert files(out / "split0") == split0  # not one file of split 0 written again
     assert_same_run(out, sequential)
+
+
+def _gone(pid):
+    """Whether process ``pid`` has ended (a zombie nobody reaped counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+@pytest.mark.parametrize("platform", ["linux", "elsewhere"])
+def test_a_unit_ends_when_the_process_that_started_it_is_killed(platform):
+    """hyperkit.executors.end_with_parent, without Ray: a parent starts a guarded child
+    and is SIGKILLed; the child ends too (on Linux by the kernel's PR_SET_PDEATHSIG,
+    elsewhere by its watch thread, tried here by posing as another platform)."""
+    child = ("import os, sys, time\n"
+             "from hyperkit import executors\n"
+             f"sys.platform = {platform!r}\n"
+             "executors.end_with_parent(os.getppid())\n"
+             "print('guarded', flush=True)\n"
+             "time.sleep(60)\n")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys\n"
+         f"p = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+         "print(p.pid, flush=True)\np.wait()\n"], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    try:
+        assert parent.stdout.readline().strip() == "guarded"
+        assert not _gone(pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10  # the watch thread looks every second
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(pid)
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+        parent.stdout.close()
