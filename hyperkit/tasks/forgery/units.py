@@ -134,7 +134,9 @@ def run_units(data: casia2.Casia2, st: Setting, folder: RunFolder, dev: Any, set
         for s in units:
             shared_units.sweep(folder, [out / f"seed{s}"])
             mine = _positions_file(folder, s)
-            runs.append(seed_once(data, st, s, folder, dev, True, progress, mine))
+            # always resume=True: a retried unit continues its seed from the checkpoints
+            runs.append(seed_once(data, st, s, folder, dev, resume=True, progress=progress,
+                                  positions_file=mine))
             if folder.rank0:
                 publish(mine, out / "contours.json")
     finally:
