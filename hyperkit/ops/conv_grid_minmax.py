@@ -96,15 +96,15 @@ def conv_grid_minmax(images: Tensor, weight: Tensor, bias: Tensor | None, patch:
         rows: (U,) patch top rows, ints in [0, H - patch]; cols: (V,) left columns.
 
     Returns:
-        (max, min), each (N, K, U, V) float32 (float64 for float64 images): cell (u, v)
-        is ``conv_minmax`` of the patch ``images[:, :, rows[u]:rows[u] + patch,
-        cols[v]:cols[v] + patch]`` (up to float summation order). Differentiable in
-        weight and bias.
+        (max, min), each (N, K, U, V) float32 (float64 for float64 images): cell
+            (u, v) is ``conv_minmax`` of the patch ``images[:, :, rows[u]:rows[u] +
+            patch, cols[v]:cols[v] + patch]`` (up to float summation order).
+            Differentiable in weight and bias.
 
     Raises:
         TypeError / ValueError: non-float images, wrong ranks or channel counts, a
-        kernel larger than the patch, a patch larger than the images, offsets outside
-        the images, or NaN in the map.
+            kernel larger than the patch, a patch larger than the images, offsets
+            outside the images, or NaN in the map.
     """
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch tensor, got {type(images).__name__}")
