@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import statistics as st
 import sys
 import time
@@ -108,6 +109,15 @@ def val_mae(net: KangStage1, val: GridPatches, limit: int = 20_000) -> float:
     return total / len(idx)
 
 
+def rounded(src: GridPatches) -> GridPatches:
+    """The same patches with the images rounded to float16 and widened back: what stage 1
+    trains and validates on from the half-size prepared-image cache."""
+    out = copy.copy(src)
+    out.images = [t.half().float() for t in src.images]
+    out._table = ImageTable(out.images, out.patch)
+    return out
+
+
 def shared_scores(net: KangStage1, images: torch.Tensor) -> torch.Tensor:
     """Scores (N U V,) of every grid patch of same-size images (N, C, H, W), conv1 run
     once per image: the shared route."""
@@ -156,8 +166,11 @@ def run_shared(route: str, seed: int, train: GridPatches, val: GridPatches, patc
 
 
 def run(route: str, seed: int, train: GridPatches, val: GridPatches, steps: int,
-        batch: int) -> dict:
-    """Trains one route for ``steps`` steps; its patches/s and validation MAE."""
+        batch: int, tail: int = 0) -> dict:
+    """Trains one route for ``steps`` steps; its patches/s (training steps only) and
+    validation MAE after the last step and, with ``tail`` > 0, the mean validation MAE
+    over the last ``tail`` of 5 evaluations spaced steps / 5 apart (one step's MAE jumps
+    with the output bias; the tail mean is steadier)."""
     cls, precision = ROUTES[route]
     torch.manual_seed(seed)
     net = cls(3)
@@ -165,11 +178,11 @@ def run(route: str, seed: int, train: GridPatches, val: GridPatches, steps: int,
     opt = make_optimizer(net, cfg)
     order = np.random.default_rng(seed).permutation(len(train))
     dev = torch.device("cpu")
-    net.train()
-    warm, t0 = 5, 0.0
+    warm, spent, evals = 5, 0.0, []
+    every = max(1, steps // 5)
     for s in range(steps + warm):
-        if s == warm:
-            t0 = time.perf_counter()
+        net.train()
+        t = time.perf_counter()
         (x,), y = train.batch(order[(s * batch) % (len(order) - batch):][:batch])
         opt.zero_grad(set_to_none=True)
         with training_precision(precision, dev):
@@ -177,14 +190,25 @@ def run(route: str, seed: int, train: GridPatches, val: GridPatches, steps: int,
         loss.backward()
         opt.step()
         loss.item()
-    rate = steps * batch / (time.perf_counter() - t0)
-    return {"route": route, "seed": seed, "patches_per_s": rate, "val_mae": val_mae(net, val)}
+        if s >= warm:
+            spent += time.perf_counter() - t
+        done = s - warm + 1
+        if tail and done > 0 and done % every == 0 and done != steps:
+            evals.append(val_mae(net, val))
+    final = val_mae(net, val)
+    row = {"route": route, "seed": seed, "patches_per_s": steps * batch / spent,
+           "val_mae": final}
+    if tail:
+        row["val_mae_tail"] = float(np.mean((evals + [final])[-tail:]))
+    return row
 
 
 def table(rows: list[dict]) -> list[str]:
     """Markdown: per route, median patches/s, speed-up over dense, val MAE mean ± std."""
+    tail = any("val_mae_tail" in r for r in rows)
     out = ["| route | patches/s (median; per seed) | speed-up | val MAE mean ± std "
-           "(per seed) |", "|---|---|---|---|"]
+           "(per seed) |" + (" val MAE, mean of the last evaluations |" if tail else ""),
+           "|---|---|---|---|" + ("---|" if tail else "")]
     ran = [r["route"] for r in rows]
     base_route = "dense" if "dense" in ran else ran[0]  # the speed-up's base
     base = st.median(r["patches_per_s"] for r in rows if r["route"] == base_route)
@@ -193,10 +217,18 @@ def table(rows: list[dict]) -> list[str]:
         if not rs:
             continue
         rates, maes = [r["patches_per_s"] for r in rs], [r["val_mae"] for r in rs]
-        sd = st.stdev(maes) if len(maes) > 1 else float("nan")
-        out.append(f"| {route} | {st.median(rates):,.0f} ({', '.join(f'{v:,.0f}' for v in rates)})"
-                   f" | {st.median(rates) / base:.2f}x | {st.mean(maes):.3f} ± {sd:.3f} "
-                   f"({', '.join(f'{v:.3f}' for v in maes)}) |")
+        ok = [m for m in maes if math.isfinite(m)]  # a diverged run's MAE is inf or NaN
+        mean = f"{st.mean(ok):.3f}" if ok else "–"
+        sd = f"{st.stdev(ok):.3f}" if len(ok) > 1 else "–"
+        diverged = f"; {len(maes) - len(ok)} diverged" if len(ok) < len(maes) else ""
+        line = (f"| {route} | {st.median(rates):,.0f} ({', '.join(f'{v:,.0f}' for v in rates)})"
+                f" | {st.median(rates) / base:.2f}x | {mean} ± {sd} "
+                f"({', '.join(f'{v:.3f}' for v in maes)}{diverged}) |")
+        tails = [r["val_mae_tail"] for r in rs if "val_mae_tail" in r]
+        if tails:
+            line += (f" {st.mean(tails):.3f} ± {st.stdev(tails) if len(tails) > 1 else 0:.3f} "
+                     f"({', '.join(f'{v:.3f}' for v in tails)}) |")
+        out.append(line)
     return out
 
 
@@ -208,6 +240,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--val-refs", type=int, default=3)
     ap.add_argument("--routes", default=",".join(ROUTES), help="comma-separated routes")
+    ap.add_argument("--tail", type=int, default=0,
+                    help="also the mean validation MAE over the last TAIL of 5 evaluations")
     ap.add_argument("--shared-images", type=int, default=1,
                     help="whole images per step of the shared routes")
     ap.add_argument("--shared-lr-scale", choices=("linear", "none"), default="linear")
@@ -224,17 +258,15 @@ def main() -> None:
                     "shared_lr_scale": a.shared_lr_scale, "sizes": {}}
     for size in a.sizes.split(","):
         train, val = data(size, a.val_refs)
-        half = copy.copy(train)  # the images as the float16 cache gives them
-        half.images = [t.half().float() for t in train.images]
-        half._table = ImageTable(half.images, half.patch)
+        half, half_val = (rounded(src) for src in (train, val))
         rows = []
         for seed in (int(s) for s in a.seeds.split(",")):
             for route in routes:  # interleaved, so drift in the machine hits every route
                 rows.append(run_shared(route, seed, train, val, a.steps * a.batch,
                                        a.shared_images, a.shared_lr_scale)
                             if route.startswith("shared") else
-                            run(route, seed, half if route.endswith("f16cache") else train,
-                                val, a.steps, a.batch))
+                            run(route, seed, *((half, half_val) if route.endswith("f16cache")
+                                               else (train, val)), a.steps, a.batch, a.tail))
                 print(f"{size} {rows[-1]}", flush=True)
         report["sizes"][size] = {"image": SIZES[size][0], "grid": SIZES[size][1],
                                  "train_patches": len(train), "val_patches": len(val),

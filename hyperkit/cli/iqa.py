@@ -84,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "results on every CPU) or bf16 (autocast; about 1.1-1.2x faster "
                              "on CPUs with native bf16, refused elsewhere; bench/RESULTS.md "
                              "train-speed)")
+    parser.add_argument("--cache-dtype", choices=("float32", "float16"), default="float32",
+                        help="the prepared-image cache under OUT/cache: float32 (default, "
+                             "exact) or float16 (half the disk and page cache, for large sets "
+                             "such as KonIQ; patches are widened to float32 per batch; "
+                             "bench/RESULTS.md prepared-cache)")
     parser.add_argument("--stage2-recipe", choices=("adam", "paper"), default="adam",
                         help="adam (default: standardized inputs and labels, Adam 1e-4) or "
                              "paper (SGD 0.005, Nesterov; dies on real photographs, see README)")
@@ -199,7 +204,8 @@ def _setting_and_options(args: argparse.Namespace) -> tuple[Any, Any]:
     options = Options(splits=args.splits, seed=args.seed, ssim_threshold=threshold,
                       balance=args.balance, stage2_recipe=args.stage2_recipe,
                       arms=tuple(args.methods.split(",")) if args.methods else None,
-                      vgg_weights=args.vgg_weights, splits_file=args.splits_file)
+                      vgg_weights=args.vgg_weights, splits_file=args.splits_file,
+                      cache_dtype=args.cache_dtype)
     return setting, options
 
 

@@ -5,11 +5,12 @@ image, eq. 4, so a patch cannot be normalized alone). A data set of thousands of
 photographs is too large to hold normalized in float32 (TID2013: 3000 x 384 x 512 x 3
 x 4 bytes = 7 GB; KonIQ's 10 K images about 95 GB), so :class:`PreparedImages` keeps
 them in one file, memory-mapped: the process then holds only the pages a batch
-touches, and the kernel reclaims them under memory pressure. The file stores float16
-by default (half of float32; patches are gathered as float16 and widened to float32
-per batch): LCN values lie within a few units, where float16 keeps 11 significant bits
-(relative rounding <= 4.9e-4; the effect on training is measured in bench/RESULTS.md
-"prepared-cache"). Converting happens once per data set and is reused on resume.
+touches, and the kernel reclaims them under memory pressure. The file stores float32,
+or float16 on request (half the bytes; patches are gathered as float16 and widened to
+float32 per batch): LCN values lie within a few units, where float16 keeps 11
+significant bits (relative rounding <= 4.9e-4; its measured effect on training is in
+bench/RESULTS.md "prepared-cache"). Converting happens once per data set and is reused
+on resume.
 """
 
 from __future__ import annotations
@@ -89,14 +90,14 @@ class PreparedImages:
             files (path, size, modification time) with the same settings is reused; a
             different one is refused, never overwritten. Before writing, temporary files
             of a killed writer are removed and the free disk space is checked.
-        dtype: 'float16' (default: half the bytes) or 'float32' (bit-exact
-            :func:`prepare_image` values) for the cache file.
+        dtype: 'float32' (default: the :func:`prepare_image` values bit for bit) or
+            'float16' (half the bytes; each value rounded to nearest) for the cache file.
         name: how errors name the images; progress: show a bar while converting.
     """
 
     def __init__(self, images: Sequence[Any], *, lcn: bool, channels: int | None,
                  max_size: tuple[int, int] | None = None, path: str | Path | None = None,
-                 dtype: str = "float16", name: str = "images", progress: bool = False) -> None:
+                 dtype: str = "float32", name: str = "images", progress: bool = False) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.lcn, self.channels, self.max_size = bool(lcn), channels, max_size

@@ -195,7 +195,7 @@ def test_legacy_float32_cache_is_read_as_float32_and_not_as_float16(tmp_path):
     for a, b in zip(first.tensors, again.tensors):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(FileExistsError, match="caches other images or settings"):
-        PreparedImages(src, lcn=True, channels=None, path=cache)  # float16 by default
+        PreparedImages(src, lcn=True, channels=None, path=cache, dtype="float16")
 
 
 def test_bad_dtype_is_named():
@@ -231,7 +231,8 @@ def test_estimate_matches_the_written_size(tmp_path):
     src = files(tmp_path)
     for kw in SETTINGS:
         est = prepared_mod._estimated_bytes(src, kw["channels"], kw.get("max_size"), 2)
-        prep = PreparedImages(src, path=tmp_path / f"p{len(list(tmp_path.iterdir()))}.f16", **kw)
+        prep = PreparedImages(src, path=tmp_path / f"p{len(list(tmp_path.iterdir()))}.f16",
+                              dtype="float16", **kw)
         assert est == prep.nbytes
 
 
@@ -240,5 +241,6 @@ def test_values_beyond_float16_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(prepared_mod, "prepare_image",
                         lambda *a, **k: torch.full((3, 20, 20), 1e5))
     with pytest.raises(ValueError, match=r"outside float16's range.*dtype='float32'"):
-        PreparedImages(src, lcn=True, channels=None, path=tmp_path / "prep.f16")
+        PreparedImages(src, lcn=True, channels=None, path=tmp_path / "prep.f16",
+                       dtype="float16")
     assert not (tmp_path / "prep.f16").exists()

@@ -234,3 +234,33 @@ def test_resume_with_more_splits_extends_the_same_splits(tree, tmp_path, monkeyp
     with pytest.raises(ValueError, match="other settings"):  # another seed: another run
         run_iqa(table, "csv", None, FAST, tmp_path / "run",
                 Options(splits=3, seed=5, arms=("cnn_selective",)), resume=True, **kw)
+
+
+def test_cache_dtype_float16_halves_the_cache_and_is_recorded(tree, tmp_path, finished):
+    """--cache-dtype float16: the prepared-image cache is the float32 one rounded to
+    float16 (half the bytes), config.json records it; the default run records no
+    cache_dtype (so runs from before the option resume), and a resume with the other
+    dtype is refused."""
+    table = load_csv(tree, best_score=100.0)
+    out = tmp_path / "run16"
+    opts = Options(splits=1, ssim_threshold=0.99, arms=("cnn_selective",),
+                   cache_dtype="float16")
+    run_iqa(table, "csv", None, FAST, out, opts, device="cpu", log=lambda s: None,
+            progress=False, spec=TINY)
+    f16 = out / "cache" / "prepared-lcn1-c3.f16"
+    f32 = finished[1] / "cache" / "prepared-lcn1-c3.f32"
+    assert f16.is_file() and f32.is_file()
+    assert f16.stat().st_size * 2 == f32.stat().st_size
+    a = np.fromfile(f16, np.float16)
+    b = np.fromfile(f32, np.float32)
+    np.testing.assert_array_equal(a, b.astype(np.float16))
+    assert json.loads((out / "config.json").read_text())["options"]["cache_dtype"] == "float16"
+    assert "cache_dtype" not in json.loads((finished[1] / "config.json").read_text())["options"]
+    with pytest.raises(ValueError, match="other settings"):
+        run_iqa(table, "csv", None, FAST, out, Options(splits=1, ssim_threshold=0.99,
+                                                        arms=("cnn_selective",)),
+                device="cpu", log=lambda s: None, progress=False, spec=TINY, resume=True)
+    with pytest.raises(ValueError, match="cache_dtype must be float32 or float16"):
+        run_iqa(table, "csv", None, FAST, tmp_path / "bad",
+                Options(cache_dtype="bfloat16"), device="cpu", log=lambda s: None,
+                progress=False, spec=TINY)

@@ -38,12 +38,10 @@ class Run:
         self._sizes: dict | None = None
 
     def store_name(self, lcn: bool, channels: int) -> str:
-        """File name of the prepared-image cache under out/cache: float16 (``.f16``), or
-        the float32 file (``.f32``) of a run begun before float16, so that a resumed run
-        keeps preparing its images as its finished splits saw them."""
-        stem = f"prepared-lcn{int(lcn)}-c{channels}"
-        legacy = self.out / "cache" / f"{stem}.f32.json"
-        return f"{stem}.f32" if legacy.is_file() else f"{stem}.f16"
+        """File name of the prepared-image cache under out/cache: ``.f32`` or ``.f16``
+        after the run's ``cache_dtype``."""
+        suffix = "f16" if self.options.cache_dtype == "float16" else "f32"
+        return f"prepared-lcn{int(lcn)}-c{channels}.{suffix}"
 
     def ssim_name(self) -> str:
         """File name of the patch-SSIM cache under out/cache."""
@@ -60,7 +58,7 @@ class Run:
             self._stores[key] = self.folder.rank0_first(lambda: PreparedImages(
                 self.files, lcn=lcn, channels=channels, name="images", progress=self.progress,
                 path=self.out / "cache" / name,
-                dtype="float32" if name.endswith(".f32") else "float16"))
+                dtype=self.options.cache_dtype))
         return self._stores[key]
 
     def ssim(self) -> np.ndarray:

@@ -100,7 +100,7 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
     t_start = time.perf_counter()
     settings = {"dataset": dataset, "table": table.summary(), "experiment": experiment,
                 "arms": list(arms), "groups": [g for g, _ in groups], "setting": st.record(),
-                "options": {**asdict(opts), "splits": None}, "spec": asdict(spec)}
+                "options": opts.record(), "spec": asdict(spec)}
     if units is None:
         folder.write_config(settings, dev, splits=opts.splits)
         for gname, idx in groups:

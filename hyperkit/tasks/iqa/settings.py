@@ -3,7 +3,7 @@ paper's experiments (Table 2) and their published figures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ... import checks
@@ -101,6 +101,17 @@ class Options:
     vgg_weights: str | None = None
     vgg_random: bool = False  # tests only: a VGG with random weights
     splits_file: str | None = None
+    # the prepared-image cache's dtype: 'float32' (exact) or 'float16' (half the disk and
+    # page cache; bench/RESULTS.md "prepared-cache" has its measured effect on training)
+    cache_dtype: str = "float32"
+
+    def record(self) -> dict:
+        """The options as config.json records them: ``cache_dtype`` only when it is not
+        the default, so that runs made before the option resume and join unchanged."""
+        out = {**asdict(self), "splits": None}
+        if self.cache_dtype == "float32":
+            del out["cache_dtype"]
+        return out
 
 
 def check_options(opts: Options) -> None:
@@ -113,6 +124,8 @@ def check_options(opts: Options) -> None:
     if opts.balance not in ("oversample", "undersample", "none"):
         raise ValueError(f"balance must be oversample, undersample or none, got "
                          f"{opts.balance!r}")
+    if opts.cache_dtype not in ("float32", "float16"):
+        raise ValueError(f"cache_dtype must be float32 or float16, got {opts.cache_dtype!r}")
     if not isinstance(opts.splits, int) or opts.splits < 1:
         raise ValueError(f"splits must be an integer >= 1, got {opts.splits!r}")
 
