@@ -111,6 +111,32 @@ def join_folder(out: Path, log: Callable[[str], None], ours: Callable[[str], boo
     return RunFolder(out, log)
 
 
+def open_folder(out: str | Path, units: Sequence[int] | None, *, resume: bool,
+                overwrite: bool, log: Callable[[str], None],
+                join: Callable[[Path, Callable[[str], None]], RunFolder], name: str
+                ) -> RunFolder:
+    """The run folder of a task run: :meth:`RunFolder.open` for a whole run (``units``
+    None), else ``join(out, log)`` (the task's :func:`join_folder`). ``overwrite`` with
+    units is a ValueError naming the unit argument ``name`` ('split_index')."""
+    if units is not None and overwrite:
+        raise ValueError(f"{name} and overwrite exclude each other: a unit run joins the "
+                         "run folder that other units may be writing; move it aside with a "
+                         "plain run's --overwrite first, while no unit runs")
+    if units is None:
+        return RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
+    return join(Path(out), log)
+
+
+def mark_partial(markdown: str, done: int, planned: int, unit: str, out: Path) -> str:
+    """results.md text with a "Partial" line after its title when only ``done`` of
+    ``planned`` units (``unit``: 'split', 'seed') have finished."""
+    if done >= planned:
+        return markdown
+    cut = markdown.index("\n\n") + 2
+    return (f"{markdown[:cut]}> **Partial**: {done} of {planned} planned {unit}(s) finished; "
+            f"`hyperkit report {out}` merges again as more finish.\n\n{markdown[cut:]}")
+
+
 def publish(mine: Path, shared: Path) -> bool:
     """Makes the complete file ``mine`` visible as ``shared`` unless that exists: a hard
     link, which never replaces a file, so of several units exactly one publishes. False

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...runs import CONFIG, METRICS, RunFolder
-from ...units import read_json
+from ...units import mark_partial, read_json
 from ..report import md_row, md_table, pm
 from .plots import plot_contour_examples, plot_roc
 from .settings import APPROACHES, PAPER
@@ -178,10 +178,7 @@ def merge_results(run_dir: str | Path | RunFolder, *, seconds: float | None = No
     markdown = table(results)
     if len(runs) < planned:
         results["seeds_finished"] = {"finished": len(runs), "planned": planned}
-        cut = markdown.index("\n\n") + 2
-        markdown = (f"{markdown[:cut]}> **Partial**: {len(runs)} of {planned} planned "
-                    f"seed(s) finished; `hyperkit report {out}` merges again as more "
-                    f"finish.\n\n{markdown[cut:]}")
+    markdown = mark_partial(markdown, len(runs), planned, "seed", out)
 
     def plots() -> None:
         plot_roc(out, runs, out / "roc.png")

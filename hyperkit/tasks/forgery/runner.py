@@ -13,6 +13,7 @@ from ...data.forgery import casia2
 from ...data.forgery import demo as forgery_demo
 from ...devices import resolve_device
 from ...runs import RunFolder, barrier
+from ...units import open_folder
 from .report import merge_results
 from .seed import seed_once
 from .settings import MARGIN, PATCH, Setting, resolve_setting
@@ -76,12 +77,8 @@ def run_forgery(dataset: str = "demo", setting: str | Setting = "quick",
     """
     st = resolve_setting(setting)
     units = None if seed_index is None else seed_indices(seed_index, st.seeds)
-    if units is not None and overwrite:
-        raise ValueError("seed_index and overwrite exclude each other: a unit run joins the "
-                         "run folder that other units may be writing; move it aside with a "
-                         "plain run's --overwrite first, while no unit runs")
-    folder = (RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
-              if units is None else join_folder(Path(out), log))
+    folder = open_folder(out, units, resume=resume, overwrite=overwrite, log=log,
+                         join=join_folder, name="seed_index")
     out = folder.path
     for place in (root, masks):
         if place is not None and casia2.inside(out, Path(place)):

@@ -18,6 +18,7 @@ from ...data.iqa.tid2013 import TID_SUBSETS
 from ...data.splits import load_splits, make_splits, save_splits
 from ...devices import resolve_device
 from ...runs import CONFIG, METRICS, RunFolder, barrier
+from ...units import mark_partial, open_folder
 from .arms import PREDICT_ORDER, arms_for, labels_for
 from .data import Run
 from .plots import plot_per_type, plot_predictions
@@ -87,12 +88,8 @@ def run_iqa(table: IQATable, dataset: str, experiment: int | None = None,
         raise ValueError(f"out ({out}) is inside the data set folder {root}; hyperkit never "
                          "writes into a data set folder: choose another --out")
     units = None if split_index is None else split_indices(split_index, opts.splits)
-    if units is not None and overwrite:
-        raise ValueError("split_index and overwrite exclude each other: a unit run joins the "
-                         "run folder that other units may be writing; move it aside with a "
-                         "plain run's --overwrite first, while no unit runs")
-    folder = (RunFolder.open(out, resume=resume, overwrite=overwrite, log=log)
-              if units is None else join_folder(out, log))
+    folder = open_folder(out, units, resume=resume, overwrite=overwrite, log=log,
+                         join=join_folder, name="split_index")
     spec = spec or SPECS[dataset]
     arms = arms_for(experiment, table, opts)
     groups = _groups(table, experiment)
@@ -203,10 +200,7 @@ def merge_results(run_dir: str | Path | RunFolder, *, seconds: float | None = No
     markdown = table_md(results, labels)
     if done < total:
         results["splits_finished"] = {"finished": done, "planned": total}
-        cut = markdown.index("\n\n") + 2
-        markdown = (f"{markdown[:cut]}> **Partial**: {done} of {total} planned split(s) "
-                    f"finished; `hyperkit report {out}` merges again as more finish.\n\n"
-                    f"{markdown[cut:]}")
+    markdown = mark_partial(markdown, done, total, "split", out)
 
     def plots() -> None:
         plot_predictions(out, runs, out / "pred_vs_true.png")
