@@ -84,8 +84,19 @@ def rank0_first(make: Callable[[], T]) -> T:
 
 
 def library_versions() -> dict:
-    """Versions of the libraries a run's numbers depend on (torch is in describe_machine)."""
-    return {"hyperkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    """Versions of the libraries a run's numbers depend on (torch is in describe_machine):
+    hyperkit, numpy, scipy, Pillow (decoding), scikit-image (resampling, SSIM, colour) and
+    scikit-learn (the DCT baseline; None when the optional extra is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"hyperkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            **{k: installed(k) for k in ("Pillow", "scikit-image", "scikit-learn")}}
 
 
 def _quiet(_: str) -> None:

@@ -58,6 +58,9 @@ def test_config_resumed_run_must_match_but_may_grow(tmp_path):
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["grid"] == [10, 10] and cfg["extra"] == 3 and cfg["device"] == "cpu"
     assert cfg["world_size"] == 1 and "torch" in cfg and "numpy" in cfg["versions"]
+    # what decoding, resampling and the DCT baseline depend on (issue 20)
+    assert cfg["versions"]["Pillow"] and cfg["versions"]["scikit-image"]
+    assert "scikit-learn" in cfg["versions"]
     folder.write_config({**settings, "setting": {"name": "quick", "seeds": 3}}, "cpu",
                         grow=("setting.seeds",))  # more seeds: the same run
     with pytest.raises(ValueError, match=r"other settings \(setting, grid differ\)"):
