@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel-arch", help="stage-1 channel (preset or architecture string)")
     parser.add_argument("--stage2-arch", help="stage 2 (its Input(U, V, D) sets the grid)")
     parser.add_argument("--e2e-arch", help="end-to-end network (its Input sets the size)")
+    parser.add_argument("--contour-points", type=int,
+                        help="stage-1 patch pairs per tampered image, along its region's "
+                             "contour (default: the setting's; the paper: 15)")
+    parser.add_argument("--contour-jitter", type=int,
+                        help="stage-1 training windows move by up to this many pixels per "
+                             "draw (default: the setting's; 0 = fixed positions)")
     parser.add_argument("--demo-authentic", type=int, help="demo set: authentic images")
     parser.add_argument("--demo-tampered", type=int, help="demo set: tampered images")
     run_options(parser, "continue an interrupted run in --out from its checkpoints")
@@ -77,10 +83,12 @@ def run_from_args(args: argparse.Namespace) -> None:
         setting = SETTINGS[name]
         over = {k: getattr(args, k) for k in (
             "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
-            "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered")
-            if getattr(args, k) is not None}
+            "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered", "contour_points",
+            "contour_jitter") if getattr(args, k) is not None}
+        if over.get("contour_jitter", 0) < 0:
+            raise ValueError("--contour-jitter must be >= 0 (pixels)")
         for k in ("seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "demo_authentic",
-                  "demo_tampered"):
+                  "demo_tampered", "contour_points"):
             if k in over and over[k] < (3 if k.startswith("demo") else 1):
                 raise ValueError(f"--{k.replace('_', '-')} must be >= "
                                  f"{3 if k.startswith('demo') else 1}")

@@ -133,6 +133,41 @@ def test_mean_subtraction_flips_and_replayable_draws():
         SiamesePairs(pairs, [np.array([[40, 0]])] * 3).batch(np.arange(1))
 
 
+def test_jitter_moves_both_windows_alike_inside_the_image_and_replays():
+    rng = np.random.default_rng(2)
+    pairs = [flat_pair(rng) for _ in range(2)]  # 80 x 96: tops up to (16, 32)
+    tops = [np.array([[0, 0], [16, 32], [8, 16]])] * 2
+    idx = np.arange(6)
+    plain = SiamesePairs(pairs, tops, augment=True, seed=4)
+    moved = SiamesePairs(pairs, tops, augment=True, seed=4, jitter=6)
+    (p1, _), py = plain.batch(idx)
+    (m1, m2), my = moved.batch(idx)
+    torch.testing.assert_close(py, my)  # order draws unchanged by jitter
+    seen = set()
+    for i in idx:  # each sample's two patches come from one shifted window, inside the image
+        a_img, t_img = pairs[i // 3]
+        first = m1[i] if my[i] > 0 else m2[i]
+        hits = [(dr, dc) for dr in range(-6, 7) for dc in range(-6, 7)
+                if 0 <= tops[0][i % 3][0] + dr <= 16 and 0 <= tops[0][i % 3][1] + dc <= 32
+                for r, c in [(tops[0][i % 3][0] + dr, tops[0][i % 3][1] + dc)]
+                if np.array_equal(a_img[r:r + 64, c:c + 64].transpose(2, 0, 1),
+                                  first.numpy()) or
+                np.array_equal(a_img[r:r + 64, c:c + 64][:, ::-1].transpose(2, 0, 1),
+                               first.numpy())]
+        assert hits, f"sample {i}: no window within 6 px gives its authentic patch"
+        seen |= set(hits)
+    assert len(seen) > 1 and not torch.equal(p1, m1)
+    again = SiamesePairs(pairs, tops, augment=True, seed=4, jitter=6)
+    (a1, _), _ = again.batch(idx)
+    torch.testing.assert_close(a1, m1)  # the same draws: a resumed run replays them
+    val = SiamesePairs(pairs, tops, seed=4, jitter=6)  # validation: never moved
+    torch.testing.assert_close(val.batch(idx)[0][0], SiamesePairs(pairs, tops, seed=4)
+                               .batch(idx)[0][0])
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="jitter must be an integer"):
+            SiamesePairs(pairs, tops, jitter=bad)
+
+
 def test_pairs_stream_from_files_and_fit_learns_the_ranking(tmp_path):
     from PIL import Image
 

@@ -151,6 +151,7 @@ def test_quick_setting_trains_the_grid_head_with_flips_and_says_so():
     from hyperkit.training.recipes import stage2_options
 
     quick, full = SETTINGS["quick"], SETTINGS["full"]
+    assert quick.seeds >= 3  # mean, std and the worst seed by default (issue 20)
     assert quick.stage2_arch.startswith("head(") and quick.grid() == (15, 15)
     cfg = quick.configs(0)[1]
     assert cfg.optimizer == "adam" and cfg.weight_decay > 0

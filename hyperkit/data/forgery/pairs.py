@@ -47,7 +47,10 @@ class SiamesePairs:
             mean, :meth:`channel_mean`); None subtracts nothing.
         augment: shuffle the order per draw and mirror at random (training); False:
             a fixed order per sample, no mirror (validation).
-        seed: seeds order and mirrors.
+        seed: seeds order, mirrors and shifts.
+        jitter: with ``augment``, each draw moves the pair's patch window by up to this
+            many pixels in each direction (the same shift for both patches; kept inside
+            the image), so the same contour point is seen in new positions every epoch.
         channels: channels the network takes (RGB by default).
         cache_mb: megabytes of image files kept, as read, between batches (arrays
             given in ``pairs`` are held by the caller and not counted).
@@ -56,7 +59,8 @@ class SiamesePairs:
 
     def __init__(self, pairs: Sequence[tuple[Any, Any]], tops: Sequence[Any], *,
                  patch: int = 64, mean: Any = None, augment: bool = False, seed: int = 0,
-                 channels: int = 3, cache_mb: float = 256, name: str = "pairs") -> None:
+                 channels: int = 3, cache_mb: float = 256, name: str = "pairs",
+                 jitter: int = 0) -> None:
         if len(pairs) == 0:
             raise ValueError(f"{name} is empty")
         if len(tops) != len(pairs):
@@ -72,6 +76,9 @@ class SiamesePairs:
             raise ValueError(f"each item of {name} must be (authentic, tampered)")
         self.patch, self.channels, self.name = int(patch), int(channels), name
         self.augment, self.seed = bool(augment), int(seed)
+        if isinstance(jitter, bool) or not isinstance(jitter, (int, np.integer)) or jitter < 0:
+            raise ValueError(f"jitter must be an integer >= 0 (pixels), got {jitter!r}")
+        self.jitter = int(jitter)
         m = np.zeros(self.channels) if mean is None else np.asarray(mean, dtype=np.float64)
         if m.shape != (self.channels,) or not np.isfinite(m).all():
             raise ValueError(f"mean must be {self.channels} finite numbers, got {mean!r}")
@@ -114,18 +121,24 @@ class SiamesePairs:
             raise ValueError(f"draws must be an integer >= 0, got {draws!r}")
         self._draws[:] = draws
 
-    def _draw(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(y (B,) of +-1, mirror (B,) bool) for the drawn samples."""
+    def _draw(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y (B,) of +-1, mirror (B,) bool, shift (B, 2) int pixels) for the drawn
+        samples."""
         if not self.augment:
-            return self.fixed_y[idx], np.zeros(len(idx), bool)
-        u = np.array([np.random.default_rng([self.seed, int(s), int(self._draws[s])]).random(2)
-                      for s in idx]).reshape(-1, 2)
+            return self.fixed_y[idx], np.zeros(len(idx), bool), np.zeros((len(idx), 2), int)
+        u = np.array([np.random.default_rng([self.seed, int(s), int(self._draws[s])]).random(4)
+                      for s in idx]).reshape(-1, 4)
         np.add.at(self._draws, idx, 1)
-        return np.where(u[:, 0] < 0.5, 1.0, -1.0), u[:, 1] < 0.5
+        # the first two numbers are those of the draws before jitter existed: jitter 0
+        # replays older runs exactly
+        shift = np.floor(u[:, 2:] * (2 * self.jitter + 1)).astype(np.int64) - self.jitter
+        return np.where(u[:, 0] < 0.5, 1.0, -1.0), u[:, 1] < 0.5, shift
 
-    def patches(self, idx: np.ndarray) -> tuple[Tensor, Tensor]:
+    def patches(self, idx: np.ndarray, shift: np.ndarray | None = None
+                ) -> tuple[Tensor, Tensor]:
         """(authentic, tampered) patches (B, C, p, p) of samples ``idx``, mean not
-        subtracted, not mirrored."""
+        subtracted, not mirrored; ``shift`` (B, 2) moves each window (clipped to the
+        image)."""
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"{self.name} has {len(self)} samples; got index outside")
@@ -140,6 +153,9 @@ class SiamesePairs:
             images += [a, t]
         tops = np.stack([self.tops[int(jj)][kk] for jj, kk in zip(j, k)]) if len(idx) \
             else np.zeros((0, 2), np.int64)
+        if shift is not None and len(idx):
+            hw = np.array([images[2 * s].shape[1:] for s in slot]) - self.patch
+            tops = np.clip(tops + shift, 0, hw)
         p = (self.patch, self.patch)
         au = gather_at(images, p, 2 * slot, tops[:, 0], tops[:, 1])
         tp = gather_at(images, p, 2 * slot + 1, tops[:, 0], tops[:, 1])
@@ -148,8 +164,8 @@ class SiamesePairs:
     def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor, Tensor], Tensor]:
         """((first (B, C, p, p), second (B, C, p, p)), y (B,)) for samples ``idx``."""
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-        au, tp = self.patches(idx)
-        y, mirror = self._draw(idx)
+        y, mirror, shift = self._draw(idx)
+        au, tp = self.patches(idx, shift if self.jitter else None)
         au, tp = au - self.mean, tp - self.mean
         if mirror.any():
             m = torch.from_numpy(mirror)

@@ -57,11 +57,11 @@ def _e2e_items(paths: Sequence[Path]) -> list[Any]:
 
 
 def positions(data: casia2.Casia2, pairs: Sequence[casia2.Pair], cache: Path,
-              log: Callable[[str], None], progress: bool
+              log: Callable[[str], None], progress: bool, points: int = contours.N_POINTS
               ) -> tuple[dict[str, dict], list[tuple[str, str]]]:
-    """Contour patch positions of ``pairs``: {tampered path: {'authentic', 'tops'}} and
-    (tampered path, reason) for pairs without a usable difference. Kept in ``cache``
-    (JSON) and reused."""
+    """Contour patch positions of ``pairs`` (``points`` per pair): {tampered path:
+    {'authentic', 'tops'}} and (tampered path, reason) for pairs without a usable
+    difference. Kept in ``cache`` (JSON; one run folder, one setting) and reused."""
     known: dict[str, dict] = json.loads(cache.read_text()) if cache.is_file() else {}
     found, skipped, new = {}, [], 0
     for pr in tqdm(pairs, desc="contours", leave=False, disable=None if progress else True):
@@ -73,7 +73,7 @@ def positions(data: casia2.Casia2, pairs: Sequence[casia2.Pair], cache: Path,
                 cands = [read_image(c) for c in pr.candidates]
                 k = contours.closest_candidate(t, cands) if len(cands) > 1 else 0
                 m = read_image(pr.mask) if pr.mask is not None else None
-                res = contours.contour_patches(cands[k], t, m, patch=PATCH)
+                res = contours.contour_patches(cands[k], t, m, patch=PATCH, n_points=points)
                 known[key] = {"authentic": str(pr.candidates[k]), "tops": res.tops.tolist(),
                               "area": res.area}
             except (ValueError, TypeError) as e:  # NoUsableDifference is a ValueError
@@ -222,7 +222,7 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
     where = {str(p): part[i] for i, p in enumerate(sd.paths)}
     pairs = [p for p in sd.data.pairs if where[str(p.tampered)] < 2]
     pos, skipped = sd.folder.rank0_first(lambda: positions(
-        sd.data, pairs, sd.positions_file, sd.folder.log, sd.progress))
+        sd.data, pairs, sd.positions_file, sd.folder.log, sd.progress, sd.st.contour_points))
     sets = {}
     for k, name in ((0, "train"), (1, "val")):
         keys = [t for t in pos if where[t] == k]
@@ -232,7 +232,7 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
         sets[name] = ([(pos[t]["authentic"], t) for t in keys], [pos[t]["tops"] for t in keys])
     sd.log(f"{len(sd.tr)}/{len(sd.va)}/{len(sd.te)} train/val/test images; stage 1 on "
            f"{len(sets['train'][0])} train and {len(sets['val'][0])} val pairs x "
-           f"{contours.N_POINTS} contour patches")
+           f"{sd.st.contour_points} contour patches")
     return sets, skipped
 
 
@@ -241,7 +241,7 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     on the fly); returns it, the patch mean, its fit and its validation ranking accuracy."""
     mean = sd.folder.rank0_first(lambda: _patch_mean(sd.wd / "patch_mean.json", sets))
     train1 = SiamesePairs(*sets["train"], patch=PATCH, mean=mean, augment=True, seed=sd.seed,
-                          name="train pairs")
+                          name="train pairs", jitter=sd.st.contour_jitter)
     val1 = SiamesePairs(*sets["val"], patch=PATCH, mean=mean, seed=sd.seed, name="val pairs")
     ckpt1 = sd.wd / "stage1.ckpt"
     if sd.resume:

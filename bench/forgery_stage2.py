@@ -1,0 +1,181 @@
+"""Forgery stage-2 variants against pooling baselines on a finished run's hyper-images
+(issue 20).
+
+Takes a finished ``hyperkit forgery`` run (its seeds' cached hyper-images in
+seed<s>/work/hyper_{train,val,test}.npy and stage-1 checkpoints), rebuilds each seed's
+split from the data set, and scores the seed's test images with:
+
+* ``run``: the run's own stage 2 (seed<s>/predictions.npz), for reference;
+* ``pool-lr``: logistic regression (scikit-learn, C picked by 5-fold CV on the training
+  images) on the grid mean, max and std of every standardized channel: the simple
+  pooling baseline a learned stage 2 has to beat;
+* ``rank-min``/``rank-p10``: stage 1's own ranking head applied cell by cell against the
+  image's mean features, d(C_cell, mean C) -- how much less authentic than the rest of
+  the image a cell looks -- pooled by the minimum or 10th percentile (no training);
+* ``run: test-set bootstrap std``: the std of the run's test AUC over resamples of the
+  test images (the noise of a 41-image test set, not a method);
+* GridHead variants (``head(...)`` strings, the 'head' recipe, weighted BCE), each with
+  ``--heads-seeds`` training seeds, selected on validation BCE (as the run does) or on
+  validation ROC AUC (``...@auc``).
+
+Prints mean ± std, worst and per-seed test ROC AUC per variant and writes every number
+to --out as JSON with the machine and library versions.
+
+    python bench/forgery_stage2.py --run RUN --data RUN/data --out results/forgery/stage2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperkit import nets
+from hyperkit.data.forgery import casia2
+from hyperkit.evaluation.classification import roc_auc
+from hyperkit.nets.siamese import SiameseRanker
+from hyperkit.nets.standardized import Standardized
+from hyperkit.tasks.forgery.seed import class_weights
+from hyperkit.tasks.forgery.settings import SETTINGS
+from hyperkit.training.augment import FlippedHyperimages
+from hyperkit.training.end_to_end import logits_output
+from hyperkit.training.loop import fit, predict
+from hyperkit.training.objectives import Objective, WeightedBCE
+from hyperkit.training.recipes import stage2_recipe
+
+
+class NegAUC(Objective):
+    """Minus ROC AUC: a validation criterion only (no gradient)."""
+
+    name = "neg_auc"
+
+    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(-roc_auc(outputs.detach().cpu().numpy(),
+                                     targets.detach().cpu().numpy()))
+
+
+def bootstrap_std(scores: np.ndarray, labels: np.ndarray, draws: int = 500) -> float:
+    """Std of the test ROC AUC over bootstrap resamples of the test images: how much
+    of a seed-to-seed difference the test set's size alone explains."""
+    rng, out = np.random.default_rng(0), []
+    while len(out) < draws:
+        i = rng.integers(0, len(labels), len(labels))
+        if labels[i].min() != labels[i].max():
+            out.append(roc_auc(scores[i], labels[i]))
+    return float(np.std(out))
+
+
+def seed_sets(run: Path, data: casia2.Casia2, seed: int) -> dict:
+    """{'train'|'val'|'test': (hyper-images (N, D, U, V), labels (N,))} of one seed."""
+    paths, labels, groups = data.classification_set()
+    parts = dict(zip(("train", "val", "test"), casia2.grouped_split(groups, seed)))
+    wd = run / f"seed{seed}" / "work"
+    return {k: (np.load(wd / f"hyper_{k}.npy"), labels[idx]) for k, idx in parts.items()}
+
+
+def pooled(h: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(N, 3 D): grid mean, max and std of each standardized channel."""
+    z = (h - mean[None, :, None, None]) / std[None, :, None, None]
+    z = z.reshape(len(z), z.shape[1], -1)
+    return np.concatenate([z.mean(2), z.max(2), z.std(2)], 1)
+
+
+def pool_lr(sets: dict, seed: int) -> np.ndarray:
+    """Test probabilities of the pooled-feature logistic regression."""
+    from sklearn.linear_model import LogisticRegressionCV
+
+    htr = sets["train"][0]
+    mean, std = htr.mean((0, 2, 3)), htr.std((0, 2, 3)) + 1e-6
+    clf = LogisticRegressionCV(Cs=10, cv=5, class_weight="balanced", max_iter=2000,
+                               scoring="roc_auc", random_state=seed)
+    clf.fit(pooled(htr, mean, std), sets["train"][1])
+    return clf.predict_proba(pooled(sets["test"][0], mean, std))[:, 1]
+
+
+def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:
+    """Test scores of stage 1's ranking head on each cell against the image mean."""
+    ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden)
+    ck = torch.load(run / f"seed{seed}" / "work" / "stage1.ckpt", weights_only=False)
+    ranker.load_state_dict(ck["best_model"])
+    h = torch.from_numpy(np.asarray(sets["test"][0]))
+    n, d, u, v = h.shape
+    cells = h.permute(0, 2, 3, 1).reshape(n, u * v, d)
+    ref = cells.mean(1, keepdim=True).expand_as(cells)
+    with torch.no_grad():
+        s = ranker.rank(cells.reshape(-1, d), ref.reshape(-1, d)).reshape(n, u * v).numpy()
+    return {"rank-min": s.min(1), "rank-p10": np.percentile(s, 10, axis=1)}
+
+
+def train_head(spec: str, sets: dict, seed: int, epochs: int, select: str) -> np.ndarray:
+    """Test probabilities of one GridHead trained with the 'head' recipe."""
+    torch.manual_seed(seed)
+    net = nets.build(spec)
+    (htr, ytr), (hva, yva), (hte, _) = sets["train"], sets["val"], sets["test"]
+    s2 = Standardized(net, htr.shape[1]).fit_statistics(htr, ytr)
+    with torch.no_grad():
+        s2.out_mean.fill_(0.0)
+        s2.out_std.fill_(1.0)
+    cfg, _ = stage2_recipe("head", epochs=epochs, patience=max(5, epochs // 4),
+                           plateau_patience=max(2, epochs // 8), batch_size=16, seed=seed)
+    weights = class_weights(ytr)
+    with logits_output(s2.net):
+        fit(s2, FlippedHyperimages(htr, ytr, seed), (hva, yva), WeightedBCE(weights), cfg,
+            device="cpu", log=None, progress=False,
+            val_objective=NegAUC() if select == "auc" else None)
+    return predict(s2.eval(), hte, batch_size=64)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True, help="the run's data set (Au/, Tp/)")
+    ap.add_argument("--seeds", type=int, default=None, help="default: every seed in --run")
+    ap.add_argument("--heads", nargs="*", default=["head(128,15,15,sig=1)"])
+    ap.add_argument("--heads-seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--select", default="bce", help="bce, auc or bce,auc: the validation "
+                                                     "criterion(s) that keep a head's weights")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    st = SETTINGS["quick"]
+    data = casia2.scan(args.data)
+    seeds = args.seeds or len(list(args.run.glob("seed*/metrics.json")))
+    res: dict[str, list] = {}
+    t0 = time.perf_counter()
+    for s in range(seeds):
+        sets = seed_sets(args.run, data, s)
+        y = sets["test"][1]
+        pred = np.load(args.run / f"seed{s}" / "predictions.npz")
+        scores = {"run": pred["two_stage"], "pool-lr": pool_lr(sets, s),
+                  **rank_pool(args.run, s, sets, st)}
+        for spec in args.heads:
+            for sel in args.select.split(","):
+                runs = [train_head(spec, sets, 100 * s + k, args.epochs, sel)
+                        for k in range(args.heads_seeds)]
+                name = spec + ("@auc" if sel == "auc" else "")
+                res.setdefault(name + " (one)", []).append([roc_auc(p, y) for p in runs])
+                scores[name + f" (mean of {args.heads_seeds})"] = np.mean(runs, 0)
+        for k, v in scores.items():
+            res.setdefault(k, []).append(roc_auc(v, y))
+        res.setdefault("run: test-set bootstrap std", []).append(bootstrap_std(scores["run"], y))
+        print(f"seed {s}: " + ", ".join(f"{k} {np.mean(v[-1]):.3f}" for k, v in res.items()),
+              flush=True)
+    for k, v in res.items():
+        a = np.array([np.mean(x) for x in v])
+        print(f"{k:55s} {a.mean():.3f} ± {a.std(ddof=1):.3f}  worst {a.min():.3f}  "
+              f"{np.round(a, 3).tolist()}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "run": str(args.run), "results": res, "seconds": time.perf_counter() - t0,
+        "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "numpy": np.__version__, "command": " ".join(map(str, __import__("sys").argv))},
+        indent=1))
+
+
+if __name__ == "__main__":
+    main()
