@@ -1,10 +1,15 @@
 """What several commands share: the run options of the training commands, the version,
-and image inputs (paths, folders, glob patterns)."""
+image inputs (paths, folders, glob patterns) and reading files ahead in threads."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MAX_WORKERS = 32  # each worker holds up to 2 decoded images: keeps memory bounded
 
 
 def run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
@@ -95,3 +100,76 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]
     from hyperkit.images import expand_image_paths
 
     return expand_image_paths(inputs)
+
+
+def worker_count(text: str) -> int:
+    """The ``--workers`` value: threads reading files ahead, 0 to ``MAX_WORKERS``
+    (argparse names the option in the error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 (read each file in turn) to {MAX_WORKERS}, "
+            f"got {text!r}")
+    return n
+
+
+def default_workers() -> int:
+    """``--workers`` by default: min(4, CPUs). Decoding a photograph costs a fraction of
+    scoring it, so a few threads keep the model fed; more would only take cores from
+    torch's own threads."""
+    import os
+
+    return min(4, os.cpu_count() or 1)
+
+
+class _Deferred:
+    """A read not started yet: :meth:`result` runs it now, in the calling thread (what
+    ``--workers 0`` does: each file is read when its turn comes)."""
+
+    def __init__(self, read: Callable[[Any], Any], item: Any) -> None:
+        self.read, self.item = read, item
+
+    def result(self) -> Any:
+        """The read's value; its exception is raised here."""
+        return self.read(self.item)
+
+
+def read_ahead(items: Iterable[T], read: Callable[[T], Any], workers: int
+               ) -> Iterator[tuple[T, Any]]:
+    """Pairs (item, job) in the order of ``items``; ``job.result()`` gives ``read(item)``
+    or raises its exception, so the caller handles a bad file at its turn, as when
+    reading in turn.
+
+    Args:
+        items: what to read, e.g. file paths.
+        read: reads one item; called in ``workers`` threads (Pillow and numpy decode
+            without the GIL, so reads overlap scoring).
+        workers: threads; 0 reads nothing ahead: ``job.result()`` reads the item then,
+            in the calling thread.
+
+    At most ``2 * workers`` items are read ahead of the one handed out, whatever the
+    number of items: memory stays bounded. Reads not started when the caller stops
+    are cancelled.
+    """
+    if workers == 0:
+        for item in items:
+            yield item, _Deferred(read, item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import islice
+
+    todo = iter(items)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="hyperkit-read")
+    try:
+        window = deque((x, pool.submit(read, x)) for x in islice(todo, 2 * workers))
+        while window:
+            item, job = window.popleft()
+            for nxt in islice(todo, 1):  # refill first: the pool works while we score
+                window.append((nxt, pool.submit(read, nxt)))
+            yield item, job
+    finally:  # also when the caller stops early (an error, Ctrl-C)
+        pool.shutdown(wait=True, cancel_futures=True)
