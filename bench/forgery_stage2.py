@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -37,9 +37,11 @@ import torch
 
 from hyperkit import nets
 from hyperkit.data.forgery import casia2
+from hyperkit.devices import describe_machine
 from hyperkit.evaluation.classification import roc_auc
 from hyperkit.nets.siamese import SiameseRanker
 from hyperkit.nets.standardized import Standardized
+from hyperkit.runs import library_versions
 from hyperkit.tasks.forgery.seed import class_weights
 from hyperkit.tasks.forgery.settings import SETTINGS
 from hyperkit.training.augment import FlippedHyperimages
@@ -172,8 +174,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "run": str(args.run), "results": res, "seconds": time.perf_counter() - t0,
-        "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-        "numpy": np.__version__, "command": " ".join(map(str, __import__("sys").argv))},
+        **describe_machine(), "versions": library_versions(),
+        "command": " ".join(map(str, sys.argv))},
         indent=1))
 
 

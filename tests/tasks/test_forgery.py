@@ -199,3 +199,16 @@ def test_a_grid_head_stage2_predicts_probabilities(tree, tmp_path):
         with logits_output(model.stage2.net):
             logit = model.stage2(hyper)
     torch.testing.assert_close(p, torch.sigmoid(logit))  # a probability, not the logit
+
+
+def test_a_stage2_that_kept_its_initial_weights_is_named_in_the_table():
+    from hyperkit.tasks.forgery.report import flat_note
+
+    def run(seed, spread):
+        return {"seed": seed, "stage2": {"test_probability_range": spread}}
+
+    note = flat_note({"runs": [run(0, 3e-4), run(1, 0.6), run(2, 2e-5)]})
+    assert "2 of 3 seed(s)" in note and "seed 0 (3.0e-04)" in note and "seed 2" in note
+    assert "seed 1" not in note
+    assert flat_note({"runs": [run(0, 0.2)]}) == ""
+    assert flat_note({"runs": [{"seed": 0, "stage2": {"best_epoch": 3}}]}) == ""  # older runs

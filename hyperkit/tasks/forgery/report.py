@@ -16,7 +16,7 @@ from ...runs import CONFIG, METRICS, RunFolder
 from ...units import mark_partial, read_json
 from ..report import md_row, md_table, pm
 from .plots import plot_contour_examples, plot_roc
-from .settings import APPROACHES, PAPER
+from .settings import APPROACHES, FLAT, PAPER
 
 ROC_AUC_METHOD = "Mann-Whitney U / (n_authentic n_tampered), scipy.stats"
 
@@ -88,7 +88,23 @@ def table(results: dict) -> str:
             "scikit-learn is not used). Accuracy and the confusion matrices at each approach's "
             "threshold, picked on the validation images for balanced accuracy (per seed in "
             "results.json; the same metrics at 0.5 under 'metrics_at_0.5').\n")
-    return head + "\n".join(rows) + "\n" + note + where(results) + data_checks(results)
+    return (head + "\n".join(rows) + "\n" + note + flat_note(results) + where(results)
+            + data_checks(results))
+
+
+def flat_note(results: dict) -> str:
+    """A warning naming the seeds whose stage 2 kept near-initial weights (test
+    probabilities spanning less than :data:`~.settings.FLAT`): their two-stage ROC AUC
+    ranks float noise. '' when none (or for runs from before the check)."""
+    flat = [(r["seed"], r["stage2"]["test_probability_range"]) for r in results["runs"]
+            if r.get("stage2", {}).get("test_probability_range", FLAT) < FLAT]
+    if not flat:
+        return ""
+    seeds = ", ".join(f"seed {s} ({v:.1e})" for s, v in flat)
+    return (f"\n**Stage 2 learned nothing in {len(flat)} of {len(results['runs'])} seed(s)**: "
+            f"{seeds}: its test probabilities span less than {FLAT:g} (it kept its "
+            "near-initial weights, every image about 0.5), so the two-stage ROC AUC of those "
+            "seeds ranks float noise, not evidence.\n")
 
 
 def where(results: dict) -> str:

@@ -33,7 +33,7 @@ from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
 from . import dct_markov, format_baseline, tamper_maps
-from .settings import APPROACHES, CLASSES, MARGIN, PATCH, SCORE_MEANING, Setting
+from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -190,11 +190,16 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "patch_mean": mean, "seconds": None,
            "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
                       "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc},
-           "stage2": _bce(fit2), "e2e": _bce(fit3),
+           "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"])},
+           "e2e": _bce(fit3),
            "metrics": {k: classification_report(prob[k], labels[te], thresholds[k])
                        for k in APPROACHES if k in prob},
            "metrics_at_0.5": {k: classification_report(prob[k], labels[te])
                               for k in APPROACHES if k in prob}}
+    if run["stage2"]["test_probability_range"] < FLAT:
+        sd.log(f"stage 2 kept near-initial weights: its test probabilities span "
+               f"{run['stage2']['test_probability_range']:.1e} (< {FLAT:g}), so it learned "
+               "nothing that held on validation; its ROC AUC ranks noise")
     rel = f"seed{seed}"
     # where: pixel maps of the tampered test images that have a ground-truth mask
     masks = tamper_maps.evaluation_masks(data)
@@ -208,6 +213,10 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     folder.finish(rel, run, {"path": np.array([str(paths[i]) for i in te]),
                              "true": labels[te], **prob})
     return run
+
+
+def _spread(p: np.ndarray) -> float:
+    return float(np.ptp(np.asarray(p, dtype=np.float64))) if len(p) else 0.0
 
 
 def _bce(r: FitResult) -> dict:
