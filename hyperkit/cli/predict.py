@@ -117,12 +117,13 @@ def map_targets(model, files: list, folder: str | None) -> list | None:
 
 
 def prepared(model: TwoStage, path: Path, resize: bool) -> tuple:
-    """(the file's image, the image to score, the size note) of one file: what a read-ahead
-    thread does (decoding and any shrinking)."""
+    """((rows, columns) of the file, the image to score, the size note) of one file: what
+    a read-ahead thread does (decoding and any shrinking). Only the file's size is kept,
+    not its pixels: a shrunk image waits without its full-size original."""
     from hyperkit.images import read_image
 
     original = read_image(path)
-    return (original, *sized(model, original, resize))
+    return (original.shape[:2], *sized(model, original, resize))
 
 
 def emit(bar: tqdm, line: str) -> None:
@@ -151,7 +152,7 @@ def score_files(model: TwoStage, files: list[Path], maps: list[Path] | None,
               disable=None if args.progress else True) as bar:
         for i, (path, job) in enumerate(jobs):
             try:
-                original, image, note = job.result()  # a read's error is raised here
+                hw, image, note = job.result()  # a read's error is raised here
                 with warnings.catch_warnings():  # the note says it, once per file
                     warnings.simplefilter("ignore")
                     score = float(model.predict([image], method=args.method)[0])
@@ -159,7 +160,7 @@ def score_files(model: TwoStage, files: list[Path], maps: list[Path] | None,
                         from hyperkit.tasks.forgery.tamper_maps import save_tamper_map
 
                         maps[i].parent.mkdir(parents=True, exist_ok=True)
-                        save_tamper_map(model, image, maps[i], size=original.shape[:2])
+                        save_tamper_map(model, image, maps[i], size=hw)
             except (FileNotFoundError, ValueError, TypeError) as e:
                 problems.append((str(path), str(e)))
                 continue
