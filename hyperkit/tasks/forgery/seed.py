@@ -288,11 +288,14 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, f
                      kind="classifier", classes=CLASSES, threshold=0.5,
                      meta={"task": "forgery", "score_meaning": SCORE_MEANING})
     model.eval()
-    # 16 image files read at a time, 256 patches through stage 1 at once: the paper's
-    # channel holds 64 maps of 64 x 64 per patch after its first layer (1 MiB)
+    # 16 image files read at a time; on a CPU 32 patches through stage 1 at once, whose
+    # activations stay in cache: the demo's 250 hyper-images in 28-30 s against 70-75 s
+    # with 256 (bench/forgery_hyper_batch.py, 2-core AMD EPYC; the paper's channel 1.2x);
+    # features differ by float rounding (at most 5e-7)
+    batch = 32 if sd.dev.type == "cpu" else 256
     hyper = {name: cached_hyperimages(f"hyper_{name}", model,
                                       ImageFiles([sd.paths[i] for i in idx]), sd.wd, "mmap",
-                                      batch_size=256, progress=sd.progress, group=16,
+                                      batch_size=batch, progress=sd.progress, group=16,
                                       prepare=_rgb)
              for name, idx in (("train", tr), ("val", va), ("test", sd.te))}
     if hyper["train"].shape[1] != channels:
