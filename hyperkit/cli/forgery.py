@@ -16,7 +16,7 @@ EXAMPLES = ("Data: --dataset casia2 --root PATH reads CASIA v2 as shipped (Au/, 
             "instead of image subtraction. --dataset demo generates a spliced set from\n"
             "scikit-image's photographs into OUT/data. Nothing is written into --root.\n\n"
             "examples:\n"
-            "  hyperkit forgery --dataset demo --quick        # ~5 min on 2 CPU cores\n"
+            "  hyperkit forgery --dataset demo --quick        # 3 seeds, ~6 min on 2 CPU cores\n"
             "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --inspect "
             "--to-csv pairs.csv\n"
             "  hyperkit forgery --dataset casia2 --root ~/data/CASIA2 --masks ~/data/gt\n"
