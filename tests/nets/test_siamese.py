@@ -146,7 +146,7 @@ def test_jitter_moves_both_windows_alike_inside_the_image_and_replays():
     seen = set()
     for i in idx:  # each sample's two patches come from one shifted window, inside the image
         a_img, t_img = pairs[i // 3]
-        first = m1[i] if my[i] > 0 else m2[i]
+        first, second = (m1[i], m2[i]) if my[i] > 0 else (m2[i], m1[i])
         hits = [(dr, dc) for dr in range(-6, 7) for dc in range(-6, 7)
                 if 0 <= tops[0][i % 3][0] + dr <= 16 and 0 <= tops[0][i % 3][1] + dc <= 32
                 for r, c in [(tops[0][i % 3][0] + dr, tops[0][i % 3][1] + dc)]
@@ -155,11 +155,22 @@ def test_jitter_moves_both_windows_alike_inside_the_image_and_replays():
                 np.array_equal(a_img[r:r + 64, c:c + 64][:, ::-1].transpose(2, 0, 1),
                                first.numpy())]
         assert hits, f"sample {i}: no window within 6 px gives its authentic patch"
+        r, c = tops[0][i % 3][0] + hits[0][0], tops[0][i % 3][1] + hits[0][1]
+        flip = not np.array_equal(a_img[r:r + 64, c:c + 64].transpose(2, 0, 1), first.numpy())
+        t_win = t_img[r:r + 64, c:c + 64]
+        np.testing.assert_array_equal(  # the tampered patch: the same window
+            (t_win[:, ::-1] if flip else t_win).transpose(2, 0, 1), second.numpy())
         seen |= set(hits)
     assert len(seen) > 1 and not torch.equal(p1, m1)
     again = SiamesePairs(pairs, tops, augment=True, seed=4, jitter=6)
     (a1, _), _ = again.batch(idx)
-    torch.testing.assert_close(a1, m1)  # the same draws: a resumed run replays them
+    torch.testing.assert_close(a1, m1)  # the same draws from the same start
+    later = [moved.batch(idx) for _ in range(2)]  # draws 2 and 3 of an uninterrupted run
+    resumed = SiamesePairs(pairs, tops, augment=True, seed=4, jitter=6)
+    resumed.skip_draws(2)
+    (r1, r2), _ = resumed.batch(idx)
+    torch.testing.assert_close(r1, later[1][0][0])  # both patches, shifted alike
+    torch.testing.assert_close(r2, later[1][0][1])
     val = SiamesePairs(pairs, tops, seed=4, jitter=6)  # validation: never moved
     torch.testing.assert_close(val.batch(idx)[0][0], SiamesePairs(pairs, tops, seed=4)
                                .batch(idx)[0][0])

@@ -212,3 +212,17 @@ def test_a_stage2_that_kept_its_initial_weights_is_named_in_the_table():
     assert "seed 1" not in note
     assert flat_note({"runs": [run(0, 0.2)]}) == ""
     assert flat_note({"runs": [{"seed": 0, "stage2": {"best_epoch": 3}}]}) == ""  # older runs
+
+
+def test_contour_settings_are_checked_by_name():
+    from dataclasses import replace
+
+    q = SETTINGS["quick"]
+    for name, bad in (("contour_points", 0), ("contour_points", 2.5), ("contour_jitter", -1),
+                      ("contour_jitter", True)):
+        with pytest.raises(ValueError, match=name):
+            replace(q, **{name: bad})
+    assert replace(q, contour_points=30, contour_jitter=8).contour_points == 30
+    for flag in ("--contour-points", "--contour-jitter"):
+        with pytest.raises(SystemExit, match=flag):
+            main(["forgery", "--dataset", "demo", "--quick", flag, "-1"])

@@ -12,10 +12,12 @@ Memory: a batch reads the images of the pairs it draws (files are decoded then) 
 cuts its patches with the one gather kernel; up to ``cache_mb`` of decoded files are
 kept as read (uint8), least recently used first out. Patches are never stored.
 
-Randomness: the k-th time sample s is drawn, its order and mirror come from a
-generator seeded with (seed, s, k); in training each sample is drawn once per epoch,
-so k is the epoch. A resumed run calls :meth:`SiamesePairs.skip_draws` with the
-finished epochs to replay the draws of an uninterrupted run. Without ``augment``
+Randomness: the k-th time sample s is drawn, its order, mirror and (with ``jitter``)
+window shift come from a generator seeded with (seed, s, k); in training each sample
+is drawn once per epoch, so k is the epoch (in one process: under DDP a rank draws
+only its share, so a resumed DDP run does not replay the draws exactly). A resumed
+run calls :meth:`SiamesePairs.skip_draws` with the finished epochs to replay the draws
+of an uninterrupted run. Without ``augment``
 (validation) the order is fixed per sample and nothing is mirrored.
 """
 
@@ -134,14 +136,19 @@ class SiamesePairs:
         shift = np.floor(u[:, 2:] * (2 * self.jitter + 1)).astype(np.int64) - self.jitter
         return np.where(u[:, 0] < 0.5, 1.0, -1.0), u[:, 1] < 0.5, shift
 
+    def _checked(self, idx: np.ndarray) -> np.ndarray:
+        """``idx`` as int64 (B,); IndexError naming the pairs when one lies outside."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"{self.name} has {len(self)} samples; got index outside")
+        return idx
+
     def patches(self, idx: np.ndarray, shift: np.ndarray | None = None
                 ) -> tuple[Tensor, Tensor]:
         """(authentic, tampered) patches (B, C, p, p) of samples ``idx``, mean not
         subtracted, not mirrored; ``shift`` (B, 2) moves each window (clipped to the
         image)."""
-        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-        if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"{self.name} has {len(self)} samples; got index outside")
+        idx = self._checked(idx)
         j, k = idx // self.points, idx % self.points
         used, slot = np.unique(j, return_inverse=True)
         images = []
@@ -163,7 +170,7 @@ class SiamesePairs:
 
     def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor, Tensor], Tensor]:
         """((first (B, C, p, p), second (B, C, p, p)), y (B,)) for samples ``idx``."""
-        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        idx = self._checked(idx)  # before drawing: a bad index draws nothing
         y, mirror, shift = self._draw(idx)
         au, tp = self.patches(idx, shift if self.jitter else None)
         au, tp = au - self.mean, tp - self.mean

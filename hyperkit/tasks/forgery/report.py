@@ -95,16 +95,17 @@ def table(results: dict) -> str:
 def flat_note(results: dict) -> str:
     """A warning naming the seeds whose stage 2 kept near-initial weights (test
     probabilities spanning less than :data:`~.settings.FLAT`): their two-stage ROC AUC
-    ranks float noise. '' when none (or for runs from before the check)."""
+    rests on differences that small and is unreliable. '' when none (or for runs from
+    before the check)."""
     flat = [(r["seed"], r["stage2"]["test_probability_range"]) for r in results["runs"]
             if r.get("stage2", {}).get("test_probability_range", FLAT) < FLAT]
     if not flat:
         return ""
     seeds = ", ".join(f"seed {s} ({v:.1e})" for s, v in flat)
-    return (f"\n**Stage 2 learned nothing in {len(flat)} of {len(results['runs'])} seed(s)**: "
-            f"{seeds}: its test probabilities span less than {FLAT:g} (it kept its "
-            "near-initial weights, every image about 0.5), so the two-stage ROC AUC of those "
-            "seeds ranks float noise, not evidence.\n")
+    return (f"\n**Stage 2 stayed near-constant in {len(flat)} of {len(results['runs'])} "
+            f"seed(s)**: {seeds}: its test probabilities span less than {FLAT:g} (it kept "
+            "about its initial weights, every image near 0.5), so the two-stage ROC AUC of "
+            "those seeds rests on differences that small and is unreliable.\n")
 
 
 def where(results: dict) -> str:

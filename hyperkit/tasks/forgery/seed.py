@@ -19,6 +19,7 @@ from ... import nets
 from ...data.forgery import casia2, contours
 from ...data.forgery.pairs import SiamesePairs
 from ...data.image_files import ImageFiles
+from ...devices import resolve_device
 from ...evaluation.classification import classification_report, pick_threshold
 from ...files import save_torch, write_text
 from ...images import read_image
@@ -145,13 +146,15 @@ def seed_once(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
 
 
 def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
-             dev: torch.device, resume: bool, progress: bool,
+             dev: torch.device | str, resume: bool, progress: bool,
              positions_file: Path | None = None) -> dict:
     """One seed: split, stage 1, hyper-images, stage 2, end-to-end, test metrics; writes
     seed<s>/ (model, e2e.pt, predictions.npz, metrics.json last) and adds the contour
     positions of its pairs to ``positions_file`` (default: the run's out/contours.json; a
-    unit run keeps its own, :mod:`.units`)."""
+    unit run keeps its own, :mod:`.units`). ``dev``: 'auto', 'cpu', 'cuda' or a
+    torch.device."""
     t0 = time.perf_counter()
+    dev = resolve_device(dev)
     paths, labels, groups = data.classification_set()
     tr, va, te = casia2.grouped_split(groups, seed)
     sd = Seed(data, st, seed, folder, dev, resume, progress, paths, labels, tr, va, te,
@@ -197,9 +200,9 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "metrics_at_0.5": {k: classification_report(prob[k], labels[te])
                               for k in APPROACHES if k in prob}}
     if run["stage2"]["test_probability_range"] < FLAT:
-        sd.log(f"stage 2 kept near-initial weights: its test probabilities span "
-               f"{run['stage2']['test_probability_range']:.1e} (< {FLAT:g}), so it learned "
-               "nothing that held on validation; its ROC AUC ranks noise")
+        sd.log(f"stage 2 stayed near-constant: its test probabilities span "
+               f"{run['stage2']['test_probability_range']:.1e} (< {FLAT:g}; best validation "
+               f"epoch {fit2.best_epoch}), so its ROC AUC is unreliable")
     rel = f"seed{seed}"
     # where: pixel maps of the tampered test images that have a ground-truth mask
     masks = tamper_maps.evaluation_masks(data)

@@ -72,6 +72,12 @@ class Setting:
     # stage-1 training windows move by up to this many pixels per draw (0: fixed, as printed)
     contour_jitter: int = 0
 
+    def __post_init__(self) -> None:
+        for name, low in (("contour_points", 1), ("contour_jitter", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be a whole number >= {low}, got {v!r}")
+
     def configs(self, seed: int) -> tuple[TrainConfig, TrainConfig, TrainConfig]:
         """Stage-1, stage-2 and end-to-end training configurations for ``seed``."""
         def cfg(make: Callable, epochs: int, patience: int, batch: int) -> TrainConfig:
