@@ -24,7 +24,7 @@ APPROACHES = {"e2e": "End-to-end CNN (experiment 1)",
               "dct_markov": "DCT Markov features of Cr + RBF SVM (Sutthiwan et al. 2011's "
                             "feature family)"}
 # a stage 2 whose test probabilities span less than this kept its initial weights (the
-# grid head starts at exactly 0.5 for every image): its ROC AUC ranks float noise
+# grid head starts at exactly 0.5 for every image): its ROC AUC is unreliable
 FLAT = 1e-3
 PAPER = {"e2e": 0.7522, "sutthiwan": 0.7920, "two_stage": 0.8311}  # Table 3 accuracy
 
