@@ -40,14 +40,11 @@ from hyperkit.data.forgery import casia2
 from hyperkit.devices import describe_machine
 from hyperkit.evaluation.classification import roc_auc
 from hyperkit.nets.siamese import SiameseRanker
-from hyperkit.nets.standardized import Standardized
 from hyperkit.runs import library_versions
-from hyperkit.tasks.forgery.seed import class_weights
+from hyperkit.tasks.forgery.seed import class_weights, fit_stage2
 from hyperkit.tasks.forgery.settings import SETTINGS
-from hyperkit.training.augment import FlippedHyperimages
-from hyperkit.training.end_to_end import logits_output
-from hyperkit.training.loop import fit, predict
-from hyperkit.training.objectives import Objective, WeightedBCE
+from hyperkit.training.loop import predict
+from hyperkit.training.objectives import Objective
 from hyperkit.training.recipes import stage2_recipe
 
 
@@ -114,22 +111,15 @@ def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:
 
 
 def train_head(spec: str, sets: dict, seed: int, epochs: int, select: str) -> np.ndarray:
-    """Test probabilities of one GridHead trained with the 'head' recipe."""
+    """Test probabilities of one GridHead trained as the run's stage 2 is
+    (:func:`hyperkit.tasks.forgery.seed.fit_stage2`, the 'head' recipe)."""
     torch.manual_seed(seed)
-    net = nets.build(spec)
-    (htr, ytr), (hva, yva), (hte, _) = sets["train"], sets["val"], sets["test"]
-    s2 = Standardized(net, htr.shape[1]).fit_statistics(htr, ytr)
-    with torch.no_grad():
-        s2.out_mean.fill_(0.0)
-        s2.out_std.fill_(1.0)
     cfg, _ = stage2_recipe("head", epochs=epochs, patience=max(5, epochs // 4),
                            plateau_patience=max(2, epochs // 8), batch_size=16, seed=seed)
-    weights = class_weights(ytr)
-    with logits_output(s2.net):
-        fit(s2, FlippedHyperimages(htr, ytr, seed), (hva, yva), WeightedBCE(weights), cfg,
-            device="cpu", log=None, progress=False,
-            val_objective=NegAUC() if select == "auc" else None)
-    return predict(s2.eval(), hte, batch_size=64)
+    s2, _ = fit_stage2(nets.build(spec), sets["train"], sets["val"],
+                       class_weights(sets["train"][1]), cfg, flips=True, seed=seed,
+                       val_objective=NegAUC() if select == "auc" else None)
+    return predict(s2, sets["test"][0], batch_size=64)
 
 
 def main() -> None:

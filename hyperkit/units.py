@@ -230,6 +230,19 @@ def drop(folder: RunFolder, own: Path | None) -> None:
         shutil.rmtree(own, ignore_errors=True)
 
 
+def run_config(out: Path, command: str, is_run: Callable[[dict], bool], not_run: str) -> dict:
+    """config.json of the run folder ``out`` that ``hyperkit report`` merges:
+    FileNotFoundError when there is none (not a run of ``hyperkit command``, or not
+    started), ValueError "``out`` is not_run" when ``is_run(config)`` is false."""
+    if not (out / CONFIG).is_file():
+        raise FileNotFoundError(f"{out} holds no {CONFIG}: not a run folder of hyperkit "
+                                f"{command} (or the run has not started)")
+    config = read_json(out / CONFIG)
+    if not is_run(config):
+        raise ValueError(f"{out} is not {not_run}")
+    return config
+
+
 def read_json(path: Path) -> dict:
     """A JSON file of a run folder, with a clear error when it is unreadable."""
     try:

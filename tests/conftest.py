@@ -59,3 +59,19 @@ def trained(tmp_path_factory):
         list(d.images[:24]), d.scores[:24], list(d.images[24:32]), d.scores[24:32],
         **two_stage_kwargs(wd / "work"))
     return model, fits, d, wd
+# the saved model's score meaning, which the command-line tests read back
+MEANING = "test score, higher is better, with a comma"
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(trained, tmp_path_factory):
+    """The shared model (16x16 patches, 3x3 grid) saved as a model folder with
+    :data:`MEANING`, for the command-line tests."""
+    from hyperkit.model import TwoStage
+
+    model = trained[0]
+    d = tmp_path_factory.mktemp("cli_model") / "model"
+    TwoStage(model.stage1, model.stage2, stage1_arch=model.stage1_arch,
+             stage2_arch=model.stage2_arch, patch=model.patch, grid=model.grid,
+             lcn=model.lcn, meta={"score_meaning": MEANING}).save(d)
+    return d

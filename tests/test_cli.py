@@ -14,7 +14,8 @@ from PIL import Image
 
 import hyperkit
 from hyperkit.cli import main
-from hyperkit.model import METHODS, TwoStage, load_model
+from hyperkit.model import METHODS, load_model
+from tests.conftest import MEANING
 
 
 def test_demo_writes_hyperimages(tmp_path, capsys):
@@ -127,20 +128,6 @@ def test_synthetic_experiment2_tiny(tmp_path):
 # ---- issue #9: predict takes files, folders and globs; bad files are skipped; --csv;
 # --version; help without torch
 
-MEANING = "test score, higher is better, with a comma"
-
-
-@pytest.fixture(scope="module")
-def model_dir(trained, tmp_path_factory):
-    """The shared gray model (16x16 patches, 3x3 grid), saved with a score meaning."""
-    model = trained[0]
-    d = tmp_path_factory.mktemp("cli_model") / "model"
-    TwoStage(model.stage1, model.stage2, stage1_arch=model.stage1_arch,
-             stage2_arch=model.stage2_arch, patch=model.patch, grid=model.grid,
-             lcn=model.lcn, meta={"score_meaning": MEANING}).save(d)
-    return d
-
-
 def scored(out):
     """{path: score} from predict's standard output."""
     return {p: float(s) for p, s in (line.split("\t") for line in out.strip().splitlines())}
@@ -163,18 +150,18 @@ def image_folder(folder):
     return ims
 
 
-def test_predict_a_folder_dot_and_globs(model_dir, tmp_path, capsys, monkeypatch):
+def test_predict_a_folder_dot_and_globs(trained_model_dir, tmp_path, capsys, monkeypatch):
     """Was: 'image file . does not exist'."""
     ims = image_folder(tmp_path / "imgs")
-    model = hyperkit.load_model(model_dir)
+    model = hyperkit.load_model(trained_model_dir)
     want = dict(zip(ims, model.predict(list(ims.values()))))
     monkeypatch.chdir(tmp_path / "imgs")
-    main(["predict", str(model_dir), "."])
+    main(["predict", str(trained_model_dir), "."])
     got = scored(capsys.readouterr().out)
     assert list(got) == ["a.png", "b.npy", "c.png"]  # sorted; notes.txt is not an image
     assert list(got.values()) == pytest.approx(list(want.values()), abs=1e-4)
     monkeypatch.chdir(tmp_path)
-    main(["predict", str(model_dir), "imgs/*.png", str(tmp_path / "imgs" / "b.npy")])
+    main(["predict", str(trained_model_dir), "imgs/*.png", str(tmp_path / "imgs" / "b.npy")])
     got = scored(capsys.readouterr().out)
     assert list(got) == ["imgs/a.png", "imgs/c.png", str(tmp_path / "imgs" / "b.npy")]
     assert list(got.values()) == pytest.approx([want["a.png"], want["c.png"], want["b.npy"]],
@@ -196,13 +183,13 @@ def test_expand_inputs(tmp_path):
         (str(tmp_path / "gone.png"), "does not exist")]
 
 
-def test_predict_skips_a_bad_file_scores_the_rest_and_fails(model_dir, tmp_path, capsys):
+def test_predict_skips_a_bad_file_scores_the_rest_and_fails(trained_model_dir, tmp_path, capsys):
     folder = tmp_path / "imgs"
     ims = image_folder(folder)
     (folder / "broken.png").write_bytes(b"not an image")
     np.save(folder / "scaled.npy", np.full((40, 40), 200.0, np.float32))  # 0-255 floats
     with pytest.raises(SystemExit) as e:
-        main(["predict", str(model_dir), str(folder), str(tmp_path / "missing.png")])
+        main(["predict", str(trained_model_dir), str(folder), str(tmp_path / "missing.png")])
     assert isinstance(e.value.code, str)  # a message: the exit status is 1
     assert e.value.code == "hyperkit predict: 3 input(s) failed, 3 scored"
     out, err = capsys.readouterr()
@@ -212,30 +199,30 @@ def test_predict_skips_a_bad_file_scores_the_rest_and_fails(model_dir, tmp_path,
     assert f"hyperkit predict: skipped {folder / 'scaled.npy'}: " in err
     assert "0-255 image stored as floats" in err
     assert f"hyperkit predict: skipped {tmp_path / 'missing.png'}: does not exist" in err
-    model = hyperkit.load_model(model_dir)
+    model = hyperkit.load_model(trained_model_dir)
     assert list(scored(out).values()) == pytest.approx(model.predict(list(ims.values())),
                                                        abs=1e-4)
 
 
-def test_predict_exit_status_in_a_process(model_dir, tmp_path):
+def test_predict_exit_status_in_a_process(trained_model_dir, tmp_path):
     ims = image_folder(tmp_path)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
-    r = subprocess.run([sys.executable, "-m", "hyperkit.cli", "predict", str(model_dir),
+    r = subprocess.run([sys.executable, "-m", "hyperkit.cli", "predict", str(trained_model_dir),
                         str(tmp_path / "a.png"), str(tmp_path / "broken.png")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     assert list(scored(r.stdout)) == [str(tmp_path / "a.png")]
     assert "skipped" in r.stderr and "1 input(s) failed, 1 scored" in r.stderr
-    score = hyperkit.load_model(model_dir).predict(ims["a.png"])[0]
+    score = hyperkit.load_model(trained_model_dir).predict(ims["a.png"])[0]
     assert scored(r.stdout)[str(tmp_path / "a.png")] == pytest.approx(score, abs=1e-4)
 
 
-def test_predict_csv(model_dir, tmp_path, capsys):
+def test_predict_csv(trained_model_dir, tmp_path, capsys):
     image_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "scores.csv"
     with pytest.raises(SystemExit, match="1 input"):
-        main(["predict", str(model_dir), str(tmp_path / "imgs"), "--csv", str(out),
+        main(["predict", str(trained_model_dir), str(tmp_path / "imgs"), "--csv", str(out),
               "--method", "patch_average"])
     printed = scored(capsys.readouterr().out)
     with out.open(newline="") as f:
@@ -248,11 +235,12 @@ def test_predict_csv(model_dir, tmp_path, capsys):
     # an existing file is never overwritten
     before = out.read_bytes()
     with pytest.raises(SystemExit, match=r"--csv .*scores\.csv exists"):
-        main(["predict", str(model_dir), str(tmp_path / "imgs" / "a.png"), "--csv", str(out)])
+        main(["predict", str(trained_model_dir), str(tmp_path / "imgs" / "a.png"), "--csv",
+              str(out)])
     assert out.read_bytes() == before
 
 
-def test_predict_16_bit_png_as_its_8_bit_twin_and_the_array(model_dir, tmp_path, capsys):
+def test_predict_16_bit_png_as_its_8_bit_twin_and_the_array(trained_model_dir, tmp_path, capsys):
     """Was: 4.07 for the 16-bit PNG (Image.convert('L') clipped it), 3.04 for the others."""
     from skimage import data
 
@@ -263,9 +251,9 @@ def test_predict_16_bit_png_as_its_8_bit_twin_and_the_array(model_dir, tmp_path,
     Image.fromarray(cam16).save(tmp_path / "cam16.png")
     Image.fromarray(np.round(cam16 / 257).astype(np.uint8)).save(tmp_path / "cam8.png")
     np.save(tmp_path / "cam16.npy", cam16)
-    model = hyperkit.load_model(model_dir)
+    model = hyperkit.load_model(trained_model_dir)
     for method in ("two_stage", "patch_average"):
-        main(["predict", str(model_dir), str(tmp_path / "cam16.png"),
+        main(["predict", str(trained_model_dir), str(tmp_path / "cam16.png"),
               str(tmp_path / "cam16.npy"), str(tmp_path / "cam8.png"), "--method", method])
         got = scored(capsys.readouterr().out)
         want = model.predict(cam16, method=method)[0]
@@ -274,7 +262,7 @@ def test_predict_16_bit_png_as_its_8_bit_twin_and_the_array(model_dir, tmp_path,
         assert got[str(tmp_path / "cam8.png")] == pytest.approx(want, abs=5e-3)
 
 
-def test_predict_rgb_files_on_a_gray_model(model_dir, tmp_path, capsys):
+def test_predict_rgb_files_on_a_gray_model(trained_model_dir, tmp_path, capsys):
     """Was: 'images[0] has 3 channel(s)' for an RGB .npy, naming neither file nor position."""
     from skimage import data
     from skimage.color import rgb2gray
@@ -283,15 +271,15 @@ def test_predict_rgb_files_on_a_gray_model(model_dir, tmp_path, capsys):
     np.save(tmp_path / "astro.npy", astro)
     np.save(tmp_path / "astro_float.npy", astro / 255.0)
     Image.fromarray(astro).save(tmp_path / "astro.png")
-    main(["predict", str(model_dir), str(tmp_path / "astro*")])
+    main(["predict", str(trained_model_dir), str(tmp_path / "astro*")])
     got = scored(capsys.readouterr().out)
     assert len(got) == 3
-    want = hyperkit.load_model(model_dir).predict(rgb2gray(astro))[0]
+    want = hyperkit.load_model(trained_model_dir).predict(rgb2gray(astro))[0]
     assert list(got.values()) == pytest.approx([want] * 3, abs=2e-4)
     # an RGBA .npy is refused, naming the file and both channel counts
     np.save(tmp_path / "rgba.npy", np.dstack([astro, astro[..., :1]]))
     with pytest.raises(SystemExit, match="1 input"):
-        main(["predict", str(model_dir), str(tmp_path / "rgba.npy")])
+        main(["predict", str(trained_model_dir), str(tmp_path / "rgba.npy")])
     err = capsys.readouterr().err
     assert f"skipped {tmp_path / 'rgba.npy'}: " in err
     assert "has 4 channel(s); the network takes 1" in err

@@ -50,12 +50,12 @@ def slow_first_reads(monkeypatch):
     monkeypatch.setattr(hyperkit.images, "read_image", read)
 
 
-def test_workers_keep_the_input_order_and_the_scores(model_dir, tmp_path, capsys,
+def test_workers_keep_the_input_order_and_the_scores(trained_model_dir, tmp_path, capsys,
                                                      slow_first_reads):
     paths = tiny_pngs(tmp_path / "imgs", 9)
-    main(["predict", str(model_dir), str(tmp_path / "imgs"), "--workers", "0"])
+    main(["predict", str(trained_model_dir), str(tmp_path / "imgs"), "--workers", "0"])
     in_turn = lines(capsys.readouterr().out)
-    main(["predict", str(model_dir), str(tmp_path / "imgs"), "--workers", "3"])
+    main(["predict", str(trained_model_dir), str(tmp_path / "imgs"), "--workers", "3"])
     out, err = capsys.readouterr()
     ahead = lines(out)
     assert [p for p, _ in ahead] == [str(p) for p in paths] == [p for p, _ in in_turn]
@@ -63,14 +63,14 @@ def test_workers_keep_the_input_order_and_the_scores(model_dir, tmp_path, capsys
     assert "scored 9 image(s) in " in err and " images/s)" in err
 
 
-def test_a_bad_file_in_the_middle_is_skipped_and_reported_with_workers(model_dir, tmp_path,
+def test_a_bad_file_in_the_middle_is_skipped_and_reported_with_workers(trained_model_dir, tmp_path,
                                                                       capsys):
     paths = tiny_pngs(tmp_path / "imgs", 7, broken=(3,))
     bad = paths[3]
     results = {}
     for workers in ("0", "2"):
         with pytest.raises(SystemExit) as e:
-            main(["predict", str(model_dir), str(tmp_path / "imgs"), "--workers", workers,
+            main(["predict", str(trained_model_dir), str(tmp_path / "imgs"), "--workers", workers,
                   "--no-progress"])
         out, err = capsys.readouterr()
         assert e.value.code == "hyperkit predict: 1 input(s) failed, 6 scored"
@@ -82,9 +82,9 @@ def test_a_bad_file_in_the_middle_is_skipped_and_reported_with_workers(model_dir
 
 
 @pytest.mark.parametrize("value", ["-1", "33", "two", "1.5"])
-def test_workers_is_checked(value, model_dir, capsys):
+def test_workers_is_checked(value, trained_model_dir, capsys):
     with pytest.raises(SystemExit) as e:
-        main(["predict", str(model_dir), "x.png", "--workers", value])
+        main(["predict", str(trained_model_dir), "x.png", "--workers", value])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "argument --workers: must be a whole number from 0" in err and repr(value) in err
@@ -134,14 +134,14 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_the_bar_on_a_terminal_leaves_the_result_lines_whole(model_dir, tmp_path, capsys,
+def test_the_bar_on_a_terminal_leaves_the_result_lines_whole(trained_model_dir, tmp_path, capsys,
                                                              monkeypatch):
     paths = tiny_pngs(tmp_path / "imgs", 4)
     monkeypatch.setattr(sys, "stderr", Terminal())
-    main(["predict", str(model_dir), str(tmp_path / "imgs")])
+    main(["predict", str(trained_model_dir), str(tmp_path / "imgs")])
     bar = sys.stderr.getvalue()
     assert "4/4" in bar and "image/s" in bar and "scored 4 image(s)" in bar
     assert [p for p, _ in lines(capsys.readouterr().out)] == [str(p) for p in paths]
     monkeypatch.setattr(sys, "stderr", Terminal())
-    main(["predict", str(model_dir), str(tmp_path / "imgs"), "--no-progress"])
+    main(["predict", str(trained_model_dir), str(tmp_path / "imgs"), "--no-progress"])
     assert "4/4" not in sys.stderr.getvalue()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...runs import CONFIG, METRICS, RunFolder
-from ...units import mark_partial, read_json
+from ...units import mark_partial, read_json, run_config
 from ..report import md_row, md_table, pm
 from .plots import plot_contour_examples, plot_roc
 from .settings import APPROACHES, FLAT, PAPER
@@ -172,13 +172,9 @@ def merge_results(run_dir: str | Path | RunFolder, *, seconds: float | None = No
     """
     folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir), log)
     out = folder.path
-    if not (out / CONFIG).is_file():
-        raise FileNotFoundError(f"{out} holds no {CONFIG}: not a run folder of hyperkit "
-                                "forgery (or the run has not started)")
-    config = read_json(out / CONFIG)
-    if not is_forgery_config(config):
-        raise ValueError(f"{out} is not a forgery run (its {CONFIG} lacks the setting's "
-                         "seeds or the data summary); only hyperkit forgery runs are merged")
+    config = run_config(out, "forgery", is_forgery_config,
+                        f"a forgery run (its {CONFIG} lacks the setting's seeds or the data "
+                        "summary); only hyperkit forgery runs are merged")
     planned = int(config["setting"]["seeds"])
     runs = [read_json(out / f"seed{s}" / METRICS) for s in range(planned)
             if (out / f"seed{s}" / METRICS).is_file()]

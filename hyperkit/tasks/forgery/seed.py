@@ -165,14 +165,14 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     ranker, mean, fit1, rank_acc = _stage1(sd, sets, c1)
     weights = class_weights(labels[tr])
     model, fit2, prob = _stage2(sd, ranker, mean, weights, c2)
+    e2e_val = _e2e_items([paths[i] for i in va])  # trains' validation, then the threshold
     e2e, fit3 = train_end_to_end(
-        _e2e_items([paths[i] for i in tr]), labels[tr], _e2e_items([paths[i] for i in va]),
-        labels[va], arch=st.e2e_arch, objective=WeightedBCE(weights), config=c3,
-        workdir=sd.wd / "e2e", resume=resume, device=dev, log=sd.log, progress=progress,
-        flip=True)
+        _e2e_items([paths[i] for i in tr]), labels[tr], e2e_val, labels[va],
+        arch=st.e2e_arch, objective=WeightedBCE(weights), config=c3, workdir=sd.wd / "e2e",
+        resume=resume, device=dev, log=sd.log, progress=progress, flip=True)
     prob["e2e"] = predict_end_to_end(e2e, _e2e_items([paths[i] for i in te]))
-    thresholds = {"two_stage": model.threshold, "e2e": pick_threshold(
-        predict_end_to_end(e2e, _e2e_items([paths[i] for i in va])), labels[va])}
+    thresholds = {"two_stage": model.threshold,
+                  "e2e": pick_threshold(predict_end_to_end(e2e, e2e_val), labels[va])}
     # the files alone (format, JPEG tables, bytes per pixel, size): a leak shows here
     fv, prob["format_only"] = format_baseline.fit_predict(
         [paths[i] for i in tr], labels[tr], [[paths[i] for i in va], [paths[i] for i in te]],
@@ -276,6 +276,28 @@ def _patch_mean(path: Path, sets: dict) -> list:
     return mean
 
 
+def fit_stage2(net: torch.nn.Module, train: tuple[Any, np.ndarray], val: tuple[Any, np.ndarray],
+               weights: tuple[float, float], config: Any, *, flips: bool, seed: int,
+               checkpoint: Path | None = None, resume: bool = False, device: Any = "cpu",
+               log: Callable[[str], None] | None = None, progress: bool = False,
+               val_objective: Any = None) -> tuple[Standardized, FitResult]:
+    """Stage 2 of a forgery model on (hyper-images (N, D, U, V), labels (N,)) pairs:
+    inputs standardized with the training set's channel statistics (the output stays a
+    probability), weighted BCE on logits, grid flips when ``flips``. Returns the trained
+    network (eval mode) and its fit; ``val_objective`` as in
+    :func:`~hyperkit.training.loop.fit`."""
+    s2 = Standardized(net, train[0].shape[1]).fit_statistics(*train)
+    with torch.no_grad():  # standardize the inputs only: the output is a probability
+        s2.out_mean.fill_(0.0)
+        s2.out_std.fill_(1.0)
+    source = FlippedHyperimages(*train, seed) if flips else train
+    with logits_output(s2.net):
+        result = fit(s2, source, val, WeightedBCE(weights), config, checkpoint=checkpoint,
+                     resume=resume, device=device, log=log, name="stage2",
+                     progress=progress, val_objective=val_objective)
+    return s2.eval(), result
+
+
 def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, float],
             config: Any) -> tuple[TwoStage, FitResult, dict]:
     """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits; returns
@@ -304,18 +326,11 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, f
     if hyper["train"].shape[1] != channels:
         raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "
                          f"channel gives {hyper['train'].shape[1]} features")
-    s2 = Standardized(s2, channels).fit_statistics(hyper["train"], labels[tr])
-    with torch.no_grad():  # standardize the inputs only: the output is a probability
-        s2.out_mean.fill_(0.0)
-        s2.out_std.fill_(1.0)
-    train = (FlippedHyperimages(hyper["train"], labels[tr], sd.seed)
-             if stage2_options(st.stage2_recipe)["flips"] else (hyper["train"], labels[tr]))
-    with logits_output(s2.net):
-        fit2 = fit(s2, train, (hyper["val"], labels[va]),
-                   WeightedBCE(weights), config, checkpoint=sd.wd / "stage2.ckpt",
-                   resume=sd.resume, device=sd.dev, log=sd.log, name="stage2",
-                   progress=sd.progress)
-    model.stage2 = s2.eval()
+    s2, fit2 = fit_stage2(s2, (hyper["train"], labels[tr]), (hyper["val"], labels[va]),
+                          weights, config, flips=stage2_options(st.stage2_recipe)["flips"],
+                          seed=sd.seed, checkpoint=sd.wd / "stage2.ckpt", resume=sd.resume,
+                          device=sd.dev, log=sd.log, progress=sd.progress)
+    model.stage2 = s2
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls
     model.threshold = pick_threshold(predict(s2, hyper["val"], batch_size=64), labels[va])

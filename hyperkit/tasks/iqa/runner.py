@@ -18,7 +18,7 @@ from ...data.iqa.tid2013 import TID_SUBSETS
 from ...data.splits import load_splits, make_splits, save_splits
 from ...devices import resolve_device
 from ...runs import CONFIG, METRICS, RunFolder, barrier
-from ...units import mark_partial, open_folder
+from ...units import mark_partial, open_folder, run_config
 from .arms import PREDICT_ORDER, arms_for, labels_for
 from .data import Run
 from .plots import plot_per_type, plot_predictions
@@ -164,13 +164,10 @@ def merge_results(run_dir: str | Path | RunFolder, *, seconds: float | None = No
     """
     folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir), log)
     out = folder.path
-    if not (out / CONFIG).is_file():
-        raise FileNotFoundError(f"{out} holds no {CONFIG}: not a run folder of hyperkit iqa "
-                                "(or the run has not started)")
-    config = read_json(out / CONFIG)
-    if not all(k in config for k in ("dataset", "table", "arms", "groups", "splits", "options")):
-        raise ValueError(f"{out} is not an NR-IQA run (its {CONFIG} lacks arms, groups or "
-                         "splits); only hyperkit iqa runs are merged")
+    config = run_config(out, "iqa", lambda c: all(k in c for k in (
+        "dataset", "table", "arms", "groups", "splits", "options")),
+        f"an NR-IQA run (its {CONFIG} lacks arms, groups or splits); only hyperkit iqa runs "
+        "are merged")
     experiment, groups, planned = config["experiment"], config["groups"], config["splits"]
     runs, models = [], []
     for g in groups:
