@@ -15,6 +15,9 @@ resized). Routes, each from the same initial weights and batch order per seed:
 * ``winners+f16cache``: ``winners`` on images rounded to float16 and widened back, the
   values stage 1 trains on from the half-size prepared-image cache
   (:class:`hyperkit.data.prepared.PreparedImages`, the default since issue 19);
+* ``winners+micro16``, ``winners+micro32``: ``winners`` with each step's forward and
+  backward in parts of 16 (32) patches whose gradients add up to the step's
+  (``TrainConfig.cpu_micro_batch``);
 * ``shared`` (and ``shared+bf16``): conv1 once per whole image, every grid patch pooled
   from that map (:func:`hyperkit.ops.conv_grid_minmax`, the same winner-window backward):
   a step takes ``--shared-images`` whole images with all their grid patches (165 each at
@@ -77,7 +80,11 @@ class DenseKang(KangStage1):
 ROUTES = {"dense": (DenseKang, "float32"), "winners": (KangStage1, "float32"),
           "winners+bf16": (KangStage1, "bf16"), "winners+f16cache": (KangStage1, "float32"),
           "shared": (KangStage1, "float32"),
-          "shared+bf16": (KangStage1, "bf16")}
+          "shared+bf16": (KangStage1, "bf16"),
+          "winners+micro16": (KangStage1, "float32"), "winners+micro32": (KangStage1, "float32")}
+# routes whose steps go forward and backward in parts of this many patches, gradients
+# summed (TrainConfig.cpu_micro_batch, as the forgery quick setting's stage 1 trains)
+MICRO = {"winners+micro16": 16, "winners+micro32": 32}
 
 
 def data(size: str, val_refs: int) -> tuple[GridPatches, GridPatches]:
@@ -185,9 +192,11 @@ def run(route: str, seed: int, train: GridPatches, val: GridPatches, steps: int,
         t = time.perf_counter()
         (x,), y = train.batch(order[(s * batch) % (len(order) - batch):][:batch])
         opt.zero_grad(set_to_none=True)
-        with training_precision(precision, dev):
-            loss = (net(x).float() - y).abs().mean()
-        loss.backward()
+        part = MICRO.get(route, batch)
+        for i in range(0, batch, part):
+            with training_precision(precision, dev):
+                loss = (net(x[i:i + part]).float() - y[i:i + part]).abs().mean()
+            (loss * (len(y[i:i + part]) / batch)).backward()
         opt.step()
         loss.item()
         if s >= warm:

@@ -54,6 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contour-jitter", type=int,
                         help="stage-1 training windows move by up to this many pixels per "
                              "draw (default: the setting's; 0 = fixed positions)")
+    parser.add_argument("--splices", type=int,
+                        help="synthetic tampered images per training authentic image added "
+                             "to stage 1's pairs (default: the setting's; 0 = real pairs only)")
+    parser.add_argument("--patch-score", type=float, metavar="W",
+                        help="weight of a per-patch tamper logit (BCE) trained beside stage "
+                             "1's ranking hinge (default: the setting's; 0 = ranking only)")
+    parser.add_argument("--splices-in", choices=("stage1", "stage2", "both"),
+                        help="which stages train on the --splices images: stage 1's pairs, "
+                             "stage 2 (as tampered images) or both (default: the setting's)")
     parser.add_argument("--demo-authentic", type=int, help="demo set: authentic images")
     parser.add_argument("--demo-tampered", type=int, help="demo set: tampered images")
     run_options(parser, "continue an interrupted run in --out from its checkpoints")
@@ -84,9 +93,14 @@ def run_from_args(args: argparse.Namespace) -> None:
         over = {k: getattr(args, k) for k in (
             "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
             "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered", "contour_points",
-            "contour_jitter") if getattr(args, k) is not None}
+            "contour_jitter", "splices", "splices_in", "patch_score")
+            if getattr(args, k) is not None}
         if over.get("contour_jitter", 0) < 0:
             raise ValueError("--contour-jitter must be >= 0 (pixels)")
+        if not over.get("patch_score", 0) >= 0:  # NaN too
+            raise ValueError("--patch-score must be a number >= 0")
+        if over.get("splices", 0) < 0:
+            raise ValueError("--splices must be >= 0 (images per training authentic image)")
         for k in ("seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "demo_authentic",
                   "demo_tampered", "contour_points"):
             if k in over and over[k] < (3 if k.startswith("demo") else 1):

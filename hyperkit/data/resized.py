@@ -68,10 +68,9 @@ class ResizedImages:
     Flips (``flip=True``): the k-th time item i is drawn it is mirrored left-right when
     a generator seeded with (seed, i, k) says so (probability 1/2). In training every
     item is drawn once per epoch, so k is the epoch and each epoch sees fresh flips
-    that do not depend on the batch order; the draw counts are not saved, so a resumed
-    run must call :meth:`skip_draws` with the number of finished epochs to replay the
-    flips of an uninterrupted run (:func:`hyperkit.training.end_to_end.train_end_to_end`
-    does this).
+    that do not depend on the batch order; :func:`hyperkit.training.fit` sets k to the
+    epoch before each one (:meth:`set_epoch`), so a resumed run and every DDP rank
+    replay the flips of one uninterrupted process.
 
     Args:
         images: image files (read with :func:`hyperkit.images.read_image`) and/or
@@ -164,6 +163,12 @@ class ResizedImages:
         if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 0:
             raise ValueError(f"draws must be an integer >= 0, got {draws!r}")
         self._draws[:] = draws
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draws of epoch ``epoch`` (0-based) come next: :func:`hyperkit.training.fit`
+        calls it before every epoch, so each rank of a DDP run, and a resumed run,
+        draws what one uninterrupted process would."""
+        self.skip_draws(epoch)
 
     def _flips(self, idx: np.ndarray) -> np.ndarray:
         """Whether each drawn item is mirrored; counts the draw."""

@@ -29,14 +29,19 @@ class SiameseRanker(nn.Module):
         hidden: width of w1 (the paper does not give it; we use the feature width, 500
             for the paper's channel, when None).
 
-    ``forward(x1, x2)`` takes two (N, C, h, w) patch batches and returns d (N,);
-    ``features(x)`` is the channel's (N, D). ``input_shape`` is the channel's. The two
-    channels run as one batch (the same weights, one pass). w1 and w2 have no bias,
-    as the formula is printed.
+        patch_score: also a per-patch head s(C) = w3^T C + b (a logit: this patch is
+            tampered), which :class:`hyperkit.training.RankingHingePatchScore` trains
+            beside the ranking (not in the paper: it makes the features tell a seam
+            patch from an authentic one on their own, as stage 2 must).
+
+    ``forward(x1, x2)`` takes two (N, C, h, w) patch batches and returns d (N,), or with
+    ``patch_score`` (N, 3): d, s(C1), s(C2). ``features(x)`` is the channel's (N, D).
+    ``input_shape`` is the channel's. The two channels run as one batch (the same
+    weights, one pass). w1 and w2 have no bias, as the formula is printed.
     """
 
     def __init__(self, channel: nn.Module | str = "forgery_channel",
-                 hidden: int | None = None) -> None:
+                 hidden: int | None = None, patch_score: bool = False) -> None:
         super().__init__()
         if isinstance(channel, str):
             channel = build(channel)
@@ -58,6 +63,7 @@ class SiameseRanker(nn.Module):
         self.w2 = nn.Linear(hidden, 1, bias=False)
         nn.init.kaiming_normal_(self.w1.weight, nonlinearity="relu")  # ReLU follows w1
         nn.init.xavier_uniform_(self.w2.weight)
+        self.w3 = nn.Linear(dim, 1) if patch_score else None
 
     def features(self, x: Tensor) -> Tensor:
         """(N, C, h, w) -> (N, D): one channel's features (the hyper-image's pixels)."""
@@ -68,13 +74,18 @@ class SiameseRanker(nn.Module):
         return self.w2(torch.relu(self.w1(c1 - c2))).squeeze(1)
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
-        """d (N,) of patch pairs (N, C, h, w) x 2; > 0 ranks the first patch higher."""
+        """d (N,) of patch pairs (N, C, h, w) x 2 (> 0 ranks the first patch higher);
+        with ``patch_score`` (N, 3): d and each patch's tamper logit."""
         if not isinstance(x1, Tensor) or not isinstance(x2, Tensor) or x1.shape != x2.shape:
             raise ValueError("x1 and x2 must be tensors of one shape (N, C, h, w), got "
                              f"{getattr(x1, 'shape', type(x1).__name__)} and "
                              f"{getattr(x2, 'shape', type(x2).__name__)}")
         c = self.features(torch.cat([x1, x2]))
-        return self.rank(c[:len(x1)], c[len(x1):])
+        d = self.rank(c[:len(x1)], c[len(x1):])
+        if self.w3 is None:
+            return d
+        s = self.w3(c).squeeze(1)
+        return torch.stack([d, s[:len(x1)], s[len(x1):]], 1)
 
 
 class Centered(nn.Module):

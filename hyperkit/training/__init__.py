@@ -9,8 +9,15 @@ from .batches import ArraySource, BatchSource
 from .config import TrainConfig, stage1_config, stage2_config
 from .dist import init_distributed
 from .loop import FitResult, FitState, fit, predict
-from .objectives import MAE, MAEPlusPLCC, Objective, RankingHinge, WeightedBCE
+from .objectives import (
+    MAE,
+    MAEPlusPLCC,
+    Objective,
+    RankingHinge,
+    RankingHingePatchScore,
+    WeightedBCE,
+)
 
-__all__ = ["ArraySource", "BatchSource", "FitResult", "FitState", "MAE", "MAEPlusPLCC", "Objective",
-           "RankingHinge", "TrainConfig", "WeightedBCE", "fit", "init_distributed", "predict",
-           "stage1_config", "stage2_config"]
+__all__ = ["ArraySource", "BatchSource", "FitResult", "FitState", "MAE", "MAEPlusPLCC",
+           "Objective", "RankingHinge", "RankingHingePatchScore", "TrainConfig", "WeightedBCE",
+           "fit", "init_distributed", "predict", "stage1_config", "stage2_config"]

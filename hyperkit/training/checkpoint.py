@@ -36,9 +36,18 @@ def load(path: Path, config: TrainConfig, objective: str) -> dict:
         c["config"].setdefault("optimizer", "sgd")
         c["config"].setdefault("weight_decay", 0.0)
         c["config"].setdefault("precision", "float32")
-    if c.get("config") != dataclasses.asdict(config):
+    want, have = dataclasses.asdict(config), c.get("config")
+    if not isinstance(have, dict):
+        raise ValueError(f"checkpoint {path} records no training configuration; it was not "
+                         "written by hyperkit.training.fit")
+    # a speed setting (the same gradient; only dropout draws differ): a run resumes under
+    # any value, so runs from before it existed resume too
+    have = {**have, "cpu_micro_batch": want["cpu_micro_batch"]}
+    if have != want:
+        diff = "; ".join(f"{k}: {have.get(k)!r} there, {want.get(k)!r} now"
+                         for k in sorted(set(want) | set(have)) if have.get(k) != want.get(k))
         raise ValueError(f"checkpoint {path} was written with a different configuration "
-                         f"{c.get('config')}; resume needs the same one")
+                         f"({diff}); resume needs the same one")
     if c.get("objective") != objective:
         raise ValueError(f"checkpoint {path} was written with objective {c.get('objective')!r}, "
                          f"not {objective!r}; resume needs the same one")

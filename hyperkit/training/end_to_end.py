@@ -20,7 +20,6 @@ from torch import nn
 from ..data.resized import ResizedImages
 from ..images import split_images
 from ..nets import build, input_shape
-from .checkpoint import finished_epochs
 from .config import TrainConfig
 from .loop import FitResult, fit, predict
 from .objectives import Objective, WeightedBCE
@@ -97,9 +96,7 @@ def train_end_to_end(train_images: Any, train_labels: Any, val_images: Any, val_
                         name="val images")
     folder = Path(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    ckpt = folder / CHECKPOINT
-    if resume:
-        train.skip_draws(finished_epochs(ckpt))  # replay the flips of the epochs to come
+    ckpt = folder / CHECKPOINT  # fit sets the flips' epoch (a resume replays them)
     logits = isinstance(objective, WeightedBCE) and sigmoid_head(net)
     with logits_output(net) if logits else contextlib.nullcontext(net) as model:
         result = fit(model, train, val, objective, config, checkpoint=ckpt, resume=resume,

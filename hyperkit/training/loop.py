@@ -107,6 +107,7 @@ def train_one_epoch(net: nn.Module, source: BatchSource, order: np.ndarray,
     """One pass over ``order`` in batches; returns (mean training loss, last lr)."""
     net.train()
     total, seen, lr = 0.0, 0, learning_rate(config, state)
+    part = micro_batch(net, objective, config, device)
     for i in range(0, len(order), config.batch_size):
         idx = order[i:i + config.batch_size]
         inputs, targets = to_device(source.batch(idx), device)
@@ -114,19 +115,43 @@ def train_one_epoch(net: nn.Module, source: BatchSource, order: np.ndarray,
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        with training_precision(config.precision, device):
-            loss = objective(net(*inputs), targets)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{name}: loss became {loss.item()} at epoch "
-                                     f"{state.epoch + 1}; lower the learning rate")
-        loss.backward()
+        loss = 0.0
+        for sl in _slices(len(idx), part):
+            with training_precision(config.precision, device):
+                piece = objective(net(*(x[sl] for x in inputs)), targets[sl])
+            if not torch.isfinite(piece):
+                raise FloatingPointError(f"{name}: loss became {piece.item()} at epoch "
+                                         f"{state.epoch + 1}; lower the learning rate")
+            share = (sl.stop - sl.start) / len(idx)  # the parts' mean is the batch's
+            (piece * share if share < 1 else piece).backward()
+            loss += piece.item() * share
         optimizer.step()
         state.updates += 1
-        total += loss.item() * len(idx)
+        total += loss * len(idx)
         seen += len(idx)
         bar.update(1)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
     return total / seen, lr
+
+
+def micro_batch(net: nn.Module, objective: Objective, config: TrainConfig,
+                device: torch.device) -> int:
+    """Samples per forward/backward part of a step: ``config.cpu_micro_batch`` on a CPU
+    for a sample-mean objective, a network without batch norm (whose statistics would
+    see a part, not the batch) and no DDP wrapper (each part would all-reduce); else
+    the whole batch (``config.batch_size``)."""
+    k = config.cpu_micro_batch
+    if (not k or k >= config.batch_size or device.type != "cpu"
+            or not getattr(objective, "sample_mean", False)
+            or isinstance(net, nn.parallel.DistributedDataParallel)
+            or any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())):
+        return config.batch_size
+    return k
+
+
+def _slices(n: int, part: int) -> list[slice]:
+    """Consecutive slices of at most ``part`` covering range(n)."""
+    return [slice(i, min(n, i + part)) for i in range(0, n, part)]
 
 
 def training_precision(precision: str, device: torch.device) -> Any:
@@ -271,6 +296,9 @@ def _run_epoch(model: nn.Module, net: nn.Module, train_src: BatchSource, val_src
     objective, val_objective = objectives
     t0 = time.perf_counter()
     order = epoch_order(len(train_src), cfg.seed, state.epoch, world, rank)
+    set_epoch = getattr(train_src, "set_epoch", None)
+    if callable(set_epoch):  # sources that draw augmentations per epoch (SiamesePairs)
+        set_epoch(state.epoch)
     with tqdm(total=math.ceil(len(order) / cfg.batch_size), leave=False,
               desc=f"{name} epoch {state.epoch + 1}",
               disable=None if progress and rank == 0 else True) as bar:

@@ -21,6 +21,10 @@ class Objective:
     checkpoints: a run resumes only with the objective it started with."""
 
     name = "objective"
+    # True when the loss is a plain mean of per-sample terms, so that a batch's gradient
+    # is the size-weighted sum of its parts' (what TrainConfig.cpu_micro_batch needs).
+    # Subclasses inherit it: one that adds a batch-level term must set it back to False.
+    sample_mean = False
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
         raise NotImplementedError
@@ -34,6 +38,7 @@ class MAE(Objective):
     regression loss for both stages."""
 
     name = "mae"
+    sample_mean = True
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.l1_loss(outputs.reshape(-1), targets)
@@ -67,10 +72,13 @@ class MAEPlusPLCC(Objective):
 class RankingHinge(Objective):
     """max(0, margin - y d), averaged: the forgery task's siamese ranking loss (Fig. 3).
 
-    ``outputs`` d (N,) is the network's score of the pair; ``targets`` y is +1 when the
-    authentic patch is in the first channel and -1 otherwise. The paper's margin
-    (delta) is 3.
+    ``outputs`` d (N,) is the network's score of the pair (or (N, 3) d, s1, s2 of a
+    ranker with a patch score, of which d is used: the same criterion with or without
+    it); ``targets`` y is +1 when the authentic patch is in the first channel and -1
+    otherwise. The paper's margin (delta) is 3.
     """
+
+    sample_mean = True
 
     def __init__(self, margin: float = 3.0) -> None:
         if not margin > 0:
@@ -79,7 +87,40 @@ class RankingHinge(Objective):
         self.name = f"ranking_hinge(margin={self.margin:g})"
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        if outputs.ndim == 2 and outputs.shape[1] == 3:
+            outputs = outputs[:, 0]  # d of a ranker with a patch score (d, s1, s2)
+        if outputs.numel() != targets.numel():
+            raise ValueError(f"outputs must be d (N,) of {targets.numel()} pairs (or "
+                             f"(N, 3): d, s1, s2), got {tuple(outputs.shape)}")
         return torch.clamp(self.margin - targets * outputs.reshape(-1), min=0).mean()
+
+
+class RankingHingePatchScore(Objective):
+    """:class:`RankingHinge` on d plus ``weight`` x the binary cross-entropy of each
+    patch's tamper logit, for a :class:`hyperkit.nets.siamese.SiameseRanker` with
+    ``patch_score``: ``outputs`` (N, 3) are d, s1, s2; ``targets`` y (N,) is +1 when the
+    authentic patch is first, so the first patch is tampered where y = -1 and the
+    second where y = +1. A mean over pairs."""
+
+    sample_mean = True
+
+    def __init__(self, margin: float = 3.0, weight: float = 1.0) -> None:
+        self.hinge = RankingHinge(margin)
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
+            raise ValueError(f"weight must be a finite number > 0, got {weight!r}")
+        self.weight = float(weight)
+        self.name = f"ranking_hinge_patch_score(margin={self.hinge.margin:g}, " \
+                    f"weight={self.weight:g})"
+
+    def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        if outputs.ndim != 2 or outputs.shape[1] != 3:
+            raise ValueError(f"outputs must be (N, 3): d, s1, s2 (a SiameseRanker with "
+                             f"patch_score), got {tuple(outputs.shape)}")
+        y = targets.to(outputs.dtype)
+        first_tampered = (y < 0).to(outputs.dtype)
+        bce = (F.binary_cross_entropy_with_logits(outputs[:, 1], first_tampered) +
+               F.binary_cross_entropy_with_logits(outputs[:, 2], 1 - first_tampered)) / 2
+        return self.hinge(outputs[:, 0], y) + self.weight * bce
 
 
 class WeightedBCE(Objective):
@@ -89,6 +130,8 @@ class WeightedBCE(Objective):
     form); ``targets`` are 0 or 1. ``weights`` = (w0, w1) scale the loss of class-0 and
     class-1 samples, e.g. inverse class frequencies for an unbalanced set.
     """
+
+    sample_mean = True
 
     def __init__(self, weights: tuple[float, float] = (1.0, 1.0)) -> None:
         w0, w1 = (float(w) for w in weights)

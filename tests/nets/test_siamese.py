@@ -215,3 +215,56 @@ def test_centered_subtracts_the_mean_before_the_features():
     assert c.input_shape == (3, 64, 64) and "mean" not in c.state_dict()
     with pytest.raises(ValueError, match="one per channel"):
         Centered(net, [0.1])
+
+
+def test_ranks_that_draw_shares_set_by_epoch_make_one_process_draws():
+    from hyperkit.training.loop import epoch_order
+
+    rng = np.random.default_rng(3)
+    pairs = [flat_pair(rng) for _ in range(3)]
+    tops = [np.array([[0, 0], [16, 32], [8, 16], [4, 4]])] * 3
+    one = SiamesePairs(pairs, tops, augment=True, seed=7, jitter=4)
+    ranks = [SiamesePairs(pairs, tops, augment=True, seed=7, jitter=4) for _ in range(2)]
+    for epoch in range(3):
+        one.set_epoch(epoch)
+        (w1, w2), wy = one.batch(np.arange(len(one)))
+        for r, src in enumerate(ranks):  # each rank draws its share of this epoch only
+            src.set_epoch(epoch)
+            share = epoch_order(len(one), 0, epoch, world=2, rank=r)
+            (x1, x2), y = src.batch(share)
+            torch.testing.assert_close(y, wy[share])
+            torch.testing.assert_close(x1, w1[share])
+            torch.testing.assert_close(x2, w2[share])
+
+
+def test_a_patch_score_head_adds_each_patchs_tamper_logit():
+    from hyperkit.training import RankingHingePatchScore
+
+    torch.manual_seed(0)
+    r = SiameseRanker(TINY, hidden=5, patch_score=True).eval()
+    x1, x2 = torch.rand(4, 3, 64, 64), torch.rand(4, 3, 64, 64)
+    out = r(x1, x2)
+    assert out.shape == (4, 3)
+    torch.testing.assert_close(out[:, 0], r.rank(r.features(x1), r.features(x2)))
+    torch.testing.assert_close(out[:, 1], r.w3(r.features(x1)).squeeze(1))
+    torch.testing.assert_close(out[:, 2], r.w3(r.features(x2)).squeeze(1))
+    assert SiameseRanker(TINY, hidden=5)(x1, x2).shape == (4,)  # the paper's head alone
+    obj = RankingHingePatchScore(margin=3.0, weight=2.0)
+    y = torch.tensor([1.0, -1.0, 1.0, -1.0])  # +1: the authentic patch is first
+    o = torch.tensor([[3.0, -20.0, 20.0], [-3.0, 20.0, -20.0],
+                      [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    # pairs 0-1: hinge 0, logits right (BCE ~ 0); pairs 2-3: hinge 3, BCE log 2 each
+    want = (0 + 0 + 3 + 3) / 4 + 2.0 * (2 * np.log(2)) / 4
+    assert obj(o, y).item() == pytest.approx(want, rel=1e-5)
+    wrong = o.clone()
+    wrong[:2, 1:] *= -1  # the tampered patch scored authentic
+    assert obj(wrong, y).item() > want + 10
+    with pytest.raises(ValueError, match=r"outputs must be \(N, 3\)"):
+        obj(torch.zeros(4), y)
+    # the plain hinge reads d of such outputs (stage 1's validation criterion)
+    assert RankingHinge(3.0)(o, y).item() == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="outputs must be d"):
+        RankingHinge(3.0)(torch.zeros(4, 2), y)
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="weight must be a finite number > 0"):
+            RankingHingePatchScore(weight=bad)

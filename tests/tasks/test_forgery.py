@@ -226,3 +226,53 @@ def test_contour_settings_are_checked_by_name():
     for flag in ("--contour-points", "--contour-jitter"):
         with pytest.raises(SystemExit, match=flag):
             main(["forgery", "--dataset", "demo", "--quick", flag, "-1"])
+
+
+def test_splice_and_patch_score_settings_are_checked_by_name():
+    from dataclasses import replace
+
+    q = SETTINGS["quick"]
+    for name, bad in (("splices", -1), ("splices", 1.5), ("stage1_micro_batch", -1),
+                      ("patch_score", -0.5), ("patch_score", float("nan")),
+                      ("patch_score", float("inf")), ("patch_score", True)):
+        with pytest.raises(ValueError, match=name):
+            replace(q, **{name: bad})
+    with pytest.raises(ValueError, match="splices_in must be one of stage1, stage2, both"):
+        replace(q, splices_in="stage3")
+    assert not replace(q, splices_in="stage2").splices_for("stage2")  # no splices made
+    assert replace(q, splices=1, splices_in="stage2").splices_for("stage2")
+    assert not replace(q, splices=1, splices_in="stage2").splices_for("stage1")
+    # the new fields are left out of the record at their defaults (older runs resume)
+    assert not {"splices", "splices_in", "patch_score", "stage1_micro_batch"} & \
+        set(q.record())
+    assert replace(q, splices=2).record()["splices"] == 2
+    for flag, bad in (("--splices", "-1"), ("--patch-score", "-1"), ("--patch-score", "nan")):
+        with pytest.raises(SystemExit, match=flag):
+            main(["forgery", "--dataset", "demo", "--quick", flag, bad])
+
+
+def test_splices_reach_both_stages_and_the_patch_score_trains(tree, tmp_path):
+    root, _ = tree
+    before = sorted(p.name for p in root.rglob("*"))
+    out = tmp_path / "run"
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY,
+          "--splices", "2", "--splices-in", "both", "--patch-score", "0.5"])
+    assert sorted(p.name for p in root.rglob("*")) == before  # splices go to the run
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    synthetic = run["stage1_pairs"]["synthetic"]
+    made = json.loads((out / "seed0" / "work" / "splices" / "splices.json").read_text())
+    assert synthetic == len(made["rows"]) > 0
+    assert run["stage2"]["synthetic_train"] == synthetic
+    hyper = np.load(out / "seed0" / "work" / "hyper_train_splices.npy", mmap_mode="r")
+    assert len(hyper) == run["train"] + synthetic
+    # only training authentic images were read: none of validation or test
+    held_out = set(np.load(out / "seed0" / "predictions.npz")["path"].tolist())
+    used = {r["authentic"] for r in made["rows"]} | {r["donor"] for r in made["rows"]
+                                                      if r["donor"]}
+    assert used and not used & held_out and all("/Au/" in p for p in used)
+    assert len(used) <= run["train"]
+    ckpt = torch.load(out / "seed0" / "work" / "stage1.ckpt", weights_only=False)
+    assert "w3.weight" in ckpt["model"] and "patch_score" in ckpt["objective"]
+    assert (out / "seed0" / "model" / "model.json").is_file()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["setting"]["splices"] == 2 and cfg["setting"]["patch_score"] == 0.5

@@ -14,10 +14,10 @@ kept as read (uint8), least recently used first out. Patches are never stored.
 
 Randomness: the k-th time sample s is drawn, its order, mirror and (with ``jitter``)
 window shift come from a generator seeded with (seed, s, k); in training each sample
-is drawn once per epoch, so k is the epoch (in one process: under DDP a rank draws
-only its share, so a resumed DDP run does not replay the draws exactly). A resumed
-run calls :meth:`SiamesePairs.skip_draws` with the finished epochs to replay the draws
-of an uninterrupted run. Without ``augment``
+is drawn once per epoch, so k is the epoch. :func:`hyperkit.training.fit` sets k to the
+epoch before each one (:meth:`SiamesePairs.set_epoch`), so a resumed run and every
+rank of a DDP run (which draws only its share) make the draws of one uninterrupted
+process. Without ``augment``
 (validation) the order is fixed per sample and nothing is mirrored.
 """
 
@@ -122,6 +122,12 @@ class SiamesePairs:
         if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 0:
             raise ValueError(f"draws must be an integer >= 0, got {draws!r}")
         self._draws[:] = draws
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draws of epoch ``epoch`` (0-based) come next: :func:`hyperkit.training.fit`
+        calls it before every epoch, so each rank of a DDP run, and a resumed run,
+        draws what one uninterrupted process would."""
+        self.skip_draws(epoch)
 
     def _draw(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(y (B,) of +-1, mirror (B,) bool, shift (B, 2) int pixels) for the drawn

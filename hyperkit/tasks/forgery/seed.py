@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ... import nets
-from ...data.forgery import casia2, contours
+from ...data.forgery import casia2, contours, splices
 from ...data.forgery.pairs import SiamesePairs
 from ...data.image_files import ImageFiles
 from ...devices import resolve_device
@@ -28,10 +28,9 @@ from ...nets.siamese import Centered, SiameseRanker
 from ...nets.standardized import Standardized
 from ...runs import RunFolder
 from ...training.augment import FlippedHyperimages
-from ...training.checkpoint import finished_epochs
 from ...training.end_to_end import logits_output, predict_end_to_end, train_end_to_end
 from ...training.loop import FitResult, fit, predict
-from ...training.objectives import RankingHinge, WeightedBCE
+from ...training.objectives import RankingHinge, RankingHingePatchScore, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
 from . import dct_markov, format_baseline, tamper_maps
 from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
@@ -164,7 +163,9 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     sets, skipped = _pair_sets(sd)
     ranker, mean, fit1, rank_acc = _stage1(sd, sets, c1)
     weights = class_weights(labels[tr])
-    model, fit2, prob = _stage2(sd, ranker, mean, weights, c2)
+    # stage 2 may also train on the splices, as tampered images (label 0)
+    extra = sets["splice_files"] if st.splices_for("stage2") else []
+    model, fit2, prob = _stage2(sd, ranker, mean, c2, extra)
     e2e_val = _e2e_items([paths[i] for i in va])  # trains' validation, then the threshold
     e2e, fit3 = train_end_to_end(
         _e2e_items([paths[i] for i in tr]), labels[tr], e2e_val, labels[va],
@@ -188,12 +189,16 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
            "test": len(te), "test_authentic": int(labels[te].sum()),
            "test_tampered": int(len(te) - labels[te].sum()),
-           "stage1_pairs": {"train": len(sets["train"][0]), "val": len(sets["val"][0])},
+           "stage1_pairs": {"train": len(sets["train"][0]) - sets["synthetic"],
+                            "val": len(sets["val"][0]), "synthetic": sets["synthetic"]},
            "contour_skipped": len(skipped), "class_weights": list(weights),
            "patch_mean": mean, "seconds": None,
            "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
                       "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc},
-           "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"])},
+           "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"]),
+                      "synthetic_train": len(extra),
+                      "class_weights": list(class_weights(np.r_[labels[tr],
+                                                                np.zeros(len(extra))]))},
            "e2e": _bce(fit3),
            "metrics": {k: classification_report(prob[k], labels[te], thresholds[k])
                        for k in APPROACHES if k in prob},
@@ -228,7 +233,9 @@ def _bce(r: FitResult) -> dict:
 
 def _pair_sets(sd: Seed) -> tuple[dict, list]:
     """Stage 1's (authentic, tampered) pairs and contour tops of the training and
-    validation images, and the pairs skipped at the contour step."""
+    validation images ({'train', 'val'}: (pairs, tops); 'synthetic': how many of the
+    training pairs are splices, 'splice_files': every splice made), and the pairs
+    skipped at the contour step."""
     part = np.empty(len(sd.paths), np.int64)
     part[sd.tr], part[sd.va], part[sd.te] = 0, 1, 2
     where = {str(p): part[i] for i, p in enumerate(sd.paths)}
@@ -242,8 +249,19 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
             raise ValueError(f"no {name} pair has a usable tampered region; stage 1 needs "
                              f"some ({len(skipped)} pair(s) skipped at the contour step)")
         sets[name] = ([(pos[t]["authentic"], t) for t in keys], [pos[t]["tops"] for t in keys])
+    real, sets["synthetic"], sets["splice_files"] = len(sets["train"][0]), 0, []
+    if sd.st.splices:  # synthetic splices of the training authentic images only
+        made = sd.folder.rank0_first(lambda: splices.make_splices(
+            [sd.paths[i] for i in sd.tr if sd.labels[i] == 1], sd.wd / "splices",
+            sd.st.splices, seed=sd.seed, points=sd.st.contour_points, patch=PATCH,
+            progress=sd.progress))
+        sets["splice_files"] = [t for _, t in made[0]]
+        if sd.st.splices_for("stage1"):
+            sets["train"] = (sets["train"][0] + made[0], sets["train"][1] + made[1])
+            sets["synthetic"] = len(made[0])
     sd.log(f"{len(sd.tr)}/{len(sd.va)}/{len(sd.te)} train/val/test images; stage 1 on "
-           f"{len(sets['train'][0])} train and {len(sets['val'][0])} val pairs x "
+           f"{real} train (+{len(sets['train'][0]) - real} synthetic) and "
+           f"{len(sets['val'][0])} val pairs x "
            f"{sd.st.contour_points} contour patches")
     return sets, skipped
 
@@ -255,15 +273,18 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     train1 = SiamesePairs(*sets["train"], patch=PATCH, mean=mean, augment=True, seed=sd.seed,
                           name="train pairs", jitter=sd.st.contour_jitter)
     val1 = SiamesePairs(*sets["val"], patch=PATCH, mean=mean, seed=sd.seed, name="val pairs")
-    ckpt1 = sd.wd / "stage1.ckpt"
-    if sd.resume:
-        train1.skip_draws(finished_epochs(ckpt1))
+    ckpt1 = sd.wd / "stage1.ckpt"  # fit sets the draws' epoch (a resume replays them)
     torch.manual_seed(sd.seed)
-    ranker = SiameseRanker(nets.build(sd.st.channel_arch), hidden=sd.st.hidden)
-    fit1 = fit(ranker, train1, val1, RankingHinge(MARGIN), config, checkpoint=ckpt1,
+    w = sd.st.patch_score
+    ranker = SiameseRanker(nets.build(sd.st.channel_arch), hidden=sd.st.hidden,
+                           patch_score=w > 0)
+    objective = RankingHingePatchScore(MARGIN, w) if w > 0 else RankingHinge(MARGIN)
+    # validation ranks pairs by d alone, with or without the patch score (comparable runs)
+    fit1 = fit(ranker, train1, val1, objective, config, checkpoint=ckpt1,
                resume=sd.resume, device=sd.dev, log=sd.log, name="stage1",
-               progress=sd.progress)
+               progress=sd.progress, val_objective=RankingHinge(MARGIN))
     d_val = predict(ranker, val1, batch_size=256)
+    d_val = d_val[:, 0] if d_val.ndim == 2 else d_val  # d, beside the patch logits
     return ranker, mean, fit1, float(np.mean(np.sign(d_val) == val1.fixed_y))
 
 
@@ -298,11 +319,14 @@ def fit_stage2(net: torch.nn.Module, train: tuple[Any, np.ndarray], val: tuple[A
     return s2.eval(), result
 
 
-def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, float],
-            config: Any) -> tuple[TwoStage, FitResult, dict]:
-    """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits; returns
-    the two-stage model, the fit and the test probabilities {'two_stage': ...}."""
+def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
+            extra: Sequence[str] = ()) -> tuple[TwoStage, FitResult, dict]:
+    """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits (class
+    weights of its training labels); ``extra``: synthetic tampered image files added to
+    its training images. Returns the two-stage model, the fit and the test
+    probabilities {'two_stage': ...}."""
     st, labels, tr, va = sd.st, sd.labels, sd.tr, sd.va
+    train_y = np.r_[labels[tr], np.zeros(len(extra), labels.dtype)]
     grid = st.grid()
     torch.manual_seed(sd.seed)
     s2 = nets.build(st.stage2_arch)
@@ -318,18 +342,25 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, weights: tuple[float, f
     # with 256 (bench/forgery_hyper_batch.py, 2-core AMD EPYC; the paper's channel 1.2x);
     # features differ by float rounding (at most 5e-7)
     batch = 32 if sd.dev.type == "cpu" else 256
-    hyper = {name: cached_hyperimages(f"hyper_{name}", model,
-                                      ImageFiles([sd.paths[i] for i in idx]), sd.wd, "mmap",
-                                      batch_size=batch, progress=sd.progress, group=16,
-                                      prepare=_rgb)
-             for name, idx in (("train", tr), ("val", va), ("test", sd.te))}
+    files = {"train": [sd.paths[i] for i in tr] + [Path(f) for f in extra],
+             "val": [sd.paths[i] for i in va], "test": [sd.paths[i] for i in sd.te]}
+    hyper = {name: cached_hyperimages(f"hyper_{name}" + ("_splices" if extra and
+                                                         name == "train" else ""),
+                                      model, ImageFiles(f), sd.wd, "mmap", batch_size=batch,
+                                      progress=sd.progress, group=16, prepare=_rgb)
+             for name, f in files.items()}
     if hyper["train"].shape[1] != channels:
         raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "
                          f"channel gives {hyper['train'].shape[1]} features")
-    s2, fit2 = fit_stage2(s2, (hyper["train"], labels[tr]), (hyper["val"], labels[va]),
-                          weights, config, flips=stage2_options(st.stage2_recipe)["flips"],
+    # splices make tampered the larger class in training; validation (real images only)
+    # keeps the real training images' weights, as without splices
+    s2, fit2 = fit_stage2(s2, (hyper["train"], train_y), (hyper["val"], labels[va]),
+                          class_weights(train_y), config,
+                          flips=stage2_options(st.stage2_recipe)["flips"],
                           seed=sd.seed, checkpoint=sd.wd / "stage2.ckpt", resume=sd.resume,
-                          device=sd.dev, log=sd.log, progress=sd.progress)
+                          device=sd.dev, log=sd.log, progress=sd.progress,
+                          val_objective=WeightedBCE(class_weights(labels[tr]))
+                          if len(extra) else None)
     model.stage2 = s2
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls

@@ -26,6 +26,7 @@ APPROACHES = {"e2e": "End-to-end CNN (experiment 1)",
 # a stage 2 whose test probabilities span less than this kept its initial weights (the
 # grid head starts at exactly 0.5 for every image): its ROC AUC is unreliable
 FLAT = 1e-3
+SPLICES_IN = ("stage1", "stage2", "both")  # where Setting.splices go
 PAPER = {"e2e": 0.7522, "sutthiwan": 0.7920, "two_stage": 0.8311}  # Table 3 accuracy
 
 # The quick setting keeps every layer of Table 4's forgery networks at a quarter of the
@@ -71,21 +72,48 @@ class Setting:
     contour_points: int = 15
     # stage-1 training windows move by up to this many pixels per draw (0: fixed, as printed)
     contour_jitter: int = 0
+    # synthetic tampered images per training authentic image added to stage 1's training
+    # pairs (hyperkit.data.forgery.splices; 0: the real pairs only, as printed)
+    splices: int = 0
+    # which stages train on the splices: 'stage1' (its pairs), 'stage2' (as tampered
+    # images) or 'both'
+    splices_in: str = "both"
+    # weight of a per-patch tamper logit trained beside stage 1's ranking (BCE;
+    # hyperkit.training.RankingHingePatchScore); 0: the ranking hinge only, as printed
+    patch_score: float = 0.0
+    # on a CPU, stage-1 steps go forward and backward in parts of this many pairs (the
+    # gradient is the whole batch's; TrainConfig.cpu_micro_batch): 1.3-1.4x the patches/s
+    # (bench/forgery_microbatch.py)
+    stage1_micro_batch: int = 16
 
     def __post_init__(self) -> None:
-        for name, low in (("contour_points", 1), ("contour_jitter", 0)):
+        for name, low in (("contour_points", 1), ("contour_jitter", 0), ("splices", 0),
+                          ("stage1_micro_batch", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {v!r}")
+        w = self.patch_score
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf"):
+            raise ValueError(f"patch_score must be a finite number >= 0, got {w!r}")
+        if self.splices_in not in SPLICES_IN:
+            raise ValueError(f"splices_in must be one of {', '.join(SPLICES_IN)}, got "
+                             f"{self.splices_in!r}")
+
+    def splices_for(self, stage: str) -> bool:
+        """Whether ``stage`` ('stage1' or 'stage2') trains on synthetic splices."""
+        return self.splices > 0 and self.splices_in in (stage, "both")
 
     def configs(self, seed: int) -> tuple[TrainConfig, TrainConfig, TrainConfig]:
         """Stage-1, stage-2 and end-to-end training configurations for ``seed``."""
-        def cfg(make: Callable, epochs: int, patience: int, batch: int) -> TrainConfig:
+        def cfg(make: Callable, epochs: int, patience: int, batch: int, **kw: Any
+                ) -> TrainConfig:
             return make(epochs=epochs, patience=patience,
-                        plateau_patience=max(2, patience // 2), batch_size=batch, seed=seed)
+                        plateau_patience=max(2, patience // 2), batch_size=batch, seed=seed,
+                        **kw)
         def stage2(**kw: Any) -> TrainConfig:
             return stage2_recipe(self.stage2_recipe, **kw)[0]
-        return (cfg(stage1_config, self.stage1_epochs, self.stage1_patience, self.stage1_batch),
+        return (cfg(stage1_config, self.stage1_epochs, self.stage1_patience, self.stage1_batch,
+                    cpu_micro_batch=self.stage1_micro_batch),
                 cfg(stage2, self.stage2_epochs, self.stage2_patience, self.stage2_batch),
                 cfg(stage1_config, self.e2e_epochs, self.e2e_patience, self.e2e_batch))
 
@@ -94,7 +122,9 @@ class Setting:
         (:func:`hyperkit.runs.settings_record`; stage2_recipe and the contour options
         came later)."""
         return settings_record(self, later=("stage2_recipe", "contour_points",
-                                                  "contour_jitter"))
+                                                  "contour_jitter", "splices",
+                                                  "splices_in", "patch_score",
+                                                  "stage1_micro_batch"))
 
     def grid(self) -> tuple[int, int]:
         """(U, V) of stage 2's input."""
