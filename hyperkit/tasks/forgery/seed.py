@@ -279,10 +279,10 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     ranker = SiameseRanker(nets.build(sd.st.channel_arch), hidden=sd.st.hidden,
                            patch_score=w > 0)
     objective = RankingHingePatchScore(MARGIN, w) if w > 0 else RankingHinge(MARGIN)
-    # validation ranks pairs by d alone, with or without the patch score (comparable runs)
+    # with a patch score, validation still ranks pairs by d alone (comparable runs)
     fit1 = fit(ranker, train1, val1, objective, config, checkpoint=ckpt1,
                resume=sd.resume, device=sd.dev, log=sd.log, name="stage1",
-               progress=sd.progress, val_objective=RankingHinge(MARGIN))
+               progress=sd.progress, val_objective=RankingHinge(MARGIN) if w > 0 else None)
     d_val = predict(ranker, val1, batch_size=256)
     d_val = d_val[:, 0] if d_val.ndim == 2 else d_val  # d, beside the patch logits
     return ranker, mean, fit1, float(np.mean(np.sign(d_val) == val1.fixed_y))
@@ -352,15 +352,13 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     if hyper["train"].shape[1] != channels:
         raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "
                          f"channel gives {hyper['train'].shape[1]} features")
-    # splices make tampered the larger class in training; validation (real images only)
-    # keeps the real training images' weights, as without splices
+    # with splices tampered is the larger training class; its weights (n / (2 n_class))
+    # also weigh the validation loss that picks the kept epoch
     s2, fit2 = fit_stage2(s2, (hyper["train"], train_y), (hyper["val"], labels[va]),
                           class_weights(train_y), config,
                           flips=stage2_options(st.stage2_recipe)["flips"],
                           seed=sd.seed, checkpoint=sd.wd / "stage2.ckpt", resume=sd.resume,
-                          device=sd.dev, log=sd.log, progress=sd.progress,
-                          val_objective=WeightedBCE(class_weights(labels[tr]))
-                          if len(extra) else None)
+                          device=sd.dev, log=sd.log, progress=sd.progress)
     model.stage2 = s2
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls
