@@ -276,3 +276,16 @@ def test_splices_reach_both_stages_and_the_patch_score_trains(tree, tmp_path):
     assert (out / "seed0" / "model" / "model.json").is_file()
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["setting"]["splices"] == 2 and cfg["setting"]["patch_score"] == 0.5
+
+
+def test_the_table_names_the_options_beyond_the_paper():
+    from hyperkit.tasks.forgery.report import approach_labels
+
+    head = {"stage2_recipe": "head", "stage2_arch": "head(128,15,15,sig=1)"}
+    assert approach_labels(head)["two_stage"].endswith("(`head(128,15,15,sig=1)`)")
+    label = approach_labels({**head, "splices": 1, "patch_score": 0.5})["two_stage"]
+    assert label.endswith("; 1 synthetic splice(s) per training authentic image in both "
+                          "stages, patch score weight 0.5")
+    assert "in stage 2" in approach_labels({**head, "splices": 2, "splices_in": "stage2"})[
+        "two_stage"]
+    assert approach_labels({"stage2_recipe": "paper"}) == APPROACHES

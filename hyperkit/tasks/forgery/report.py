@@ -54,11 +54,21 @@ def _worst(s: dict) -> str:
 
 def approach_labels(setting: dict) -> dict[str, str]:
     """:data:`APPROACHES` as they apply to a recorded setting: the two-stage label says
-    when the grid head, not the paper's deep stage 2, ran."""
+    when the grid head, not the paper's deep stage 2, ran, and which options beyond the
+    paper trained it (synthetic splices, a patch score)."""
+    extra = []
+    if setting.get("splices"):
+        where = {"stage1": "stage 1", "stage2": "stage 2"}.get(
+            setting.get("splices_in", "both"), "both stages")
+        extra.append(f"{setting['splices']} synthetic splice(s) per training authentic "
+                     f"image in {where}")
+    if setting.get("patch_score"):
+        extra.append(f"patch score weight {setting['patch_score']:g}")
+    note = f"; {', '.join(extra)}" if extra else ""
     if setting.get("stage2_recipe") != "head":
-        return dict(APPROACHES)
+        return {**APPROACHES, "two_stage": APPROACHES["two_stage"] + note}
     return {**APPROACHES, "two_stage": "Two-stage: the paper's stage 1, grid-head stage 2 "
-                                       f"(`{setting['stage2_arch']}`)"}
+                                       f"(`{setting['stage2_arch']}`){note}"}
 
 
 def table(results: dict) -> str:
