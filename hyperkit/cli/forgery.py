@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--splices", type=int,
                         help="synthetic tampered images per training authentic image added "
                              "to stage 1's pairs (default: the setting's; 0 = real pairs only)")
+    parser.add_argument("--splice-jpeg", type=float, metavar="SHARE",
+                        help="share of the --splices images JPEG-compressed once more "
+                             "(default: the setting's, 0.5)")
     parser.add_argument("--patch-score", type=float, metavar="W",
                         help="weight of a per-patch tamper logit (BCE) trained beside stage "
                              "1's ranking hinge (default: the setting's; 0 = ranking only)")
@@ -93,7 +96,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         over = {k: getattr(args, k) for k in (
             "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
             "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered", "contour_points",
-            "contour_jitter", "splices", "splices_in", "patch_score")
+            "contour_jitter", "splices", "splices_in", "splice_jpeg", "patch_score")
             if getattr(args, k) is not None}
         if over.get("contour_jitter", 0) < 0:
             raise ValueError("--contour-jitter must be >= 0 (pixels)")

@@ -234,7 +234,8 @@ def test_splice_and_patch_score_settings_are_checked_by_name():
     q = SETTINGS["quick"]
     for name, bad in (("splices", -1), ("splices", 1.5), ("stage1_micro_batch", -1),
                       ("patch_score", -0.5), ("patch_score", float("nan")),
-                      ("patch_score", float("inf")), ("patch_score", True)):
+                      ("patch_score", float("inf")), ("patch_score", True),
+                      ("splice_jpeg", 1.5), ("splice_jpeg", -0.1)):
         with pytest.raises(ValueError, match=name):
             replace(q, **{name: bad})
     with pytest.raises(ValueError, match="splices_in must be one of stage1, stage2, both"):
@@ -243,7 +244,8 @@ def test_splice_and_patch_score_settings_are_checked_by_name():
     assert replace(q, splices=1, splices_in="stage2").splices_for("stage2")
     assert not replace(q, splices=1, splices_in="stage2").splices_for("stage1")
     # the new fields are left out of the record at their defaults (older runs resume)
-    assert not {"splices", "splices_in", "patch_score", "stage1_micro_batch"} & \
+    assert not {"splices", "splices_in", "splice_jpeg", "patch_score",
+                "stage1_micro_batch"} & \
         set(q.record())
     assert replace(q, splices=2).record()["splices"] == 2
     for flag, bad in (("--splices", "-1"), ("--patch-score", "-1"), ("--patch-score", "nan")):

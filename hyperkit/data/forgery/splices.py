@@ -5,8 +5,8 @@ Each splice takes one training authentic image as background and pastes a region
 it: from another training authentic image (a splice, CASIA's ``Tp_D``) or from the same
 image moved (a copy-move, ``Tp_S``). The region is an ellipse, a random polygon or an
 irregular blob (thresholded smooth noise), 10-28 % of the short side in radius; its edge
-is hard or Gaussian-feathered; half of the images are JPEG-compressed once more, so a
-compression cue is neither always present nor always absent. The region, known exactly,
+is hard or Gaussian-feathered; half of the images (``jpeg``) are JPEG-compressed once
+more, so a compression cue is neither always present nor always absent. The region, known exactly,
 gives the contour patches (:func:`hyperkit.data.forgery.contours.contour_patches`).
 
 Only training images are read, so nothing of the validation or test images reaches
@@ -34,6 +34,7 @@ FEATHER = 3.0  # largest Gaussian sigma of a feathered edge, pixels
 COPY_MOVE = 0.3  # share of copy-moves
 MIN_CHANGE = 0.03  # mean |pasted - background| inside the region, [0, 1] scale
 TRIES = 8  # regions drawn before a background counts as too flat to splice
+JPEG_SHARE = 0.5  # of splices compressed once more, so compression alone tells nothing
 
 
 def _rgb8(image: np.ndarray) -> np.ndarray:
@@ -109,8 +110,8 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def splice(background: np.ndarray, donor: np.ndarray | None, rng: np.random.Generator
-           ) -> tuple[np.ndarray, np.ndarray, dict]:
+def splice(background: np.ndarray, donor: np.ndarray | None, rng: np.random.Generator,
+           jpeg: float = JPEG_SHARE) -> tuple[np.ndarray, np.ndarray, dict]:
     """One synthetic tampered image.
 
     Args:
@@ -118,6 +119,7 @@ def splice(background: np.ndarray, donor: np.ndarray | None, rng: np.random.Gene
         donor: uint8 (h, w, 3) image whose pixels are pasted (resized to H x W), or None
             for a copy-move within ``background``.
         rng: every choice is drawn from it.
+        jpeg: probability that the result is JPEG-compressed once more (quality 70-95).
 
     Returns:
         (tampered uint8 (H, W, 3), region bool (H, W) before feathering, how: dict of
@@ -143,7 +145,7 @@ def splice(background: np.ndarray, donor: np.ndarray | None, rng: np.random.Gene
     alpha = gaussian_filter(m.astype(np.float32), sigma) if sigma else m.astype(np.float32)
     out = np.clip(np.rint(alpha[..., None] * src + (1 - alpha[..., None]) * bg), 0, 255
                   ).astype(np.uint8)
-    quality = int(rng.integers(70, 96)) if rng.random() < 0.5 else 0
+    quality = int(rng.integers(70, 96)) if rng.random() < jpeg else 0
     if quality:
         out = _jpeg(out, quality)
     return out, m, {"feather": sigma, "jpeg_quality": quality or None,
@@ -159,7 +161,8 @@ def _save_png(path: Path, image: np.ndarray) -> None:
 
 def make_splices(authentic: Sequence[str | Path], folder: str | Path, per_image: int, *,
                  seed: int, points: int = contours.N_POINTS, patch: int = contours.PATCH,
-                 progress: bool = False) -> tuple[list[tuple[str, str]], list[list]]:
+                 jpeg: float = JPEG_SHARE, progress: bool = False
+                 ) -> tuple[list[tuple[str, str]], list[list]]:
     """``per_image`` synthetic tampered images per authentic image, written to ``folder``
     (PNG; ``folder/splices.json`` records how each was made) and their contour patches.
 
@@ -170,6 +173,7 @@ def make_splices(authentic: Sequence[str | Path], folder: str | Path, per_image:
         per_image: splices per authentic image, >= 1.
         seed: every draw is made from it.
         points, patch: contour patches per splice and their side (pixels).
+        jpeg: share of splices JPEG-compressed once more, in [0, 1].
 
     Returns:
         (pairs [(authentic path, splice path)], tops [(points, 2) top-left (row, col)
@@ -178,13 +182,15 @@ def make_splices(authentic: Sequence[str | Path], folder: str | Path, per_image:
     """
     if isinstance(per_image, bool) or not isinstance(per_image, int) or per_image < 1:
         raise ValueError(f"per_image must be a whole number >= 1, got {per_image!r}")
+    if isinstance(jpeg, bool) or not isinstance(jpeg, (int, float)) or not 0 <= jpeg <= 1:
+        raise ValueError(f"jpeg must be a share in [0, 1], got {jpeg!r}")
     files = [str(p) for p in authentic]
     if len(files) < 2:
         raise ValueError(f"splices need at least 2 training authentic images (backgrounds "
                          f"and donors), got {len(files)}; use --splices 0 for this data")
     folder = Path(folder)
     args = {"authentic": files, "per_image": per_image, "seed": int(seed),
-            "points": int(points), "patch": int(patch)}
+            "points": int(points), "patch": int(patch), "jpeg": float(jpeg)}
     manifest = folder / MANIFEST
     if manifest.is_file():  # reused when made with these arguments and still complete
         known = json.loads(manifest.read_text())
@@ -201,7 +207,7 @@ def make_splices(authentic: Sequence[str | Path], folder: str | Path, per_image:
         j += j >= i  # any other image
         donor = None if rng.random() < COPY_MOVE else read_image(files[j])
         try:
-            t, m, how = splice(bg, donor, rng)
+            t, m, how = splice(bg, donor, rng, jpeg)
             found = contours.contour_patches(bg, t, m, n_points=points, patch=patch)
         except ValueError:
             continue  # flat background, or no region survives cleaning

@@ -254,7 +254,7 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
         made = sd.folder.rank0_first(lambda: splices.make_splices(
             [sd.paths[i] for i in sd.tr if sd.labels[i] == 1], sd.wd / "splices",
             sd.st.splices, seed=sd.seed, points=sd.st.contour_points, patch=PATCH,
-            progress=sd.progress))
+            jpeg=sd.st.splice_jpeg, progress=sd.progress))
         sets["splice_files"] = [t for _, t in made[0]]
         if sd.st.splices_for("stage1"):
             sets["train"] = (sets["train"][0] + made[0], sets["train"][1] + made[1])

@@ -78,6 +78,8 @@ class Setting:
     # which stages train on the splices: 'stage1' (its pairs), 'stage2' (as tampered
     # images) or 'both'
     splices_in: str = "both"
+    # share of the splices JPEG-compressed once more (quality 70-95)
+    splice_jpeg: float = 0.5
     # weight of a per-patch tamper logit trained beside stage 1's ranking (BCE;
     # hyperkit.training.RankingHingePatchScore); 0: the ranking hinge only, as printed
     patch_score: float = 0.0
@@ -95,6 +97,9 @@ class Setting:
         w = self.patch_score
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf"):
             raise ValueError(f"patch_score must be a finite number >= 0, got {w!r}")
+        j = self.splice_jpeg
+        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j <= 1:
+            raise ValueError(f"splice_jpeg must be a share in [0, 1], got {j!r}")
         if self.splices_in not in SPLICES_IN:
             raise ValueError(f"splices_in must be one of {', '.join(SPLICES_IN)}, got "
                              f"{self.splices_in!r}")
@@ -123,7 +128,7 @@ class Setting:
         came later)."""
         return settings_record(self, later=("stage2_recipe", "contour_points",
                                                   "contour_jitter", "splices",
-                                                  "splices_in", "patch_score",
+                                                  "splices_in", "splice_jpeg", "patch_score",
                                                   "stage1_micro_batch"))
 
     def grid(self) -> tuple[int, int]:

@@ -130,3 +130,14 @@ def test_make_splices_checks_per_image(tmp_path, bad, match):
 def test_make_splices_needs_two_images(tmp_path):
     with pytest.raises(ValueError, match="splices need at least 2 training authentic images"):
         splices.make_splices(["a.jpg"], tmp_path, 1, seed=0)
+
+
+def test_the_jpeg_share_is_honoured_and_checked(tmp_path):
+    rng = np.random.default_rng(4)
+    hows = [splices.splice(photo(0), photo(1), rng, jpeg=0.0)[2] for _ in range(12)]
+    assert all(h["jpeg_quality"] is None for h in hows)
+    hows = [splices.splice(photo(0), photo(1), rng, jpeg=1.0)[2] for _ in range(6)]
+    assert all(70 <= h["jpeg_quality"] <= 95 for h in hows)
+    for bad in (-0.1, 1.5, True, "half"):
+        with pytest.raises(ValueError, match="jpeg must be a share in"):
+            splices.make_splices(["a.jpg", "b.jpg"], tmp_path, 1, seed=0, jpeg=bad)
