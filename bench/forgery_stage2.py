@@ -74,6 +74,10 @@ def seed_sets(run: Path, data: casia2.Casia2, seed: int) -> dict:
     paths, labels, groups = data.classification_set()
     parts = dict(zip(("train", "val", "test"), casia2.grouped_split(groups, seed)))
     wd = run / f"seed{seed}" / "work"
+    if not (wd / "hyper_train.npy").is_file() and (wd / "hyper_train_splices.npy").is_file():
+        raise SystemExit(f"{wd}: stage 2 of this run trained on synthetic splices "
+                         "(hyper_train_splices.npy); this bench reads the real training "
+                         "images' hyper-images only")
     return {k: (np.load(wd / f"hyper_{k}.npy"), labels[idx]) for k, idx in parts.items()}
 
 
