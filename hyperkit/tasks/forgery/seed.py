@@ -165,7 +165,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     weights = class_weights(labels[tr])
     # stage 2 may also train on the splices, as tampered images (label 0)
     extra = sets["splice_files"] if st.splices_for("stage2") else []
-    model, fit2, prob = _stage2(sd, ranker, mean, c2, extra)
+    model, fit2, prob, weights2 = _stage2(sd, ranker, mean, c2, extra)
     e2e_val = _e2e_items([paths[i] for i in va])  # trains' validation, then the threshold
     e2e, fit3 = train_end_to_end(
         _e2e_items([paths[i] for i in tr]), labels[tr], e2e_val, labels[va],
@@ -196,9 +196,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
                       "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc},
            "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"]),
-                      "synthetic_train": len(extra),
-                      "class_weights": list(class_weights(np.r_[labels[tr],
-                                                                np.zeros(len(extra))]))},
+                      "synthetic_train": len(extra), "class_weights": list(weights2)},
            "e2e": _bce(fit3),
            "metrics": {k: classification_report(prob[k], labels[te], thresholds[k])
                        for k in APPROACHES if k in prob},
@@ -249,7 +247,7 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
             raise ValueError(f"no {name} pair has a usable tampered region; stage 1 needs "
                              f"some ({len(skipped)} pair(s) skipped at the contour step)")
         sets[name] = ([(pos[t]["authentic"], t) for t in keys], [pos[t]["tops"] for t in keys])
-    real, sets["synthetic"], sets["splice_files"] = len(sets["train"][0]), 0, []
+    sets["synthetic"], sets["splice_files"] = 0, []
     if sd.st.splices:  # synthetic splices of the training authentic images only
         made = sd.folder.rank0_first(lambda: splices.make_splices(
             [sd.paths[i] for i in sd.tr if sd.labels[i] == 1], sd.wd / "splices",
@@ -260,7 +258,8 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
             sets["train"] = (sets["train"][0] + made[0], sets["train"][1] + made[1])
             sets["synthetic"] = len(made[0])
     sd.log(f"{len(sd.tr)}/{len(sd.va)}/{len(sd.te)} train/val/test images; stage 1 on "
-           f"{real} train (+{len(sets['train'][0]) - real} synthetic) and "
+           f"{len(sets['train'][0]) - sets['synthetic']} train (+{sets['synthetic']} "
+           f"synthetic) and "
            f"{len(sets['val'][0])} val pairs x "
            f"{sd.st.contour_points} contour patches")
     return sets, skipped
@@ -320,11 +319,12 @@ def fit_stage2(net: torch.nn.Module, train: tuple[Any, np.ndarray], val: tuple[A
 
 
 def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
-            extra: Sequence[str] = ()) -> tuple[TwoStage, FitResult, dict]:
+            extra: Sequence[str] = ()
+            ) -> tuple[TwoStage, FitResult, dict, tuple[float, float]]:
     """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits (class
     weights of its training labels); ``extra``: synthetic tampered image files added to
-    its training images. Returns the two-stage model, the fit and the test
-    probabilities {'two_stage': ...}."""
+    its training images. Returns the two-stage model, the fit, the test probabilities
+    {'two_stage': ...} and the class weights used."""
     st, labels, tr, va = sd.st, sd.labels, sd.tr, sd.va
     train_y = np.r_[labels[tr], np.zeros(len(extra), labels.dtype)]
     grid = st.grid()
@@ -354,8 +354,9 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
                          f"channel gives {hyper['train'].shape[1]} features")
     # with splices tampered is the larger training class; its weights (n / (2 n_class))
     # also weigh the validation loss that picks the kept epoch
+    weights = class_weights(train_y)
     s2, fit2 = fit_stage2(s2, (hyper["train"], train_y), (hyper["val"], labels[va]),
-                          class_weights(train_y), config,
+                          weights, config,
                           flips=stage2_options(st.stage2_recipe)["flips"],
                           seed=sd.seed, checkpoint=sd.wd / "stage2.ckpt", resume=sd.resume,
                           device=sd.dev, log=sd.log, progress=sd.progress)
@@ -363,4 +364,4 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls
     model.threshold = pick_threshold(predict(s2, hyper["val"], batch_size=64), labels[va])
-    return model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)}
+    return model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)}, weights

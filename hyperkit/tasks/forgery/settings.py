@@ -72,8 +72,8 @@ class Setting:
     contour_points: int = 15
     # stage-1 training windows move by up to this many pixels per draw (0: fixed, as printed)
     contour_jitter: int = 0
-    # synthetic tampered images per training authentic image added to stage 1's training
-    # pairs (hyperkit.data.forgery.splices; 0: the real pairs only, as printed)
+    # synthetic tampered images per training authentic image, for the stages splices_in
+    # names (hyperkit.data.forgery.splices; 0: the real images only, as printed)
     splices: int = 0
     # which stages train on the splices: 'stage1' (its pairs), 'stage2' (as tampered
     # images) or 'both'
