@@ -277,6 +277,8 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     w = sd.st.patch_score
     ranker = SiameseRanker(nets.build(sd.st.channel_arch), hidden=sd.st.hidden,
                            patch_score=w > 0)
+    if sd.dev.type == "cpu" and sd.st.stage1_channels_last:  # the hyper-image builds too
+        ranker.to(memory_format=torch.channels_last)
     objective = RankingHingePatchScore(MARGIN, w) if w > 0 else RankingHinge(MARGIN)
     # with a patch score, validation still ranks pairs by d alone (comparable runs)
     fit1 = fit(ranker, train1, val1, objective, config, checkpoint=ckpt1,

@@ -87,6 +87,10 @@ class Setting:
     # gradient is the whole batch's; TrainConfig.cpu_micro_batch): 1.3-1.4x the patches/s
     # (bench/forgery_microbatch.py)
     stage1_micro_batch: int = 16
+    # on a CPU, stage 1 (training and the hyper-image builds) runs its convolutions in
+    # channels-last memory (oneDNN's fast layout; bench/forgery_microbatch.py); the
+    # features move by float rounding only
+    stage1_channels_last: bool = True
 
     def __post_init__(self) -> None:
         for name, low in (("contour_points", 1), ("contour_jitter", 0), ("splices", 0),
@@ -100,6 +104,9 @@ class Setting:
         j = self.splice_jpeg
         if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j <= 1:
             raise ValueError(f"splice_jpeg must be a share in [0, 1], got {j!r}")
+        if not isinstance(self.stage1_channels_last, bool):
+            raise ValueError(f"stage1_channels_last must be True or False, got "
+                             f"{self.stage1_channels_last!r}")
         if self.splices_in not in SPLICES_IN:
             raise ValueError(f"splices_in must be one of {', '.join(SPLICES_IN)}, got "
                              f"{self.splices_in!r}")
@@ -129,7 +136,8 @@ class Setting:
         return settings_record(self, later=("stage2_recipe", "contour_points",
                                                   "contour_jitter", "splices",
                                                   "splices_in", "splice_jpeg", "patch_score",
-                                                  "stage1_micro_batch"))
+                                                  "stage1_micro_batch",
+                                                  "stage1_channels_last"))
 
     def grid(self) -> tuple[int, int]:
         """(U, V) of stage 2's input."""
