@@ -45,11 +45,11 @@ def main() -> None:
         for _ in range(3):
             fn()
     rows: dict[str, list[float]] = {name: [] for name in fns}
-    t0 = time.time()
-    while time.time() - t0 < a.seconds:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < a.seconds:
         for name, fn in fns.items():
             rows[name].append(median_ms(fn))
-        print(f"{time.time() - t0:5.1f} s  " + "  ".join(
+        print(f"{time.perf_counter() - t0:5.1f} s  " + "  ".join(
             f"{name} {v[-1]:6.2f} ms" for name, v in rows.items()), flush=True)
     print("over the blocks (min-max, largest / smallest): " + "; ".join(
         f"{name} {min(v):.2f}-{max(v):.2f} ms ({max(v) / min(v):.2f})" for name, v in rows.items()))

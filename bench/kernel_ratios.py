@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -103,7 +102,7 @@ def main() -> None:
     for i in range(a.runs):
         out = subprocess.run([sys.executable, __file__, "--child", "--rounds", str(a.rounds),
                               "--warmup", str(a.warmup)], capture_output=True, text=True,
-                             check=True, cwd=HERE, env={**os.environ, "PYTHONPATH": str(HERE)})
+                             check=True, cwd=HERE)  # bench/ is the child's sys.path[0]
         runs.append(json.loads(out.stdout))
         print(f"run {i + 1}/{a.runs}: " + "; ".join(
             f"{g.split()[0]} " + ", ".join(f"{n} {v:.2f}" for n, v in r.items())

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "dispatch.h"
@@ -107,7 +108,8 @@ bool lcn(const T* in, T* out, int64_t planes, int64_t height, int64_t width, int
     // starts on a 64-byte line, 8 doubles past the previous one's padded end: with
     // malloc's 16-byte placement, about half the processes ran this kernel at 2x the
     // time, process by process (bench/RESULTS.md "lcn-scratch"; outputs bit for bit equal).
-    const int64_t stride = ((width + 2 * radius + 7) / 8) * 8 + 8;
+    int64_t stride = ((width + 2 * radius + 7) / 8) * 8 + 8;
+    if (stride % 512 == 0) stride += 8;  // rows exactly 4 KiB apart would alias again
     std::vector<double> scratch(4 * stride + 8);
     double* base = scratch.data();
     while (reinterpret_cast<uintptr_t>(base) % 64) ++base;

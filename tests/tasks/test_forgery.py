@@ -97,6 +97,9 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
         m = run["metrics"][k]
         assert 0 <= m["accuracy"] <= 1 and np.sum(m["confusion_matrix"]) == run["test"]
     assert run["stage1"]["epochs"] == 2 and len(run["patch_mean"]) == 3
+    # channels-last is the default on a CPU only
+    assert run["stage1"]["memory_format"] == ("channels_last" if res["device"] == "cpu"
+                                              else "contiguous")
     for f in ("results.md", "roc.png", "run.json", "pairs.csv", "config.json",
               "seed0/model/model.json", "seed0/predictions.npz"):
         assert (out / f).is_file(), f
@@ -245,9 +248,14 @@ def test_splice_and_patch_score_settings_are_checked_by_name():
     assert not replace(q, splices=1, splices_in="stage2").splices_for("stage1")
     # the new fields are left out of the record at their defaults (older runs resume)
     assert not {"splices", "splices_in", "splice_jpeg", "patch_score",
-                "stage1_micro_batch"} & \
+                "stage1_micro_batch", "stage1_channels_last"} & \
         set(q.record())
     assert replace(q, splices=2).record()["splices"] == 2
+    for bad in (1, "yes", None):
+        with pytest.raises(ValueError, match="stage1_channels_last must be True or False"):
+            replace(q, stage1_channels_last=bad)
+    assert "stage1_channels_last" not in q.record()
+    assert replace(q, stage1_channels_last=False).record()["stage1_channels_last"] is False
     for flag, bad in (("--splices", "-1"), ("--patch-score", "-1"), ("--patch-score", "nan")):
         with pytest.raises(SystemExit, match=flag):
             main(["forgery", "--dataset", "demo", "--quick", flag, bad])
@@ -291,3 +299,27 @@ def test_the_table_names_the_options_beyond_the_paper():
     assert "in stage 2" in approach_labels({**head, "splices": 2, "splices_in": "stage2"})[
         "two_stage"]
     assert approach_labels({"stage2_recipe": "paper"}) == APPROACHES
+
+
+def test_stage1_layout_is_channels_last_on_a_cpu_only_when_asked():
+    from hyperkit import nets
+    from hyperkit.nets.siamese import SiameseRanker
+    from hyperkit.tasks.forgery.seed import _layout, stage1_layout
+    from hyperkit.tasks.forgery.settings import QUICK_CHANNEL
+
+    def ranker():
+        torch.manual_seed(0)
+        return SiameseRanker(nets.build(QUICK_CHANNEL))
+
+    x1, x2 = torch.rand(4, 3, 64, 64), torch.rand(4, 3, 64, 64)
+    plain = ranker().eval()
+    assert _layout(plain) == "contiguous"
+    for device, wanted, layout in ((torch.device("cpu"), False, "contiguous"),
+                                   (torch.device("meta"), True, "contiguous"),
+                                   (torch.device("cpu"), True, "channels_last")):
+        net = ranker().eval()
+        stage1_layout(net, device, wanted)
+        assert _layout(net) == layout
+    # the same network, so the same function: only float rounding differs
+    with torch.no_grad():
+        torch.testing.assert_close(net(x1, x2), plain(x1, x2), rtol=1e-4, atol=1e-5)

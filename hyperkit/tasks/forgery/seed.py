@@ -194,7 +194,8 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "contour_skipped": len(skipped), "class_weights": list(weights),
            "patch_mean": mean, "seconds": None,
            "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
-                      "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc},
+                      "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc,
+                      "memory_format": _layout(ranker)},
            "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"]),
                       "synthetic_train": len(extra), "class_weights": list(weights2)},
            "e2e": _bce(fit3),
@@ -277,8 +278,7 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     w = sd.st.patch_score
     ranker = SiameseRanker(nets.build(sd.st.channel_arch), hidden=sd.st.hidden,
                            patch_score=w > 0)
-    if sd.dev.type == "cpu" and sd.st.stage1_channels_last:  # the hyper-image builds too
-        ranker.to(memory_format=torch.channels_last)
+    stage1_layout(ranker, sd.dev, sd.st.stage1_channels_last)  # the hyper-image builds too
     objective = RankingHingePatchScore(MARGIN, w) if w > 0 else RankingHinge(MARGIN)
     # with a patch score, validation still ranks pairs by d alone (comparable runs)
     fit1 = fit(ranker, train1, val1, objective, config, checkpoint=ckpt1,
@@ -287,6 +287,22 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     d_val = predict(ranker, val1, batch_size=256)
     d_val = d_val[:, 0] if d_val.ndim == 2 else d_val  # d, beside the patch logits
     return ranker, mean, fit1, float(np.mean(np.sign(d_val) == val1.fixed_y))
+
+
+def stage1_layout(net: torch.nn.Module, device: torch.device, channels_last: bool) -> None:
+    """Puts ``net``'s 4-D weights in channels-last memory on a CPU when ``channels_last``
+    (oneDNN's fast layout there: bench/RESULTS.md forgery-channels-last); elsewhere leaves
+    them. Inputs need no conversion: a convolution follows its weight's layout."""
+    if device.type == "cpu" and channels_last:
+        net.to(memory_format=torch.channels_last)
+
+
+def _layout(net: torch.nn.Module) -> str:
+    """'channels_last' when ``net``'s first 4-D weight is in channels-last memory (the
+    run record's ``stage1.memory_format``), else 'contiguous'."""
+    w = next((p for p in net.parameters() if p.ndim == 4), None)
+    return ("channels_last" if w is not None and not w.is_contiguous()
+            and w.is_contiguous(memory_format=torch.channels_last) else "contiguous")
 
 
 def _patch_mean(path: Path, sets: dict) -> list:
