@@ -27,6 +27,10 @@ import sys
 import time
 from pathlib import Path
 
+from run import commit, machine, spread_rows
+
+from results import write_section
+
 HERE = Path(__file__).parent
 
 
@@ -75,13 +79,7 @@ def section(runs: list[dict[str, dict[str, float]]], argv: str, machine: str,
              "round); spread = largest / smallest over the runs (the issue's bar: <= 1.3). "
              "hyperkit ms: its own median per call.", "",
              "| group | vs | per run | spread |", "|---|---|---|---|"]
-    for group in runs[0]:
-        for name in runs[0][group]:
-            vals = [r[group][name] for r in runs]
-            label = "(hyperkit ms)" if name == "hyperkit" else name
-            lines.append(f"| {group} | {label} | {', '.join(f'{v:.2f}' for v in vals)} | "
-                         f"{max(vals) / min(vals):.2f} |")
-    return lines
+    return lines + spread_rows(runs)
 
 
 def main() -> None:
@@ -107,10 +105,6 @@ def main() -> None:
         print(f"run {i + 1}/{a.runs}: " + "; ".join(
             f"{g.split()[0]} " + ", ".join(f"{n} {v:.2f}" for n, v in r.items())
             for g, r in runs[-1].items()), flush=True)
-    from run import commit, machine
-
-    from results import write_section
-
     argv = f"--runs {a.runs} --rounds {a.rounds}"
     lines = section(runs, argv, machine(), commit())
     write_section("kernel-ratios-interleaved", "\n".join(lines))

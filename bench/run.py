@@ -90,17 +90,23 @@ def stability_section(runs: list[dict[str, dict[str, float]]]) -> list[str]:
              "/ smallest over the runs (the issue's bar: <= 1.3). hyperkit ms: its own median "
              "per call.", "",
              "| group | vs | ratios, run by run | spread |", "|---|---|---|---|"]
+    figures = [{g: {n: t * 1e3 if n == "hyperkit" else t / times["hyperkit"]
+                    for n, t in times.items()} for g, times in r.items()} for r in runs]
+    return lines + spread_rows(figures)
+
+
+def spread_rows(runs: list[dict[str, dict[str, float]]]) -> list[str]:
+    """Table rows "| group | vs | per run | spread |" of per-run figures (group ->
+    implementation -> hyperkit's ms, or an alternative's ratio to hyperkit); spread =
+    largest / smallest over the runs."""
+    rows = []
     for group in runs[0]:
-        ours = [r[group]["hyperkit"] for r in runs]
-        lines.append(f"| {group} | (hyperkit ms) | "
-                     f"{', '.join(f'{t * 1e3:.2f}' for t in ours)} | {max(ours) / min(ours):.2f} |")
         for name in runs[0][group]:
-            if name == "hyperkit":
-                continue
-            ratios = [r[group][name] / r[group]["hyperkit"] for r in runs]
-            lines.append(f"| {group} | {name} | {', '.join(f'{v:.2f}' for v in ratios)} | "
-                         f"{max(ratios) / min(ratios):.2f} |")
-    return lines
+            vals = [r[group][name] for r in runs]
+            label = "(hyperkit ms)" if name == "hyperkit" else name
+            rows.append(f"| {group} | {label} | {', '.join(f'{v:.2f}' for v in vals)} | "
+                        f"{max(vals) / min(vals):.2f} |")
+    return rows
 
 
 def main() -> None:

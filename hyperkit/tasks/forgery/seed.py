@@ -258,11 +258,10 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
         if sd.st.splices_for("stage1"):
             sets["train"] = (sets["train"][0] + made[0], sets["train"][1] + made[1])
             sets["synthetic"] = len(made[0])
+    real = len(sets["train"][0]) - sets["synthetic"]
     sd.log(f"{len(sd.tr)}/{len(sd.va)}/{len(sd.te)} train/val/test images; stage 1 on "
-           f"{len(sets['train'][0]) - sets['synthetic']} train (+{sets['synthetic']} "
-           f"synthetic) and "
-           f"{len(sets['val'][0])} val pairs x "
-           f"{sd.st.contour_points} contour patches")
+           f"{real} train (+{sets['synthetic']} synthetic) and {len(sets['val'][0])} val "
+           f"pairs x {sd.st.contour_points} contour patches")
     return sets, skipped
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import checks, nets
+from ...data.forgery.splices import JPEG_SHARE
 from ...runs import settings_record
 from ...training.config import TrainConfig, stage1_config
 from ...training.recipes import stage2_recipe
@@ -79,7 +80,7 @@ class Setting:
     # images) or 'both'
     splices_in: str = "both"
     # share of the splices JPEG-compressed once more (quality 70-95)
-    splice_jpeg: float = 0.5
+    splice_jpeg: float = JPEG_SHARE
     # weight of a per-patch tamper logit trained beside stage 1's ranking (BCE;
     # hyperkit.training.RankingHingePatchScore); 0: the ranking hinge only, as printed
     patch_score: float = 0.0
