@@ -63,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patch-score", type=float, metavar="W",
                         help="weight of a per-patch tamper logit (BCE) trained beside stage "
                              "1's ranking hinge (default: the setting's; 0 = ranking only)")
+    parser.add_argument("--stage1-optimizer", choices=("sgd", "adam"),
+                        help="stage 1's optimizer (default: the setting's; the paper: sgd)")
+    parser.add_argument("--stage1-lr", type=float, metavar="LR",
+                        help="stage 1's initial learning rate (default: the setting's; the "
+                             "paper: 0.005)")
     parser.add_argument("--splices-in", choices=("stage1", "stage2", "both"),
                         help="which stages train on the --splices images: stage 1's pairs, "
                              "stage 2 (as tampered images) or both (default: the setting's)")
@@ -96,7 +101,8 @@ def run_from_args(args: argparse.Namespace) -> None:
         over = {k: getattr(args, k) for k in (
             "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
             "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered", "contour_points",
-            "contour_jitter", "splices", "splices_in", "splice_jpeg", "patch_score")
+            "contour_jitter", "splices", "splices_in", "splice_jpeg", "patch_score",
+            "stage1_optimizer", "stage1_lr")
             if getattr(args, k) is not None}
         if over.get("contour_jitter", 0) < 0:
             raise ValueError("--contour-jitter must be >= 0 (pixels)")

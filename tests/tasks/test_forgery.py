@@ -323,3 +323,29 @@ def test_stage1_layout_is_channels_last_on_a_cpu_only_when_asked():
     # the same network, so the same function: only float rounding differs
     with torch.no_grad():
         torch.testing.assert_close(net(x1, x2), plain(x1, x2), rtol=1e-4, atol=1e-5)
+
+
+def test_the_stage1_optimizer_and_rate_are_checked_and_reach_its_config():
+    from dataclasses import replace
+
+    from hyperkit.tasks.forgery.report import approach_labels
+
+    q = SETTINGS["quick"]
+    for name, bad in (("stage1_optimizer", "rmsprop"), ("stage1_lr", 0), ("stage1_lr", -1e-3),
+                      ("stage1_lr", float("nan")), ("stage1_lr", float("inf")),
+                      ("stage1_lr", True), ("stage1_lr", "0.1")):
+        with pytest.raises(ValueError, match=name):
+            replace(q, **{name: bad})
+    c1, c2, c3 = replace(q, stage1_optimizer="adam", stage1_lr=1e-4).configs(0)
+    assert (c1.optimizer, c1.lr) == ("adam", 1e-4)
+    assert (c3.optimizer, c3.lr) == ("sgd", 0.005)  # the end-to-end baseline keeps the paper's
+    d1 = q.configs(0)[0]
+    assert (d1.optimizer, d1.lr) == ("sgd", 0.005)
+    assert not {"stage1_optimizer", "stage1_lr"} & set(q.record())  # older runs resume
+    rec = replace(q, stage1_optimizer="adam", stage1_lr=3e-4).record()
+    assert rec["stage1_optimizer"] == "adam" and rec["stage1_lr"] == 3e-4
+    head = {"stage2_recipe": "head", "stage2_arch": "head(128,15,15,sig=1)"}
+    assert approach_labels({**head, **rec})["two_stage"].endswith(
+        "; stage 1 adam at learning rate 0.0003")
+    with pytest.raises(SystemExit, match="--stage1-lr"):
+        main(["forgery", "--dataset", "demo", "--quick", "--stage1-lr", "-0.1"])

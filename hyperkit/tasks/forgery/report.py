@@ -64,6 +64,9 @@ def approach_labels(setting: dict) -> dict[str, str]:
                      f"image in {where}")
     if setting.get("patch_score"):
         extra.append(f"patch score weight {setting['patch_score']:g}")
+    if setting.get("stage1_optimizer", "sgd") != "sgd" or "stage1_lr" in setting:
+        extra.append(f"stage 1 {setting.get('stage1_optimizer', 'sgd')} at learning rate "
+                     f"{setting.get('stage1_lr', 0.005):g}")
     note = f"; {', '.join(extra)}" if extra else ""
     if setting.get("stage2_recipe") != "head":
         return {**APPROACHES, "two_stage": APPROACHES["two_stage"] + note}

@@ -92,6 +92,10 @@ class Setting:
     # channels-last memory (oneDNN's fast layout; bench/forgery_microbatch.py); the
     # features move by float rounding only
     stage1_channels_last: bool = True
+    # stage 1's optimizer and initial learning rate: the paper's Nesterov SGD at 0.005
+    # by default; 'adam' under the same schedule (TrainConfig.optimizer)
+    stage1_optimizer: str = "sgd"
+    stage1_lr: float = 0.005
 
     def __post_init__(self) -> None:
         for name, low in (("contour_points", 1), ("contour_jitter", 0), ("splices", 0),
@@ -108,6 +112,13 @@ class Setting:
         if not isinstance(self.stage1_channels_last, bool):
             raise ValueError(f"stage1_channels_last must be True or False, got "
                              f"{self.stage1_channels_last!r}")
+        if self.stage1_optimizer not in TrainConfig.OPTIMIZERS:
+            raise ValueError(f"stage1_optimizer must be one of "
+                             f"{', '.join(TrainConfig.OPTIMIZERS)}, got "
+                             f"{self.stage1_optimizer!r}")
+        r = self.stage1_lr
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < float("inf"):
+            raise ValueError(f"stage1_lr must be a finite number > 0, got {r!r}")
         if self.splices_in not in SPLICES_IN:
             raise ValueError(f"splices_in must be one of {', '.join(SPLICES_IN)}, got "
                              f"{self.splices_in!r}")
@@ -126,7 +137,8 @@ class Setting:
         def stage2(**kw: Any) -> TrainConfig:
             return stage2_recipe(self.stage2_recipe, **kw)[0]
         return (cfg(stage1_config, self.stage1_epochs, self.stage1_patience, self.stage1_batch,
-                    cpu_micro_batch=self.stage1_micro_batch),
+                    cpu_micro_batch=self.stage1_micro_batch,
+                    optimizer=self.stage1_optimizer, lr=self.stage1_lr),
                 cfg(stage2, self.stage2_epochs, self.stage2_patience, self.stage2_batch),
                 cfg(stage1_config, self.e2e_epochs, self.e2e_patience, self.e2e_batch))
 
@@ -138,7 +150,8 @@ class Setting:
                                                   "contour_jitter", "splices",
                                                   "splices_in", "splice_jpeg", "patch_score",
                                                   "stage1_micro_batch",
-                                                  "stage1_channels_last"))
+                                                  "stage1_channels_last",
+                                                  "stage1_optimizer", "stage1_lr"))
 
     def grid(self) -> tuple[int, int]:
         """(U, V) of stage 2's input."""
