@@ -116,3 +116,46 @@ def test_layer_records():
     assert layers == [arch.Layer("Input", (8, 9, 2)), arch.Layer("C", (4, 5)),
                       arch.Layer("FC", (1, "linear"))]
     assert nets.parse is arch.parse and nets.SpecNet is arch.SpecNet
+
+
+SRM_NET = "Input(32,32,3) - SRM() - C(4) - MP(2) - FC(5)"
+
+
+def test_srm_layer_parses_and_triples_the_channels():
+    net = arch.SpecNet(SRM_NET)
+    assert kinds(SRM_NET) == ["Input", "SRM", "C", "MP", "FC"]
+    srm, conv = net.body[0], net.body[1]
+    assert isinstance(srm, arch.SRMResidual) and conv.in_channels == 9
+    assert net.features(torch.rand(2, 3, 32, 32)).shape == (2, 5)
+    # fixed: no parameters and nothing saved (rebuilt from the string)
+    assert not list(srm.parameters()) and not any(k.startswith("body.0") for k in net.state_dict())
+
+
+def test_srm_residuals_null_ramps_and_are_bounded():
+    srm = arch.SRMResidual(3)
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    ramp = (0.2 + 0.004 * xx + 0.003 * yy).expand(1, 3, 32, 32)
+    assert srm(ramp)[..., 2:-2, 2:-2].abs().max() < 1e-4
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(1, 3, 32, 32, generator=g)
+    out = srm(noise)
+    assert out.shape == (1, 9, 32, 32) and out.abs().max() <= 1.0
+    # channel i's residuals come from input channel i alone
+    only_green = noise.clone()
+    only_green[:, [0, 2]] = 0.5
+    assert torch.all(srm(only_green)[:, [0, 1, 2, 6, 7, 8], 2:-2, 2:-2] == 0)
+    # one small step: the horizontal second difference (-2 / q=2 at the centre, 8-bit
+    # units, / T=3) before truncation
+    dot = torch.zeros(1, 1, 9, 9)
+    dot[..., 4, 4] = 1 / 255
+    assert arch.SRMResidual(1)(dot)[0, 2, 4, 4].item() == pytest.approx(-1 / 3, abs=1e-6)
+    assert arch.SRMResidual(1)(dot * 255)[0, 2, 4, 4].item() == -1.0
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("Input(8,8,3) - SRM(3) - C(4)", "SRM takes 0 to 0 arguments"),
+    ("Input(8,8,3) - FC(4) - SRM()", "SRM after FC"),
+])
+def test_srm_errors(spec, match):
+    with pytest.raises(ValueError, match=match):
+        arch.SpecNet(spec)

@@ -349,3 +349,20 @@ def test_the_stage1_optimizer_and_rate_are_checked_and_reach_its_config():
         "; stage 1 adam at learning rate 0.0003")
     with pytest.raises(SystemExit, match="--stage1-lr"):
         main(["forgery", "--dataset", "demo", "--quick", "--stage1-lr", "-0.1"])
+
+
+def test_a_residual_srm_channel_trains_and_its_saved_model_predicts_the_same(tree, tmp_path):
+    """SRM() (fixed high-pass residuals) is not saved with the weights: the model is
+    rebuilt from the channel's string, and `load_model` must give the run's predictions."""
+    root, _ = tree
+    out = tmp_path / "run"
+    srm = "Input(64,64,3) - SRM() - C(4) - MP(4) - C(8) - MP(4) - FC(16) - Drop(0.5)"
+    args = [srm if a == TINY[1] else a for a in TINY]
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *args])
+    pred = np.load(out / "seed0" / "predictions.npz")
+    from hyperkit.images import read_image
+
+    model = hyperkit.load_model(out)
+    assert "SRM()" in json.dumps(json.loads((out / "results.json").read_text())["setting"])
+    again = model.predict([read_image(p) for p in pred["path"]])
+    np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)
