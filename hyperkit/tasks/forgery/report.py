@@ -55,8 +55,10 @@ def _worst(s: dict) -> str:
 def approach_labels(setting: dict) -> dict[str, str]:
     """:data:`APPROACHES` as they apply to a recorded setting: the two-stage label says
     when the grid head, not the paper's deep stage 2, ran, and which options beyond the
-    paper trained it (synthetic splices, a patch score)."""
-    extra = []
+    paper trained it (SRM residual input, synthetic splices, a patch score)."""
+    srm = "SRM()" in "".join(setting.get("channel_arch", "").split())
+    head = setting.get("stage2_recipe") == "head"
+    extra = ["SRM residual input to stage 1"] if srm and not head else []
     if setting.get("splices"):
         where = {"stage1": "stage 1", "stage2": "stage 2"}.get(
             setting.get("splices_in", "both"), "both stages")
@@ -68,9 +70,10 @@ def approach_labels(setting: dict) -> dict[str, str]:
         extra.append(f"stage 1 {setting.get('stage1_optimizer', 'sgd')} at learning rate "
                      f"{setting.get('stage1_lr', 0.005):g}")
     note = f"; {', '.join(extra)}" if extra else ""
-    if setting.get("stage2_recipe") != "head":
+    if not head:
         return {**APPROACHES, "two_stage": APPROACHES["two_stage"] + note}
-    return {**APPROACHES, "two_stage": "Two-stage: the paper's stage 1, grid-head stage 2 "
+    first = "stage 1 with SRM residuals" if srm else "the paper's stage 1"
+    return {**APPROACHES, "two_stage": f"Two-stage: {first}, grid-head stage 2 "
                                        f"(`{setting['stage2_arch']}`){note}"}
 
 
