@@ -7,8 +7,9 @@ Grammar (Table 4's caption): layers joined by '-'::
     MP(n)                 max pooling by a factor n (floor, as Keras/Theano 'valid')
     FC(n[, 'act'])        dense layer; act is 'relu' (default), 'linear', 'tanh', 'sigmoid'
     Drop(p)               dropout with rate p
-    SRM()                 fixed high-pass residuals: the three SRM filters of Zhou et al.
-                          (2018) on each input channel, c -> 3c channels, 8-bit units
+    SRM()                 fixed high-pass residuals, right after Input: RGB-N's three SRM
+                          kernels (Zhou et al. 2018) applied to each input channel
+                          (c -> 3c channels; RGB-N sums them over R, G, B), 8-bit units
                           truncated at +-3 and scaled to [-1, 1]; not in Table 4 (an
                           option for forgery channels)
     k x L, k * (L - ...)  L repeated k times ('x', '*', the paper's '\\times' or '×')
@@ -42,7 +43,7 @@ _TOKEN = re.compile(r"""
 
 @dataclass(frozen=True)
 class Layer:
-    """One parsed layer: its kind ('Input', 'C', 'MP', 'FC', 'Drop') and arguments."""
+    """One parsed layer: its kind ('Input', 'C', 'MP', 'FC', 'Drop', 'SRM') and arguments."""
 
     kind: str
     args: tuple
@@ -51,11 +52,13 @@ class Layer:
 _ARITY = {"Input": (2, 3), "C": (1, 3), "MP": (1, 1), "FC": (1, 2), "Drop": (1, 1),
           "SRM": (0, 0)}
 
-# The three high-pass filters of the spatial rich model (Fridrich & Kodovsky 2012) that
+# The three high-pass kernels of the spatial rich model (Fridrich & Kodovsky 2012) that
 # RGB-N (Zhou et al., CVPR 2018) feeds its noise stream, each divided by its quantization
-# step q = 4, 12, 2 as there: a second-order 3x3 ('KB'), the 5x5 'KV' and a horizontal
-# second difference. They null constants and linear ramps, so image content weighs less
-# than the noise that splicing and resampling disturb.
+# step q = 4, 12, 2 as there (RGB-N sums each over R, G, B and does not truncate; here
+# each channel keeps its own residuals, truncated as in steganalysis): a second-order
+# 3x3 ('KB'), the 5x5 'KV' and a horizontal second difference. They null constants and
+# linear ramps, so image content weighs less than the noise that splicing and resampling
+# disturb.
 _SRM_FILTERS = (
     ((0, 0, 0, 0, 0), (0, -1, 2, -1, 0), (0, 2, -4, 2, 0), (0, -1, 2, -1, 0), (0, 0, 0, 0, 0)),
     ((-1, 2, -2, 2, -1), (2, -6, 8, -6, 2), (-2, 8, -12, 8, -2), (2, -6, 8, -6, 2),
@@ -149,7 +152,8 @@ class _Parser:
         self.pos += 1
         lo, hi = _ARITY[name]
         if not lo <= len(args) <= hi:
-            raise ValueError(f"architecture: {name} takes {lo} to {hi} arguments, got "
+            takes = "no arguments" if hi == 0 else f"{lo} to {hi} arguments"
+            raise ValueError(f"architecture: {name} takes {takes}, got "
                              f"{name}{tuple(args)} in {self.spec!r}")
         return Layer(name, tuple(args))
 
@@ -194,7 +198,12 @@ class SRMResidual(nn.Module):
     truncation; Ye et al.'s TLU) and divided by T. Untruncated 8-bit residuals have a
     std of 6-10 on textured photographs, 30x a photograph's, and the paper's SGD at
     0.005 diverged on them in its first epoch (measured). The filters are a
-    non-persistent buffer: fixed, never trained or saved, rebuilt from the string."""
+    non-persistent buffer: fixed, never trained or saved, rebuilt from the string, so
+    saved models depend on this exact definition; a change needs a new layer name.
+
+    Padding is zero, as in RGB-N, but on 64 x 64 mean-subtracted patches rather than
+    whole images: the outer two rows and columns also respond to the patch's level
+    (the same in training and at inference)."""
 
     TRUNCATE = 3.0
 
@@ -204,12 +213,12 @@ class SRMResidual(nn.Module):
         k = k / torch.tensor(_SRM_STEPS).view(3, 1, 1) * 255.0
         self.channels = channels
         # groups=c: channel i's three residuals are outputs 3i, 3i+1, 3i+2
-        self.register_buffer("weight", k.unsqueeze(1).repeat(channels, 1, 1, 1),
+        self.register_buffer("kernels", k.unsqueeze(1).repeat(channels, 1, 1, 1),
                              persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, c, H, W) -> (N, 3c, H, W)."""
-        r = F.conv2d(x, self.weight.to(x.dtype), padding=2, groups=self.channels)
+        r = F.conv2d(x, self.kernels.to(x.dtype), padding=2, groups=self.channels)
         return r.clamp(-self.TRUNCATE, self.TRUNCATE) / self.TRUNCATE
 
     def extra_repr(self) -> str:
@@ -249,8 +258,9 @@ class SpecNet(nn.Module):
                 mods += [nn.Conv2d(ch, n, r, stride=s, padding=r // 2), nn.ReLU()]
                 ch, h, w = n, (h - 1) // s + 1, (w - 1) // s + 1
             elif layer.kind == "SRM":
-                if flat is not None:
-                    raise ValueError(f"architecture: SRM after FC in {spec!r}")
+                if mods:  # its units and truncation are a photograph's, not features'
+                    raise ValueError(f"architecture: SRM() must come right after Input in "
+                                     f"{spec!r}")
                 mods.append(SRMResidual(ch))
                 ch *= 3
             elif layer.kind == "MP":

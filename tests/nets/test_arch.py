@@ -144,17 +144,42 @@ def test_srm_residuals_null_ramps_and_are_bounded():
     only_green = noise.clone()
     only_green[:, [0, 2]] = 0.5
     assert torch.all(srm(only_green)[:, [0, 1, 2, 6, 7, 8], 2:-2, 2:-2] == 0)
-    # one small step: the horizontal second difference (-2 / q=2 at the centre, 8-bit
-    # units, / T=3) before truncation
+    assert arch.SRMResidual(1)(noise[:, :1] * 255)[0, 2, 4, 4].abs().item() <= 1.0
+
+
+# RGB-N's kernels (Zhou et al. 2018, their SRM layer), written out here independently of
+# the module: saved SRM models depend on exactly these values and their order.
+_KB = [[0, 0, 0, 0, 0], [0, -1, 2, -1, 0], [0, 2, -4, 2, 0], [0, -1, 2, -1, 0], [0, 0, 0, 0, 0]]
+_KV = [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2],
+       [-1, 2, -2, 2, -1]]
+_H2 = [[0] * 5, [0] * 5, [0, 1, -2, 1, 0], [0] * 5, [0] * 5]
+
+
+def test_srm_kernels_steps_order_and_padding_are_pinned():
+    # a one-level dot (1/255 in [0, 1] units = one 8-bit level) returns each kernel,
+    # flipped (cross-correlation; all three are symmetric), / q, / T = 3, untruncated
     dot = torch.zeros(1, 1, 9, 9)
     dot[..., 4, 4] = 1 / 255
-    assert arch.SRMResidual(1)(dot)[0, 2, 4, 4].item() == pytest.approx(-1 / 3, abs=1e-6)
-    assert arch.SRMResidual(1)(dot * 255)[0, 2, 4, 4].item() == -1.0
+    out = arch.SRMResidual(1)(dot)[0, :, 2:7, 2:7]
+    for i, (k, q) in enumerate(((_KB, 4), (_KV, 12), (_H2, 2))):
+        torch.testing.assert_close(out[i], torch.tensor(k, dtype=torch.float32) / q / 3)
+    # c channels: outputs 3i..3i+2 are channel i's three residuals, in that order
+    x = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    three = arch.SRMResidual(3)(x)
+    for i in range(3):
+        torch.testing.assert_close(three[:, 3 * i:3 * i + 3], arch.SRMResidual(1)(x[:, i:i + 1]))
+    # zero padding: a flat patch at 0.2 (51 levels) saturates the border of the
+    # horizontal second difference (0 - 2*51 + 51 = -51 levels / 2 -> -1 after truncation)
+    # and leaves the interior at 0
+    flat = arch.SRMResidual(1)(torch.full((1, 1, 8, 8), 0.2))[0, 2]
+    assert torch.all(flat[:, 0] == -1) and flat[:, 2:-2].abs().max() < 1e-6
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("Input(8,8,3) - SRM(3) - C(4)", "SRM takes 0 to 0 arguments"),
-    ("Input(8,8,3) - FC(4) - SRM()", "SRM after FC"),
+    ("Input(8,8,3) - SRM(3) - C(4)", "SRM takes no arguments"),
+    ("Input(8,8,3) - FC(4) - SRM()", "SRM\\(\\) must come right after Input"),
+    ("Input(8,8,3) - C(4) - SRM() - FC(2)", "SRM\\(\\) must come right after Input"),
+    ("Input(8,8,3) - 2xSRM() - FC(2)", "SRM\\(\\) must come right after Input"),
 ])
 def test_srm_errors(spec, match):
     with pytest.raises(ValueError, match=match):

@@ -350,10 +350,35 @@ def test_the_stage1_optimizer_and_rate_are_checked_and_reach_its_config():
     rec = replace(q, stage1_optimizer="adam", stage1_lr=3e-4).record()
     assert rec["stage1_optimizer"] == "adam" and rec["stage1_lr"] == 3e-4
     head = {"stage2_recipe": "head", "stage2_arch": "head(128,15,15,sig=1)"}
-    assert approach_labels({**head, **rec})["two_stage"].endswith(
+    label = approach_labels({**head, **rec})["two_stage"]
+    assert label.startswith("Two-stage: stage 1, grid-head") and label.endswith(
         "; stage 1 adam at learning rate 0.0003")
+    assert approach_labels({**head, "stage1_lr": 0.01})["two_stage"].endswith(
+        "; stage 1 sgd at learning rate 0.01")
     with pytest.raises(SystemExit, match="--stage1-lr"):
         main(["forgery", "--dataset", "demo", "--quick", "--stage1-lr", "-0.1"])
+
+
+def test_the_cli_hands_the_stage1_optimizer_and_rate_to_the_run(monkeypatch, tmp_path):
+    import hyperkit.tasks.forgery as forgery
+    from hyperkit.training import TrainConfig
+
+    seen = []
+    monkeypatch.setattr(forgery, "run_forgery", lambda dataset, setting, *a, **k:
+                        seen.append(setting))
+    main(["forgery", "--dataset", "demo", "--quick", "--out", str(tmp_path / "r"),
+          "--stage1-optimizer", "adam", "--stage1-lr", "1e-4"])
+    main(["forgery", "--dataset", "demo", "--quick", "--out", str(tmp_path / "r")])
+    assert (seen[0].stage1_optimizer, seen[0].stage1_lr) == ("adam", 1e-4)
+    assert (seen[1].stage1_optimizer, seen[1].stage1_lr) == ("sgd", 0.005)
+    import argparse
+
+    from hyperkit.cli import forgery as cli_forgery
+
+    parser = argparse.ArgumentParser()
+    cli_forgery.add_arguments(parser)
+    action = next(a for a in parser._actions if a.dest == "stage1_optimizer")
+    assert tuple(action.choices) == TrainConfig.OPTIMIZERS  # the CLI keeps torch unloaded
 
 
 def test_a_residual_srm_channel_trains_and_its_saved_model_predicts_the_same(tree, tmp_path):

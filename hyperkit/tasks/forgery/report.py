@@ -16,7 +16,7 @@ from ...runs import CONFIG, METRICS, RunFolder
 from ...units import mark_partial, read_json, run_config
 from ..report import md_row, md_table, pm
 from .plots import plot_contour_examples, plot_roc
-from .settings import APPROACHES, FLAT, PAPER
+from .settings import APPROACHES, FLAT, PAPER, Setting
 
 ROC_AUC_METHOD = "Mann-Whitney U / (n_authentic n_tampered), scipy.stats"
 
@@ -66,13 +66,16 @@ def approach_labels(setting: dict) -> dict[str, str]:
                      f"image in {where}")
     if setting.get("patch_score"):
         extra.append(f"patch score weight {setting['patch_score']:g}")
-    if setting.get("stage1_optimizer", "sgd") != "sgd" or "stage1_lr" in setting:
-        extra.append(f"stage 1 {setting.get('stage1_optimizer', 'sgd')} at learning rate "
-                     f"{setting.get('stage1_lr', 0.005):g}")
+    # record() leaves both out at the paper's defaults
+    paper_optimizer = not {"stage1_optimizer", "stage1_lr"} & set(setting)
+    if not paper_optimizer:
+        extra.append(f"stage 1 {setting.get('stage1_optimizer', Setting.stage1_optimizer)} "
+                     f"at learning rate {setting.get('stage1_lr', Setting.stage1_lr):g}")
     note = f"; {', '.join(extra)}" if extra else ""
     if not head:
         return {**APPROACHES, "two_stage": APPROACHES["two_stage"] + note}
-    first = "stage 1 with SRM residuals" if srm else "the paper's stage 1"
+    first = ("stage 1 with SRM residuals" if srm else
+             "the paper's stage 1" if paper_optimizer else "stage 1")
     return {**APPROACHES, "two_stage": f"Two-stage: {first}, grid-head stage 2 "
                                        f"(`{setting['stage2_arch']}`){note}"}
 
