@@ -7,11 +7,12 @@ Grammar (Table 4's caption): layers joined by '-'::
     MP(n)                 max pooling by a factor n (floor, as Keras/Theano 'valid')
     FC(n[, 'act'])        dense layer; act is 'relu' (default), 'linear', 'tanh', 'sigmoid'
     Drop(p)               dropout with rate p
-    SRM()                 fixed high-pass residuals, right after Input: RGB-N's three SRM
+    SRM(['keep'])         fixed high-pass residuals, right after Input: RGB-N's three SRM
                           kernels (Zhou et al. 2018) applied to each input channel
                           (c -> 3c channels; RGB-N sums them over R, G, B), 8-bit units
-                          truncated at +-3 and scaled to [-1, 1]; not in Table 4 (an
-                          option for forgery channels)
+                          truncated at +-3 and scaled to [-1, 1]; 'keep' puts the input's
+                          own c channels first (c -> 4c); not in Table 4 (an option for
+                          forgery channels)
     k x L, k * (L - ...)  L repeated k times ('x', '*', the paper's '\\times' or '×')
 
 Dashes may be '-', '–' or '—'; quotes may be ', ", ` or ‘ ’.
@@ -50,7 +51,7 @@ class Layer:
 
 
 _ARITY = {"Input": (2, 3), "C": (1, 3), "MP": (1, 1), "FC": (1, 2), "Drop": (1, 1),
-          "SRM": (0, 0)}
+          "SRM": (0, 1)}
 
 # The three high-pass kernels of the spatial rich model (Fridrich & Kodovsky 2012) that
 # RGB-N (Zhou et al., CVPR 2018) feeds its noise stream, each divided by its quantization
@@ -192,7 +193,9 @@ def _init(mods: list[nn.Module]) -> None:
 
 class SRMResidual(nn.Module):
     """Fixed SRM high-pass residuals (the grammar's ``SRM()``): (N, c, H, W) in [0, 1]
-    units -> (N, 3c, H, W) in [-1, 1] ('same' 5 x 5 filters per channel, zero padding).
+    units -> (N, 3c, H, W) in [-1, 1] ('same' 5 x 5 filters per channel, zero padding);
+    with ``keep`` (``SRM('keep')``) the input itself comes first, (N, 4c, H, W), so the
+    network sees the pixels (colour, compression blocks) beside their residuals.
 
     Residuals are taken in 8-bit units, truncated at +-T with T = 3 (the rich model's
     truncation; Ye et al.'s TLU) and divided by T. Untruncated 8-bit residuals have a
@@ -207,8 +210,9 @@ class SRMResidual(nn.Module):
 
     TRUNCATE = 3.0
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, keep: bool = False) -> None:
         super().__init__()
+        self.keep = keep
         k = torch.tensor(_SRM_FILTERS, dtype=torch.float32)
         k = k / torch.tensor(_SRM_STEPS).view(3, 1, 1) * 255.0
         self.channels = channels
@@ -217,12 +221,14 @@ class SRMResidual(nn.Module):
                              persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(N, c, H, W) -> (N, 3c, H, W)."""
+        """(N, c, H, W) -> (N, 3c, H, W), or (N, 4c, H, W) with ``keep``."""
         r = F.conv2d(x, self.kernels.to(x.dtype), padding=2, groups=self.channels)
-        return r.clamp(-self.TRUNCATE, self.TRUNCATE) / self.TRUNCATE
+        r = r.clamp(-self.TRUNCATE, self.TRUNCATE) / self.TRUNCATE
+        return torch.cat([x, r], dim=1) if self.keep else r
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, out={3 * self.channels}, fixed"
+        out = (4 if self.keep else 3) * self.channels
+        return f"channels={self.channels}, out={out}, keep={self.keep}, fixed"
 
 
 class SpecNet(nn.Module):
@@ -261,8 +267,11 @@ class SpecNet(nn.Module):
                 if mods:  # its units and truncation are a photograph's, not features'
                     raise ValueError(f"architecture: SRM() must come right after Input in "
                                      f"{spec!r}")
-                mods.append(SRMResidual(ch))
-                ch *= 3
+                if layer.args not in ((), ("keep",)):
+                    raise ValueError(f"architecture: SRM takes nothing or 'keep', got "
+                                     f"SRM{layer.args} in {spec!r}")
+                mods.append(SRMResidual(ch, keep=bool(layer.args)))
+                ch *= 4 if layer.args else 3
             elif layer.kind == "MP":
                 (n,) = layer.args
                 if flat is not None or h < n or w < n:

@@ -131,6 +131,16 @@ def test_srm_layer_parses_and_triples_the_channels():
     assert not list(srm.parameters()) and not any(k.startswith("body.0") for k in net.state_dict())
 
 
+def test_srm_keep_puts_the_input_before_its_residuals():
+    net = arch.SpecNet("Input(32,32,3) - SRM('keep') - C(4) - FC(5)")
+    assert net.body[1].in_channels == 12 and net.body[0].keep
+    x = torch.rand(2, 3, 32, 32)
+    out = net.body[0](x)
+    torch.testing.assert_close(out[:, :3], x)
+    torch.testing.assert_close(out[:, 3:], arch.SRMResidual(3)(x))
+    assert not arch.SpecNet(SRM_NET).body[0].keep
+
+
 def test_srm_residuals_null_ramps_and_are_bounded():
     srm = arch.SRMResidual(3)
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
@@ -176,7 +186,9 @@ def test_srm_kernels_steps_order_and_padding_are_pinned():
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("Input(8,8,3) - SRM(3) - C(4)", "SRM takes no arguments"),
+    ("Input(8,8,3) - SRM(3) - C(4)", "SRM takes nothing or 'keep'"),
+    ("Input(8,8,3) - SRM('rgb') - C(4)", "SRM takes nothing or 'keep'"),
+    ("Input(8,8,3) - SRM('keep', 'keep') - C(4)", "SRM takes 0 to 1 arguments"),
     ("Input(8,8,3) - FC(4) - SRM()", "SRM\\(\\) must come right after Input"),
     ("Input(8,8,3) - C(4) - SRM() - FC(2)", "SRM\\(\\) must come right after Input"),
     ("Input(8,8,3) - 2xSRM() - FC(2)", "SRM\\(\\) must come right after Input"),

@@ -301,9 +301,12 @@ def test_the_table_names_the_options_beyond_the_paper():
     assert approach_labels({"stage2_recipe": "paper"}) == APPROACHES
     srm = {"channel_arch": "Input(64,64,3) - SRM () - C(4) - FC(8)"}
     assert approach_labels({**head, **srm})["two_stage"].startswith(
-        "Two-stage: stage 1 with SRM residuals, grid-head")
+        "Two-stage: stage 1 on SRM residuals, grid-head")
     assert approach_labels({"stage2_recipe": "paper", **srm})["two_stage"].endswith(
-        "; SRM residual input to stage 1")
+        "; SRM residuals as stage 1's input")
+    keep = {"channel_arch": "Input(64,64,3) - SRM('keep') - C(4) - FC(8)"}
+    assert approach_labels({**head, **keep})["two_stage"].startswith(
+        "Two-stage: stage 1 on pixels and SRM residuals, grid-head")
 
 
 def test_stage1_layout_is_channels_last_on_a_cpu_only_when_asked():

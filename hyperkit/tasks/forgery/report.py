@@ -56,9 +56,11 @@ def approach_labels(setting: dict) -> dict[str, str]:
     """:data:`APPROACHES` as they apply to a recorded setting: the two-stage label says
     when the grid head, not the paper's deep stage 2, ran, and which options beyond the
     paper trained it (SRM residual input, synthetic splices, a patch score)."""
-    srm = "SRM()" in "".join(setting.get("channel_arch", "").split())
+    arch = "".join(setting.get("channel_arch", "").split())
+    srm = ("SRM residuals" if "SRM()" in arch else
+           "pixels and SRM residuals" if "SRM(" in arch else "")
     head = setting.get("stage2_recipe") == "head"
-    extra = ["SRM residual input to stage 1"] if srm and not head else []
+    extra = [f"{srm} as stage 1's input"] if srm and not head else []
     if setting.get("splices"):
         where = {"stage1": "stage 1", "stage2": "stage 2"}.get(
             setting.get("splices_in", "both"), "both stages")
@@ -74,7 +76,7 @@ def approach_labels(setting: dict) -> dict[str, str]:
     note = f"; {', '.join(extra)}" if extra else ""
     if not head:
         return {**APPROACHES, "two_stage": APPROACHES["two_stage"] + note}
-    first = ("stage 1 with SRM residuals" if srm else
+    first = (f"stage 1 on {srm}" if srm else
              "the paper's stage 1" if paper_optimizer else "stage 1")
     return {**APPROACHES, "two_stage": f"Two-stage: {first}, grid-head stage 2 "
                                        f"(`{setting['stage2_arch']}`){note}"}
