@@ -298,6 +298,8 @@ def test_the_table_names_the_options_beyond_the_paper():
                           "stages, patch score weight 0.5")
     assert "in stage 2" in approach_labels({**head, "splices": 2, "splices_in": "stage2"})[
         "two_stage"]
+    assert approach_labels({**head, "splices": 1, "splice_jpeg": 0.0})["two_stage"].endswith(
+        "in both stages, 0% of them recompressed")
     assert approach_labels({"stage2_recipe": "paper"}) == APPROACHES
     srm = {"channel_arch": "Input(64,64,3) - SRM () - C(4) - FC(8)"}
     assert approach_labels({**head, **srm})["two_stage"].startswith(

@@ -64,8 +64,10 @@ def approach_labels(setting: dict) -> dict[str, str]:
     if setting.get("splices"):
         where = {"stage1": "stage 1", "stage2": "stage 2"}.get(
             setting.get("splices_in", "both"), "both stages")
+        share = setting.get("splice_jpeg", Setting.splice_jpeg)
+        again = "" if share == Setting.splice_jpeg else f", {share:.0%} of them recompressed"
         extra.append(f"{setting['splices']} synthetic splice(s) per training authentic "
-                     f"image in {where}")
+                     f"image in {where}{again}")
     if setting.get("patch_score"):
         extra.append(f"patch score weight {setting['patch_score']:g}")
     # record() leaves both out at the paper's defaults
