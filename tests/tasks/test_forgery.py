@@ -401,3 +401,19 @@ def test_a_residual_srm_channel_trains_and_its_saved_model_predicts_the_same(tre
     assert "SRM()" in json.dumps(json.loads((out / "results.json").read_text())["setting"])
     again = model.predict([read_image(p) for p in pred["path"]])
     np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)
+
+
+def test_report_merges_a_run_whose_data_moved_and_skips_the_contour_figure(tree, tmp_path):
+    """The contour figure re-reads the images; a run folder moved away from its data must
+    still merge (results.json, results.md), the figure skipped with a warning."""
+    root, _ = tree
+    out = tmp_path / "run"
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY])
+    before = json.loads((out / "results.json").read_text())["summary"]
+    root.rename(root.with_name(root.name + "-moved"))
+    for png in (out / "contours").glob("*.png"):
+        png.unlink()
+    with pytest.warns(UserWarning, match=r"contour figures: \d+ pair\(s\) skipped"):
+        main(["report", str(out)])
+    assert json.loads((out / "results.json").read_text())["summary"] == before
+    assert not list((out / "contours").glob("*.png"))

@@ -4,6 +4,7 @@ of both approaches, and Fig. 2-like pictures of contours and their patches."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -76,21 +77,31 @@ def plot_contour(authentic: np.ndarray, tampered: np.ndarray, found: contours.Co
 def plot_contour_examples(data: Casia2, positions: Path, folder: Path, count: int = 3
                           ) -> list[Path]:
     """Fig. 2-like pictures of the first ``count`` pairs with a usable contour (from the
-    positions file of the run), written to folder/<tampered stem>.png."""
+    positions file of the run), written to folder/<tampered stem>.png. Pairs whose image
+    files are gone (a run folder moved away from its data) are skipped with a warning:
+    the figure is an illustration, and ``hyperkit report`` must still merge the run."""
     if not positions.is_file():
         return []
     known = json.loads(positions.read_text())
     masks = {str(p.tampered): p.mask for p in data.pairs}
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, missing = [], []
     for tampered, info in known.items():
         if len(written) >= count:
             break
         if "skip" in info:
+            continue
+        gone = [f for f in (info["authentic"], tampered) if not Path(f).is_file()]
+        if gone:
+            missing.append(gone[0])
             continue
         a, t = read_image(info["authentic"]), read_image(tampered)
         m = masks.get(tampered)
         found = contours.contour_patches(a, t, read_image(m) if m is not None else None)
         written.append(plot_contour(a, t, found, folder / f"{Path(tampered).stem}.png",
                                     title=Path(tampered).name))
+    if missing:
+        warnings.warn(f"contour figures: {len(missing)} pair(s) skipped because their images "
+                      f"are gone (first: {missing[0]}); {len(written)} drawn in {folder}",
+                      stacklevel=2)
     return written
