@@ -37,6 +37,7 @@ import re
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 HEAD_DEFAULTS = {"r": 64, "ctx": 2, "coords": 1, "res": 1, "ens": 1, "drop": 0.1, "glob": 0,
@@ -91,12 +92,29 @@ class GridHead(nn.Module):
         nn.init.zeros_(self.weight.weight)
         nn.init.zeros_(self.weight.bias)
 
-    def maps(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(quality, weight logits), each (N, U, V), of hyper-images x (N, D, U, V)."""
+    def maps(self, x: Tensor, scale: Tensor | None = None, shift: Tensor | None = None
+             ) -> tuple[Tensor, Tensor]:
+        """(quality, weight logits), each (N, U, V), of hyper-images x (N, D, U, V), or of
+        ``x * scale + shift`` when given (per channel, (D,) each: what
+        :class:`~hyperkit.nets.standardized.Standardized` asks for).
+
+        The per-channel affine and the stage-1 prior are folded into the 1 x 1 reduction
+        (one convolution with r + 1 outputs; the extra one is the frozen prior), so the
+        (N, D, U, V) input is read once and never copied: measured 1.5x a training step
+        on 800 x 23 x 31 hyper-images (bench/RESULTS.md "stage2-fold")."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"x must be (N, {', '.join(map(str, self.input_shape))}) "
                              f"hyper-images, got {tuple(x.shape)}")
-        z = self.reduce(x)
+        conv, r = self.reduce[0], self.reduce[0].out_channels
+        w, b = conv.weight[:, :, 0, 0], conv.bias
+        pw, pb = self.prior_w, self.prior_b
+        if scale is not None:  # W (x s + t) + b = (W s) x + (b + W t)
+            b, pb = b + w @ shift, pb + pw @ shift
+            w, pw = w * scale, pw * scale
+        if self.res:
+            w, b = torch.cat([w, pw[None]]), torch.cat([b, pb[None]])
+        y = F.conv2d(x, w[:, :, None, None].to(x.dtype), b.to(x.dtype))
+        z = self.reduce[2](self.reduce[1](y[:, :r]))
         if self.glob:
             z = torch.cat([z, z.mean((2, 3), keepdim=True).expand_as(z)], 1)
         if self.coords:
@@ -104,11 +122,16 @@ class GridHead(nn.Module):
         z = self.context(z)
         q = self.quality(z)[:, 0]
         if self.res:
-            q = q + torch.einsum("ndhw,d->nhw", x, self.prior_w) + self.prior_b
+            q = q + y[:, r]
         return q, self.weight(z)[:, 0]
 
     def forward(self, x: Tensor) -> Tensor:
-        q, w = self.maps(x)
+        return self.forward_affine(x)
+
+    def forward_affine(self, x: Tensor, scale: Tensor | None = None,
+                       shift: Tensor | None = None) -> Tensor:
+        """(N,) scores of ``x * scale + shift`` (see :meth:`maps`)."""
+        q, w = self.maps(x, scale, shift)
         return self.head((torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1))
 
     def features(self, x: Tensor) -> Tensor:
@@ -130,7 +153,12 @@ class HeadEnsemble(nn.Module):
         self.input_shape = heads[0].input_shape
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([h(x) for h in self.heads]).mean(0)
+        return self.forward_affine(x)
+
+    def forward_affine(self, x: Tensor, scale: Tensor | None = None,
+                       shift: Tensor | None = None) -> Tensor:
+        """The members' mean score of ``x * scale + shift`` (:meth:`GridHead.maps`)."""
+        return torch.stack([h.forward_affine(x, scale, shift) for h in self.heads]).mean(0)
 
     def features(self, x: Tensor) -> Tensor:
         """The first member's features (the members share a shape, not weights)."""

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from hyperkit import nets
-from hyperkit.nets.heads import GridHead, HeadEnsemble, build_head, parse_head, set_prior
+from hyperkit.nets.heads import (
+    GridHead,
+    HeadEnsemble,
+    build_head,
+    head_members,
+    parse_head,
+    set_prior,
+)
 from hyperkit.nets.standardized import Standardized
 
 
@@ -130,3 +137,49 @@ def test_sigmoid_head_gives_probabilities_and_trains_on_logits():
             logit = h(x)
         torch.testing.assert_close(logit, plain(x))
         torch.testing.assert_close(p, torch.sigmoid(logit))
+
+
+def _explicit(net, x):
+    """Standardized's math written out, without the fold: net.net((x - m) / s) * s_y + m_y,
+    with the prior added as the einsum it replaces."""
+    z = (x - net.in_mean[:, None, None]) / net.in_std[:, None, None]
+    outs = []
+    for h in head_members(net):
+        q_extra = torch.einsum("ndhw,d->nhw", z, h.prior_w) + h.prior_b if h.res else 0
+        r = h.reduce(z)
+        if h.glob:
+            r = torch.cat([r, r.mean((2, 3), keepdim=True).expand_as(r)], 1)
+        if h.coords:
+            r = torch.cat([r, h.grid_yx.expand(len(z), -1, -1, -1).to(r.dtype)], 1)
+        r = h.context(r)
+        q, w = h.quality(r)[:, 0] + q_extra, h.weight(r)[:, 0]
+        outs.append(h.head((torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1)))
+    return torch.stack(outs).mean(0) * net.out_std + net.out_mean
+
+
+@pytest.mark.parametrize("spec", ["head(6,3,4)", "head(6,3,4,res=0,glob=1)",
+                                  "head(6,3,4,ctx=0,coords=0,res=0)", "head(6,3,4,ens=2,sig=1)"])
+def test_standardized_head_folds_the_affine_into_its_reduction(spec):
+    """Standardized(head) folds (x - m) / s and the prior into one 1x1 convolution: the
+    scores and every parameter's gradient equal the explicit math (float64, 1e-10)."""
+    torch.manual_seed(0)
+    net = Standardized(build_head(spec), 6).double()
+    scales = torch.tensor([1e-3, 1, 3, 10, 50, 300], dtype=torch.float64)
+    x = torch.rand(5, 6, 3, 4, dtype=torch.float64) * scales[:, None, None]
+    with torch.no_grad():
+        net.in_mean.copy_(x.mean((0, 2, 3)))
+        net.in_std.copy_(x.std((0, 2, 3)))
+        net.out_mean.fill_(40.0)
+        net.out_std.fill_(12.0)
+        for p in net.parameters():  # no zero layers: every path carries a gradient
+            p.copy_(torch.randn_like(p) * 0.3)
+        for h in head_members(net):
+            h.prior_w.copy_(torch.randn(6, dtype=torch.float64))
+            h.prior_b.fill_(0.7)
+    net.eval()
+    got, want = net(x), _explicit(net, x)
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
+    g1 = torch.autograd.grad(got.sum(), list(net.parameters()))
+    g2 = torch.autograd.grad(_explicit(net, x).sum(), list(net.parameters()))
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
