@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from hyperkit.batching import all_finite, to_device
 from hyperkit.training import ArraySource, BatchSource
 from hyperkit.training.batches import as_source
 
@@ -68,3 +69,26 @@ def test_as_source():
         as_source(x, "val")
     with pytest.raises(TypeError, match="or a pair"):
         as_source((x, y, y), "val")
+
+
+@pytest.mark.parametrize("bad", [[float("nan")], [float("inf")], [float("-inf")],
+                                 [float("inf"), float("-inf")]])
+def test_all_finite_finds_every_non_finite_value(bad):
+    x = torch.ones(4, 5, 6)
+    assert all_finite(x)
+    x.view(-1)[7:7 + len(bad)] = torch.tensor(bad)
+    assert not all_finite(x)
+
+
+def test_all_finite_is_exact_when_finite_values_sum_past_float_max():
+    x = torch.full((3,), 3e38)  # the float32 sum overflows; every value is finite
+    assert not torch.isfinite(x.sum())
+    assert all_finite(x)
+    assert all_finite(torch.empty(0)) and all_finite(torch.arange(3))
+
+
+def test_to_device_refuses_a_non_finite_batch():
+    x = torch.zeros(2, 3)
+    x[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        to_device(((x,), torch.zeros(2)), torch.device("cpu"))
