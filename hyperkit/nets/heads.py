@@ -100,20 +100,30 @@ class GridHead(nn.Module):
 
         The per-channel affine and the stage-1 prior are folded into the 1 x 1 reduction
         (one convolution with r + 1 outputs; the extra one is the frozen prior), so the
-        (N, D, U, V) input is read once and never copied: measured 1.5x a training step
-        on 800 x 23 x 31 hyper-images (bench/RESULTS.md "stage2-fold")."""
+        (N, D, U, V) input is read once and never copied: 1.9x a training epoch on 800 x 23
+        x 31 hyper-images (bench/RESULTS.md "stage2-fold"). That convolution runs in float32
+        (float64 for a float64 input) even under autocast: folded, it subtracts the channel
+        means inside its sums, which bfloat16 would round away. Because of the fold, hooks
+        on ``reduce[0]`` and on the head itself (when called through ``forward_affine``)
+        do not fire."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"x must be (N, {', '.join(map(str, self.input_shape))}) "
                              f"hyper-images, got {tuple(x.shape)}")
+        if (scale is None) != (shift is None):
+            raise ValueError("scale and shift must be given together (per-channel (D,) "
+                             "tensors) or not at all")
         conv, r = self.reduce[0], self.reduce[0].out_channels
-        w, b = conv.weight[:, :, 0, 0], conv.bias
-        pw, pb = self.prior_w, self.prior_b
-        if scale is not None:  # W (x s + t) + b = (W s) x + (b + W t)
-            b, pb = b + w @ shift, pb + pw @ shift
-            w, pw = w * scale, pw * scale
-        if self.res:
-            w, b = torch.cat([w, pw[None]]), torch.cat([b, pb[None]])
-        y = F.conv2d(x, w[:, :, None, None].to(x.dtype), b.to(x.dtype))
+        xf = x if x.dtype == torch.float64 else x.float()
+        with torch.autocast(x.device.type, enabled=False):
+            w, b = conv.weight[:, :, 0, 0].to(xf.dtype), conv.bias.to(xf.dtype)
+            pw, pb = self.prior_w.to(xf.dtype), self.prior_b.to(xf.dtype)
+            if scale is not None:  # W (x s + t) + b = (W s) x + (b + W t)
+                scale, shift = scale.to(xf.dtype), shift.to(xf.dtype)
+                b, pb = b + w @ shift, pb + pw @ shift
+                w, pw = w * scale, pw * scale
+            if self.res:
+                w, b = torch.cat([w, pw[None]]), torch.cat([b, pb[None]])
+            y = F.conv2d(xf, w[:, :, None, None], b)
         z = self.reduce[2](self.reduce[1](y[:, :r]))
         if self.glob:
             z = torch.cat([z, z.mean((2, 3), keepdim=True).expand_as(z)], 1)
@@ -158,7 +168,12 @@ class HeadEnsemble(nn.Module):
     def forward_affine(self, x: Tensor, scale: Tensor | None = None,
                        shift: Tensor | None = None) -> Tensor:
         """The members' mean score of ``x * scale + shift`` (:meth:`GridHead.maps`)."""
-        return torch.stack([h.forward_affine(x, scale, shift) for h in self.heads]).mean(0)
+        if scale is None:
+            return torch.stack([h(x) for h in self.heads]).mean(0)
+        if all(hasattr(h, "forward_affine") for h in self.heads):
+            return torch.stack([h.forward_affine(x, scale, shift) for h in self.heads]).mean(0)
+        z = x * scale[:, None, None] + shift[:, None, None]  # members that cannot fold
+        return torch.stack([h(z) for h in self.heads]).mean(0)
 
     def features(self, x: Tensor) -> Tensor:
         """The first member's features (the members share a shape, not weights)."""

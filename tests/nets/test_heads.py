@@ -176,10 +176,63 @@ def test_standardized_head_folds_the_affine_into_its_reduction(spec):
         for h in head_members(net):
             h.prior_w.copy_(torch.randn(6, dtype=torch.float64))
             h.prior_b.fill_(0.7)
+    for train in (False, True):  # in training, dropout draws from the same seed
+        net.train(train)
+        x.requires_grad_(True)
+        torch.manual_seed(5)
+        got = net(x)
+        torch.manual_seed(5)
+        want = _explicit(net, x)
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
+        wrt = [x, *net.parameters()]  # the input's gradient is what gradient maps use
+        g1 = torch.autograd.grad(got.sum(), wrt)
+        g2 = torch.autograd.grad(want.sum(), wrt)
+        for a, b in zip(g1, g2):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_fold_keeps_float32_under_bf16_autocast():
+    """Channel means far from 0 (std 1): folded into a bfloat16 sum they would be rounded
+    away (errors of order 1 in the score); the head keeps its reduction in float32."""
+    torch.manual_seed(0)
+    net = Standardized(build_head("head(64,3,4)"), 64)
+    x = torch.randn(6, 64, 3, 4) + 175.0
+    with torch.no_grad():
+        net.in_mean.copy_(x.mean((0, 2, 3)))
+        net.in_std.copy_(x.std((0, 2, 3)))
+        for h in head_members(net):
+            h.prior_w.copy_(torch.randn(64) * 0.1)
     net.eval()
-    got, want = net(x), _explicit(net, x)
-    assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
-    g1 = torch.autograd.grad(got.sum(), list(net.parameters()))
-    g2 = torch.autograd.grad(_explicit(net, x).sum(), list(net.parameters()))
-    for a, b in zip(g1, g2):
-        assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+    want = _explicit(net.double(), x.double()).float()
+    net.float()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = net(x).float()
+    assert torch.allclose(got, want, atol=0.05), (got - want).abs().max()
+
+
+def test_forward_affine_on_a_bare_head_and_its_arguments():
+    torch.manual_seed(0)
+    h = build_head("head(4,2,3)").double().eval()
+    with torch.no_grad():
+        h.prior_w.copy_(torch.randn(4, dtype=torch.float64))
+    x = torch.rand(3, 4, 2, 3, dtype=torch.float64)
+    s, t = torch.rand(4, dtype=torch.float64) + 0.5, torch.randn(4, dtype=torch.float64)
+    assert torch.allclose(h.forward_affine(x, s, t), h(x * s[:, None, None] + t[:, None, None]),
+                          atol=1e-12)
+    with pytest.raises(ValueError, match="scale and shift"):
+        h.forward_affine(x, s)
+
+
+def test_ensemble_of_members_that_cannot_fold_applies_the_affine_first():
+    class Plain(torch.nn.Module):  # a member without forward_affine
+        input_shape = (4, 2, 3)
+
+        def forward(self, z):
+            return z.sum((1, 2, 3))
+
+    ens = HeadEnsemble([Plain(), Plain()])
+    x = torch.rand(3, 4, 2, 3)
+    s, t = torch.rand(4) + 0.5, torch.randn(4)
+    assert torch.allclose(ens.forward_affine(x, s, t),
+                          (x * s[:, None, None] + t[:, None, None]).sum((1, 2, 3)))
+    assert torch.allclose(ens(x), x.sum((1, 2, 3)))

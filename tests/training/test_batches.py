@@ -85,6 +85,14 @@ def test_all_finite_is_exact_when_finite_values_sum_past_float_max():
     assert not torch.isfinite(x.sum())
     assert all_finite(x)
     assert all_finite(torch.empty(0)) and all_finite(torch.arange(3))
+    h = torch.full((70_000,), 60_000.0, dtype=torch.float16)  # float16 sum would overflow
+    assert all_finite(h)
+    h[5] = float("nan")
+    assert not all_finite(h)
+    c = torch.ones(3, dtype=torch.complex64)
+    assert all_finite(c)
+    c[1] = complex(float("nan"), 0.0)
+    assert not all_finite(c)
 
 
 def test_to_device_refuses_a_non_finite_batch():
