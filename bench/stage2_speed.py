@@ -24,10 +24,12 @@ Run it alone: two torch processes on 2 cores slow each other down several-fold.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics as st
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,21 +59,27 @@ def explicit_forward(self: Standardized, x: torch.Tensor) -> torch.Tensor:
 def maps_before(self: GridHead, x: torch.Tensor, scale: Any = None, shift: Any = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GridHead.maps before the fold: the reduction, then the prior as an einsum over x."""
-    z = self.reduce(x)
-    if self.glob:
-        z = torch.cat([z, z.mean((2, 3), keepdim=True).expand_as(z)], 1)
-    if self.coords:
-        z = torch.cat([z, self.grid_yx.expand(len(x), -1, -1, -1).to(z.dtype)], 1)
-    z = self.context(z)
-    q = self.quality(z)[:, 0]
+    q, w = self.cell_maps(self.reduce(x))
     if self.res:
         q = q + torch.einsum("ndhw,d->nhw", x, self.prior_w) + self.prior_b
-    return q, self.weight(z)[:, 0]
+    return q, w
 
 
 def finite_before(x: torch.Tensor) -> bool:
     """The training loop's finite check before: an elementwise test of the whole batch."""
     return bool(torch.isfinite(x).all())
+
+
+@contextlib.contextmanager
+def before_route() -> Iterator[None]:
+    """The old Standardized.forward, GridHead.maps and finite check, patched in."""
+    saved = Standardized.forward, GridHead.maps, batching.all_finite
+    Standardized.forward, GridHead.maps = explicit_forward, maps_before
+    batching.all_finite = finite_before
+    try:
+        yield
+    finally:
+        Standardized.forward, GridHead.maps, batching.all_finite = saved
 
 
 class PriorStage1(nn.Module):
@@ -104,26 +112,17 @@ def run_arm(arm: str, route: str, data: tuple, dims: tuple[int, int, int], epoch
     d, u, v = dims
     cfg = head_config(40, 0, patience=10_000, plateau_patience=10_000, **over)
     cfg = replace(cfg, epochs=epochs)
-    saved = Standardized.forward, GridHead.maps, batching.all_finite
-    if route == "before":
-        Standardized.forward, GridHead.maps = explicit_forward, maps_before
-        batching.all_finite = finite_before
-    try:
+    with before_route() if route == "before" else contextlib.nullcontext():
         t = time.perf_counter()
         net, r = fit_stage2(PriorStage1(d), htr, ytr, hva, yva, stage2_arch=f"head({d},{u},{v},"
                             f"{opts})", config=cfg, standardize=True, progress=False, log=None,
                             **kw)
         total = time.perf_counter() - t
-    finally:
-        Standardized.forward, GridHead.maps, batching.all_finite = saved
     with torch.no_grad():  # the fold's own error: one net, both forwards
         x = torch.from_numpy(np.array(hva[:32]))
         after = net(x).double()
-        GridHead.maps = maps_before
-        try:
-            before = explicit_forward(net, x).double()
-        finally:
-            GridHead.maps = saved[1]
+        with before_route():
+            before = net(x).double()
         fold_error = float((after - before).abs().max())
     return {"seconds": total, "epoch_seconds": [h["seconds"] for h in r.history],
             "train_loss": [h["train_loss"] for h in r.history],

@@ -124,16 +124,23 @@ class GridHead(nn.Module):
             if self.res:
                 w, b = torch.cat([w, pw[None]]), torch.cat([b, pb[None]])
             y = F.conv2d(xf, w[:, :, None, None], b)
-        z = self.reduce[2](self.reduce[1](y[:, :r]))
+        q, w = self.cell_maps(self.reduce[2](self.reduce[1](y[:, :r])))
+        return (q + y[:, r] if self.res else q), w
+
+    def cell_maps(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """(quality correction, weight logits), each (N, U, V), from the reduced features
+        z (N, r, U, V): the grid mean and the coordinates appended as configured, the
+        context convolutions, then the two 1 x 1 maps (the prior is not added here)."""
         if self.glob:
             z = torch.cat([z, z.mean((2, 3), keepdim=True).expand_as(z)], 1)
         if self.coords:
-            z = torch.cat([z, self.grid_yx.expand(len(x), -1, -1, -1).to(z.dtype)], 1)
+            z = torch.cat([z, self.grid_yx.expand(len(z), -1, -1, -1).to(z.dtype)], 1)
         z = self.context(z)
-        q = self.quality(z)[:, 0]
-        if self.res:
-            q = q + y[:, r]
-        return q, self.weight(z)[:, 0]
+        return self.quality(z)[:, 0], self.weight(z)[:, 0]
+
+    def pool(self, q: Tensor, w: Tensor) -> Tensor:
+        """(N,) scores from quality and weight-logit maps (N, U, V): sum softmax(w) q."""
+        return self.head((torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_affine(x)
@@ -141,8 +148,7 @@ class GridHead(nn.Module):
     def forward_affine(self, x: Tensor, scale: Tensor | None = None,
                        shift: Tensor | None = None) -> Tensor:
         """(N,) scores of ``x * scale + shift`` (see :meth:`maps`)."""
-        q, w = self.maps(x, scale, shift)
-        return self.head((torch.softmax(w.flatten(1), 1) * q.flatten(1)).sum(1))
+        return self.pool(*self.maps(x, scale, shift))
 
     def features(self, x: Tensor) -> Tensor:
         """(N, 2 U V): the quality and weight maps, flattened."""
