@@ -2,9 +2,12 @@
 test ROC AUC, stage 1's validation ranking accuracy, the tamper maps' pixel AUC and the
 seconds; per run mean ± std, the worst seed, and the paired difference from the first
 run (the baseline) with its std. Seeds are paired only where both runs have them.
+``--approach`` compares another approach of a run (one per run), e.g. the late fusion
+against the two-stage CNN of the same run.
 
     python bench/forgery_compare.py results/forgery/demo-quick-5seeds /tmp/run-a /tmp/run-b \\
         --names baseline,a,b --out results/forgery/levers.json
+    python bench/forgery_compare.py RUN RUN --names two_stage,fused --approach two_stage,fused
 
 Reads each RUN/results.json (or, for a run still going, RUN/seed*/metrics.json); writes
 nothing but --out.
@@ -32,11 +35,14 @@ def seeds_of(run: Path) -> dict[int, dict]:
     return {int(r["seed"]): r for r in rows}
 
 
-def row(r: dict) -> dict:
-    """The figures compared per seed."""
+def row(r: dict, approach: str = "two_stage") -> dict:
+    """The figures compared per seed (``approach``'s ROC AUC and balanced accuracy)."""
     loc = r.get("localization", {}).get("two_stage", {})
-    return {"seed": int(r["seed"]), "two_stage_auc": r["metrics"]["two_stage"]["roc_auc"],
-            "balanced_accuracy": r["metrics"]["two_stage"].get("balanced_accuracy"),
+    if approach not in r["metrics"]:
+        raise SystemExit(f"seed {r['seed']} has no {approach!r} metrics "
+                         f"(has: {', '.join(r['metrics'])})")
+    return {"seed": int(r["seed"]), f"{approach}_auc": r["metrics"][approach]["roc_auc"],
+            "balanced_accuracy": r["metrics"][approach].get("balanced_accuracy"),
             "stage1_val_ranking_accuracy": r["stage1"].get("val_ranking_accuracy"),
             "pixel_auc": loc.get("pixel_auc"), "seconds": r.get("seconds")}
 
@@ -52,28 +58,37 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders; the first is the base")
     ap.add_argument("--names", help="comma-separated names (default: the folder names)")
+    ap.add_argument("--approach", help="comma-separated approach per run (default: "
+                    "two_stage for each; e.g. fused, dct_markov)")
     ap.add_argument("--out", type=Path, help="JSON file to write")
     a = ap.parse_args(argv)
     names = a.names.split(",") if a.names else [p.name for p in a.runs]
     if len(names) != len(a.runs):
         ap.error(f"--names gives {len(names)} names for {len(a.runs)} runs")
+    if len(set(names)) != len(names):
+        ap.error("--names must be different from each other")
+    approach = a.approach.split(",") if a.approach else ["two_stage"] * len(a.runs)
+    if len(approach) != len(a.runs):
+        ap.error(f"--approach gives {len(approach)} approaches for {len(a.runs)} runs")
+    kind = dict(zip(names, approach))
     runs = {n: seeds_of(p) for n, p in zip(names, a.runs)}
     base = runs[names[0]]
     report = {"command": " ".join(["python", *sys.argv]), "machine": describe_machine(),
               "versions": library_versions(), "runs": {}}
+    b = kind[names[0]]
     for n, p in zip(names, a.runs):
-        rows = [row(r) for _, r in sorted(runs[n].items())]
-        aucs = [r["two_stage_auc"] for r in rows]
-        entry = {"folder": str(p), "seeds": rows, "two_stage_auc": summary(aucs)}
-        paired = [runs[n][s]["metrics"]["two_stage"]["roc_auc"] -
-                  base[s]["metrics"]["two_stage"]["roc_auc"] for s in sorted(runs[n])
-                  if s in base]
+        k = kind[n]
+        rows = [row(r, k) for _, r in sorted(runs[n].items())]
+        aucs = [r[f"{k}_auc"] for r in rows]
+        entry = {"folder": str(p), "approach": k, "seeds": rows, f"{k}_auc": summary(aucs)}
+        paired = [runs[n][s]["metrics"][k]["roc_auc"] - base[s]["metrics"][b]["roc_auc"]
+                  for s in sorted(runs[n]) if s in base]
         if n != names[0] and paired:
             entry["paired_difference_from_" + names[0]] = summary(paired)
         report["runs"][n] = entry
         diff = entry.get("paired_difference_from_" + names[0])
-        print(f"{n}: ROC AUC {entry['two_stage_auc']['mean']:.3f} ± "
-              f"{entry['two_stage_auc']['std']:.3f} (worst {min(aucs):.3f}; "
+        print(f"{n}: ROC AUC {entry[f'{k}_auc']['mean']:.3f} ± "
+              f"{entry[f'{k}_auc']['std']:.3f} (worst {min(aucs):.3f}; "
               f"{', '.join(f'{v:.3f}' for v in aucs)})"
               + (f"; paired difference {diff['mean']:+.3f} ± {diff['std']:.3f}" if diff else ""))
     if a.out:

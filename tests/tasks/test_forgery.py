@@ -97,6 +97,10 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
         m = run["metrics"][k]
         assert 0 <= m["accuracy"] <= 1 and np.sum(m["confusion_matrix"]) == run["test"]
     assert run["stage1"]["epochs"] == 2 and len(run["patch_mean"]) == 3
+    # the late fusion of the two-stage CNN and the DCT baseline is scored beside them
+    assert set(run["fused_from"]) <= {"two_stage", "dct_markov"}
+    assert "late fusion" in (out / "results.md").read_text()
+    assert "fused" in np.load(out / "seed0" / "predictions.npz")
     # channels-last is the default on a CPU only
     assert run["stage1"]["memory_format"] == ("channels_last" if res["device"] == "cpu"
                                               else "contiguous")

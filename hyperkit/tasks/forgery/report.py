@@ -95,7 +95,7 @@ def table(results: dict) -> str:
                      "Confusion matrix [[TN, FP], [FN, TP]] (1 = authentic)", "paper accuracy"])
     labels = approach_labels(results["setting"])
     paper = {**PAPER, "dct_markov": PAPER["sutthiwan"]}
-    for k in ("e2e", "dct_markov", "two_stage", "format_only"):
+    for k in ("e2e", "dct_markov", "two_stage", "fused", "format_only"):
         if k not in s:  # a run from before the baseline, or without scikit-learn
             if k == "dct_markov":
                 rows.append("| Current state of the art (Sutthiwan et al. 2011) | not run "

@@ -33,6 +33,7 @@ from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, RankingHingePatchScore, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
 from . import dct_markov, format_baseline, tamper_maps
+from .fusion import FUSED, late_fusion
 from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
@@ -165,7 +166,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     weights = class_weights(labels[tr])
     # stage 2 may also train on the splices, as tampered images (label 0)
     extra = sets["splice_files"] if st.splices_for("stage2") else []
-    model, fit2, prob, weights2 = _stage2(sd, ranker, mean, c2, extra)
+    model, fit2, prob, val_prob, weights2 = _stage2(sd, ranker, mean, c2, extra)
     e2e_val = _e2e_items([paths[i] for i in va])  # trains' validation, then the threshold
     e2e, fit3 = train_end_to_end(
         _e2e_items([paths[i] for i in tr]), labels[tr], e2e_val, labels[va],
@@ -184,8 +185,16 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
             [paths[i] for i in tr], labels[tr], [paths[i] for i in va], labels[va],
             [[paths[i] for i in te]], log=sd.log)
         thresholds["dct_markov"] = pick_threshold(dv, labels[va])
+        val_prob["dct_markov"] = dv
     except ImportError as e:
         sd.log(f"skipped the DCT Markov baseline: {e}")
+    fused_from: list[str] = []
+    if all(k in prob for k in FUSED):  # the two cues together (.fusion)
+        fv, (prob["fused"],), fused_from = late_fusion(val_prob, [prob])
+        thresholds["fused"] = pick_threshold(fv, labels[va])
+        if fused_from != list(FUSED):
+            sd.log(f"late fusion used {', '.join(fused_from) or 'nothing'} only: the others "
+                   "gave constant validation scores")
     run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
            "test": len(te), "test_authentic": int(labels[te].sum()),
            "test_tampered": int(len(te) - labels[te].sum()),
@@ -199,6 +208,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"]),
                       "synthetic_train": len(extra), "class_weights": list(weights2)},
            "e2e": _bce(fit3),
+           "fused_from": fused_from,
            "metrics": {k: classification_report(prob[k], labels[te], thresholds[k])
                        for k in APPROACHES if k in prob},
            "metrics_at_0.5": {k: classification_report(prob[k], labels[te])
@@ -337,11 +347,11 @@ def fit_stage2(net: torch.nn.Module, train: tuple[Any, np.ndarray], val: tuple[A
 
 def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
             extra: Sequence[str] = ()
-            ) -> tuple[TwoStage, FitResult, dict, tuple[float, float]]:
+            ) -> tuple[TwoStage, FitResult, dict, dict, tuple[float, float]]:
     """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits (class
     weights of its training labels); ``extra``: synthetic tampered image files added to
-    its training images. Returns the two-stage model, the fit, the test probabilities
-    {'two_stage': ...} and the class weights used."""
+    its training images. Returns the two-stage model, the fit, the test and the
+    validation probabilities ({'two_stage': (N,)} each) and the class weights used."""
     st, labels, tr, va = sd.st, sd.labels, sd.tr, sd.va
     train_y = np.r_[labels[tr], np.zeros(len(extra), labels.dtype)]
     grid = st.grid()
@@ -380,5 +390,7 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     model.stage2 = s2
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls
-    model.threshold = pick_threshold(predict(s2, hyper["val"], batch_size=64), labels[va])
-    return model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)}, weights
+    val_prob = predict(s2, hyper["val"], batch_size=64)
+    model.threshold = pick_threshold(val_prob, labels[va])
+    return (model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)},
+            {"two_stage": val_prob}, weights)

@@ -1,0 +1,76 @@
+"""The late fusion of the two-stage CNN with the DCT Markov baseline (issue 20)."""
+
+import numpy as np
+import pytest
+
+from hyperkit.evaluation.classification import roc_auc
+from hyperkit.tasks.forgery.fusion import FUSED, late_fusion, logit
+
+
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def test_the_fused_score_is_the_mean_of_validation_standardized_logits():
+    val = {"two_stage": _sig([-1.0, 0.0, 1.0, 2.0]), "dct_markov": _sig([0.0, 4.0, 8.0, 0.0])}
+    test = {"two_stage": _sig([0.5, 3.0]), "dct_markov": _sig([2.0, -2.0])}
+    fv, (ft,), used = late_fusion(val, [test])
+    assert used == list(FUSED)
+    # by hand: two_stage mean 0.5, std sqrt(1.25); dct_markov mean 3, std sqrt(11)
+    z = lambda x, m, s: (np.asarray(x) - m) / s  # noqa: E731
+    a, b = np.sqrt(1.25), np.sqrt(11.0)
+    want_v = _sig((z([-1, 0, 1, 2], 0.5, a) + z([0, 4, 8, 0], 3, b)) / 2)
+    want_t = _sig((z([0.5, 3.0], 0.5, a) + z([2.0, -2.0], 3, b)) / 2)
+    np.testing.assert_allclose(fv, want_v, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ft, want_t, rtol=1e-9, atol=1e-12)
+
+
+def test_a_constant_input_is_left_out_and_nothing_left_gives_one_half():
+    val = {"two_stage": np.full(5, 0.5), "dct_markov": _sig(np.arange(5.0))}
+    test = {"two_stage": np.full(3, 0.5), "dct_markov": _sig([0.0, 2.0, 4.0])}
+    fv, (ft,), used = late_fusion(val, [test])
+    assert used == ["dct_markov"]
+    np.testing.assert_allclose(ft, _sig((np.array([0.0, 2.0, 4.0]) - 2.0) / np.sqrt(2.0)))
+    fv, (ft,), used = late_fusion({"two_stage": np.full(4, 0.3), "dct_markov": np.ones(4)},
+                                  [{"two_stage": np.zeros(2), "dct_markov": np.ones(2)}])
+    assert used == [] and (fv == 0.5).all() and (ft == 0.5).all() and ft.shape == (2,)
+
+
+def test_two_independent_noisy_views_rank_better_fused():
+    rng = np.random.default_rng(0)
+
+    def views(n):
+        y = rng.integers(0, 2, n)
+        latent = 1.2 * (2 * y - 1)
+        # two views of the label with independent noise, on different scales
+        return y, {"two_stage": _sig(0.7 * (latent + rng.normal(0, 2, n))),
+                   "dct_markov": _sig(3.0 * (latent + rng.normal(0, 2, n)) + 1.0)}
+
+    _, val = views(400)
+    y, test = views(4000)
+    _, (ft,), _ = late_fusion(val, [test])
+    one = max(roc_auc(test[k], y) for k in FUSED)
+    assert roc_auc(ft, y) > one + 0.03
+
+
+def test_bad_inputs_are_named():
+    good = {"two_stage": np.full(3, 0.4), "dct_markov": np.array([0.1, 0.5, 0.9])}
+    with pytest.raises(ValueError, match="val has no scores of 'dct_markov'"):
+        late_fusion({"two_stage": good["two_stage"]}, [good])
+    with pytest.raises(ValueError, match=r"others\[1\] has no scores of 'two_stage'"):
+        late_fusion(good, [good, {"dct_markov": good["dct_markov"]}])
+    with pytest.raises(ValueError, match="val's score arrays differ in length"):
+        late_fusion({**good, "two_stage": np.zeros(4)}, [good])
+    with pytest.raises(ValueError, match=r"others\[0\]'s score arrays differ"):
+        late_fusion(good, [{**good, "dct_markov": np.zeros(2)}])
+    with pytest.raises(ValueError, match="NaN"):
+        late_fusion({**good, "dct_markov": np.array([0.1, np.nan, 0.9])}, [good])
+    with pytest.raises(ValueError, match="NaN"):
+        late_fusion(good, [{**good, "dct_markov": np.array([0.1, np.nan, 0.9])}])
+    with pytest.raises(ValueError, match="at least one"):
+        late_fusion(good, [good], names=())
+
+
+def test_logit_clips_certain_probabilities():
+    v = logit(np.array([0.0, 0.5, 1.0]))
+    assert np.isfinite(v).all() and v[1] == 0 and v[0] == pytest.approx(-v[2]) and v[2] > 13
