@@ -5,11 +5,13 @@ A :class:`~hyperkit.nets.standardized.Standardized` grid head used to compute
 ``(x - mean) / std`` over the whole (B, D, U, V) batch and then an einsum for the stage-1
 prior, two full passes and two copies of the largest tensor of the step, and the loop
 checked every batch with an elementwise ``isfinite``. Now the head folds both into its
-1 x 1 reduction (:meth:`hyperkit.nets.heads.GridHead.maps`) and the check is a sum
-(:func:`hyperkit.batching.all_finite`). This times
+1 x 1 reduction (:meth:`hyperkit.nets.heads.GridHead.maps`), the paper's stage 2 into its
+padded 3 x 3 first convolution (:meth:`hyperkit.nets.arch.SpecNet.forward_affine`), and the
+check is a sum (:func:`hyperkit.batching.all_finite`). This times
 :func:`hyperkit.training.recipes.fit_stage2` for the two heads an NR-IQA run trains by
 default (``grid_stage2``'s member: ``head(D,U,V,glob=1)``, MAE + PLCC, kept by validation
-SROCC, grid flips; ``weighted_pooling``: ``head(D,U,V,ctx=0,coords=0,res=0)``) on random
+SROCC, grid flips; ``weighted_pooling``: ``head(D,U,V,ctx=0,coords=0,res=0)``) and, with
+``--arms paper_stage2``, the paper's stage 2 (``tid_stage2``, recipe 'adam') on random
 ReLU hyper-images of TID2013's size (800 x 23 x 31, 648 training and 216 validation
 images, memory-mapped like a run's), each route from the same weights and batches,
 alternating the order over repeats. The ``before`` route patches the old
@@ -17,6 +19,7 @@ alternating the order over repeats. The ``before`` route patches the old
 
     python bench/stage2_speed.py                          # TID size, 3 epochs, 2 repeats
     python bench/stage2_speed.py --train 200 --val 60 --epochs 2 --repeats 1  # a quick look
+    python bench/stage2_speed.py --arms paper_stage2      # the paper's stage 2
 
 Run it alone: two torch processes on 2 cores slow each other down several-fold.
 """
@@ -42,12 +45,18 @@ from hyperkit import batching
 from hyperkit.devices import describe_machine
 from hyperkit.nets.heads import GridHead
 from hyperkit.nets.standardized import Standardized
-from hyperkit.training.recipes import fit_stage2, head_config
+from hyperkit.tasks.iqa.settings import DEFAULT_RECIPE
+from hyperkit.training.recipes import fit_stage2, head_config, stage2_recipe
 
 ARMS = {  # arm -> (head options, fit_stage2 keywords, head_config overrides)
     "grid_stage2": ("glob=1", {"plcc": 1.0, "select": "srocc", "flips": True}, {}),
     "weighted_pooling": ("ctx=0,coords=0,res=0", {"flips": False}, {"weight_decay": 0.0}),
+    # the paper's stage 2 (TID2013's preset; needs --dims 800,23,31) with the NR-IQA
+    # default recipe 'adam': its padded 3 x 3 first convolution takes the fold
+    # (SpecNet.forward_affine)
+    "paper_stage2": (None, {}, {}),
 }
+PAPER_ARCH = "tid_stage2"
 
 
 def explicit_forward(self: Standardized, x: torch.Tensor) -> torch.Tensor:
@@ -110,13 +119,18 @@ def run_arm(arm: str, route: str, data: tuple, dims: tuple[int, int, int], epoch
     htr, ytr, hva, yva = data
     opts, kw, over = ARMS[arm]
     d, u, v = dims
-    cfg = head_config(40, 0, patience=10_000, plateau_patience=10_000, **over)
+    if opts is None:  # the paper's stage 2 on the NR-IQA default recipe
+        cfg, _ = stage2_recipe(DEFAULT_RECIPE, epochs=40, patience=10_000,
+                               plateau_patience=10_000, batch_size=16, seed=0)
+        arch = PAPER_ARCH
+    else:
+        cfg = head_config(40, 0, patience=10_000, plateau_patience=10_000, **over)
+        arch = f"head({d},{u},{v},{opts})"
     cfg = replace(cfg, epochs=epochs)
     with before_route() if route == "before" else contextlib.nullcontext():
         t = time.perf_counter()
-        net, r = fit_stage2(PriorStage1(d), htr, ytr, hva, yva, stage2_arch=f"head({d},{u},{v},"
-                            f"{opts})", config=cfg, standardize=True, progress=False, log=None,
-                            **kw)
+        net, r = fit_stage2(PriorStage1(d), htr, ytr, hva, yva, stage2_arch=arch, config=cfg,
+                            standardize=True, progress=False, log=None, **kw)
         total = time.perf_counter() - t
     with torch.no_grad():  # the fold's own error: one net, both forwards
         x = torch.from_numpy(np.array(hva[:32]))
@@ -146,6 +160,9 @@ def main() -> None:
     arms = [s for s in a.arms.split(",") if s]
     if not arms or any(s not in ARMS for s in arms):
         raise SystemExit(f"--arms must name some of {', '.join(ARMS)}, got {a.arms!r}")
+    if "paper_stage2" in arms and dims != (800, 23, 31):
+        raise SystemExit(f"--arms paper_stage2 trains {PAPER_ARCH}, which takes --dims "
+                         f"800,23,31, got {a.dims!r}")
     rng = np.random.default_rng(0)
     rows: dict = {}
     with tempfile.TemporaryDirectory(prefix="hk-stage2-speed-") as tmp:

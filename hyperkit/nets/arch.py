@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..devices import autocast_dtype
+
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "linear": nn.Identity, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
 }
@@ -318,8 +320,41 @@ class SpecNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, c, h, w) -> (N,) for a one-unit output layer, else (N, n)."""
-        y = self.features(x)
+        return self._output(self.features(x))
+
+    def _output(self, y: Tensor) -> Tensor:
+        """The output layer on features y (N, D) (y itself without one)."""
         if self.head is None:
             return y
         y = self.head(y)
         return y.squeeze(1) if y.shape[1] == 1 else y
+
+    def forward_affine(self, x: Tensor, scale: Tensor | None = None,
+                       shift: Tensor | None = None) -> Tensor:
+        """:meth:`forward` of ``x * scale + shift`` (per channel, (c,) each: what
+        :class:`~hyperkit.nets.standardized.Standardized` asks for).
+
+        When the first layer is a convolution (the paper's stage 2s) and autocast is
+        off, the affine is folded into it: conv(W, x s + t) = conv(W s, x) + conv(W, T),
+        T the (1, c, h, w) frame filled with t inside and zero-padded like x, computed
+        once per call. The padding stays exact at the border and the (N, c, h, w) input
+        is read once, never copied (bench/RESULTS.md "stage2-fold"). Under autocast the
+        affine is applied first, in float32, as before the fold: folded, the convolution
+        would subtract the channel means inside bfloat16 sums. Because of the fold, hooks
+        on ``body[0]`` do not fire."""
+        if (scale is None) != (shift is None):
+            raise ValueError("scale and shift must be given together (per-channel (c,) "
+                             "tensors) or not at all")
+        if scale is None:
+            return self.forward(x)
+        first = self.body[0] if len(self.body) else None
+        if not isinstance(first, nn.Conv2d) or autocast_dtype(x) is not None:
+            return self.forward(x * scale[:, None, None] + shift[:, None, None])
+        self._check(x)
+        w = first.weight.to(x.dtype)
+        s, t = scale.to(x.dtype), shift.to(x.dtype)
+        bias = None if first.bias is None else first.bias.to(x.dtype)
+        y = F.conv2d(x, w * s[None, :, None, None], bias, first.stride, first.padding)
+        frame = t.view(1, -1, 1, 1).expand(1, *x.shape[1:]).contiguous()
+        y = y + F.conv2d(frame, w, None, first.stride, first.padding)
+        return self._output(self.body[1:](y).flatten(1))

@@ -10,6 +10,7 @@ from torch import nn
 
 from hyperkit import nets
 from hyperkit.model import TwoStage
+from hyperkit.nets import build
 from hyperkit.nets.standardized import Standardized
 
 from ..conftest import S1, S2
@@ -166,3 +167,81 @@ def test_model_saved_before_the_flag_loads_a_plain_stage2(tmp_path):
     path.write_text(json.dumps(info))
     loaded = TwoStage.load(tmp_path / "m")
     assert not isinstance(loaded.stage2, Standardized)
+
+
+def _explicit_spec(net, x):
+    """Standardized's math written out for an architecture-string stage 2 (no fold)."""
+    z = (x - net.in_mean[:, None, None]) / net.in_std[:, None, None]
+    return net.net(z) * net.out_std + net.out_mean
+
+
+@pytest.mark.parametrize("spec", [
+    # the paper's stage-2 shape in small: padded 3x3 first, pooling, FC head
+    "Input(5,7,6) - 2xC(4) - MP(2) - FC(8) - Drop(0.5) - FC(1)",
+    # a strided 5x5 first layer and a sigmoid output (the forgery stage 2's form)
+    "Input(6,7,6) - C(4,5,2) - FC(1,'sigmoid')",
+])
+def test_standardized_spec_net_folds_the_affine_into_its_first_convolution(spec):
+    """conv(W, (x - m) / s) = conv(W / s, x) + conv(W, frame of -m / s): scores and every
+    gradient equal the explicit math in float64, padding border included."""
+    torch.manual_seed(0)
+    net = Standardized(build(spec), 6).double()
+    c, h, w = net.input_shape
+    scales = torch.tensor([1e-3, 1, 3, 10, 50, 300], dtype=torch.float64)
+    x = (torch.rand(5, c, h, w, dtype=torch.float64) + 0.5) * scales[:, None, None]
+    with torch.no_grad():
+        net.in_mean.copy_(x.mean((0, 2, 3)))
+        net.in_std.copy_(x.std((0, 2, 3)))
+        net.out_mean.fill_(40.0)
+        net.out_std.fill_(12.0)
+        for p in net.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    for train in (False, True):  # in training, dropout draws from the same seed
+        net.train(train)
+        x.requires_grad_(True)
+        torch.manual_seed(5)
+        got = net(x)
+        torch.manual_seed(5)
+        want = _explicit_spec(net, x)
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
+        wrt = [x, *net.parameters()]
+        for a, b in zip(torch.autograd.grad(got.sum(), wrt),
+                        torch.autograd.grad(want.sum(), wrt)):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_the_fold_is_exact_at_the_padded_border():
+    """Zero padding belongs to the standardized input: without the frame term the border
+    cells would be off by conv(W, -m / s) over the taps that fall outside."""
+    torch.manual_seed(0)
+    net = build("Input(3,4,2) - C(1)").double().eval()
+    x = torch.rand(1, 2, 3, 4, dtype=torch.float64) + 10.0
+    s, t = torch.tensor([2.0, 0.5], dtype=torch.float64), torch.tensor([-20.0, -5.0],
+                                                                       dtype=torch.float64)
+    want = net(x * s[:, None, None] + t[:, None, None])
+    assert torch.allclose(net.forward_affine(x, s, t), want, atol=1e-10)
+    conv = net.body[0]  # the fold without the frame term: wrong at the border only
+    naive = torch.nn.functional.conv2d(x, conv.weight * s[None, :, None, None], conv.bias
+                                       + (conv.weight.sum((2, 3)) @ t), padding=1).relu()
+    off = (naive.flatten(1) - want).abs()[0].reshape(3, 4)
+    assert off[1, 1:3].max() < 1e-10 and off[0].min() > 1e-3
+
+
+def test_spec_net_fold_falls_back_where_it_cannot_fold():
+    torch.manual_seed(0)
+    s, t = torch.rand(3) + 0.5, torch.randn(3)
+    x = torch.rand(2, 3, 4, 4)
+    pooled_first = build("Input(4,4,3) - MP(2) - FC(2)").eval()  # nothing to fold into
+    assert torch.allclose(pooled_first.forward_affine(x, s, t),
+                          pooled_first(x * s[:, None, None] + t[:, None, None]))
+    conv_first = build("Input(4,4,3) - C(4) - FC(1)").eval()
+    with pytest.raises(ValueError, match="scale and shift"):
+        conv_first.forward_affine(x, s)
+    with pytest.raises(ValueError, match=r"input must be \(N, 3, 4, 4\)"):
+        conv_first.forward_affine(torch.rand(2, 3, 5, 4), s, t)
+    # under autocast the affine is applied first (float32), then the net runs in bf16
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = conv_first.forward_affine(x + 175.0, s, t).float()
+    with torch.no_grad():
+        want = conv_first((x + 175.0) * s[:, None, None] + t[:, None, None])
+    assert torch.allclose(got, want, atol=0.05 * (1 + float(want.abs().max())))
