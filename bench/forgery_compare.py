@@ -38,9 +38,6 @@ def seeds_of(run: Path) -> dict[int, dict]:
 def row(r: dict, approach: str = "two_stage") -> dict:
     """The figures compared per seed (``approach``'s ROC AUC and balanced accuracy)."""
     loc = r.get("localization", {}).get("two_stage", {})
-    if approach not in r["metrics"]:
-        raise SystemExit(f"seed {r['seed']} has no {approach!r} metrics "
-                         f"(has: {', '.join(r['metrics'])})")
     return {"seed": int(r["seed"]), f"{approach}_auc": r["metrics"][approach]["roc_auc"],
             "balanced_accuracy": r["metrics"][approach].get("balanced_accuracy"),
             "stage1_val_ranking_accuracy": r["stage1"].get("val_ranking_accuracy"),
@@ -62,16 +59,27 @@ def main(argv: list[str] | None = None) -> None:
                     "two_stage for each; e.g. fused, dct_markov)")
     ap.add_argument("--out", type=Path, help="JSON file to write")
     a = ap.parse_args(argv)
-    names = a.names.split(",") if a.names else [p.name for p in a.runs]
+    names = [s.strip() for s in a.names.split(",")] if a.names else [p.name for p in a.runs]
     if len(names) != len(a.runs):
         ap.error(f"--names gives {len(names)} names for {len(a.runs)} runs")
     if len(set(names)) != len(names):
         ap.error("--names must be different from each other")
-    approach = a.approach.split(",") if a.approach else ["two_stage"] * len(a.runs)
+    approach = ([s.strip() for s in a.approach.split(",")] if a.approach
+                else ["two_stage"] * len(a.runs))
     if len(approach) != len(a.runs):
         ap.error(f"--approach gives {len(approach)} approaches for {len(a.runs)} runs")
     kind = dict(zip(names, approach))
-    runs = {n: seeds_of(p) for n, p in zip(names, a.runs)}
+    runs = {}
+    for n, p in zip(names, a.runs):
+        seeds = seeds_of(p)
+        # seeds finished before an approach existed lack it: left out, as unpaired seeds are
+        runs[n] = {s: r for s, r in seeds.items() if kind[n] in r["metrics"]}
+        if len(runs[n]) < len(seeds):
+            print(f"{n}: {len(seeds) - len(runs[n])} seed(s) of {p} have no "
+                  f"{kind[n]!r} metrics; left out", file=sys.stderr)
+        if not runs[n]:
+            have = sorted({k for r in seeds.values() for k in r["metrics"]})
+            ap.error(f"--approach {kind[n]!r}: no seed of {p} has it (has: {', '.join(have)})")
     base = runs[names[0]]
     report = {"command": " ".join(["python", *sys.argv]), "machine": describe_machine(),
               "versions": library_versions(), "runs": {}}

@@ -233,6 +233,13 @@ class SRMResidual(nn.Module):
         return f"channels={self.channels}, out={out}, keep={self.keep}, fixed"
 
 
+def _foldable(layer: nn.Module | None) -> bool:
+    """Whether conv(W, x s + t) = conv(W s, x) + conv(W, T) holds for ``layer`` as
+    :meth:`SpecNet.forward_affine` computes it: a plain, zero-padded 2-D convolution."""
+    return (type(layer) is nn.Conv2d and layer.groups == 1
+            and tuple(layer.dilation) == (1, 1) and layer.padding_mode == "zeros")
+
+
 class SpecNet(nn.Module):
     """A CNN built from an architecture string (see the module docstring).
 
@@ -340,17 +347,20 @@ class SpecNet(nn.Module):
         once per call. The padding stays exact at the border and the (N, c, h, w) input
         is read once, never copied (bench/RESULTS.md "stage2-fold"). Under autocast the
         affine is applied first, in float32, as before the fold: folded, the convolution
-        would subtract the channel means inside bfloat16 sums. Because of the fold, hooks
-        on ``body[0]`` do not fire."""
+        would subtract the channel means inside bfloat16 sums. A first layer that is not
+        a plain convolution (groups, dilation, a padding mode other than zeros: none that
+        an architecture string builds) also takes the affine first. Because of the fold,
+        hooks on ``body[0]`` (and, called through ``Standardized``, on this net) do not
+        fire."""
         if (scale is None) != (shift is None):
             raise ValueError("scale and shift must be given together (per-channel (c,) "
                              "tensors) or not at all")
+        self._check(x)
         if scale is None:
             return self.forward(x)
         first = self.body[0] if len(self.body) else None
-        if not isinstance(first, nn.Conv2d) or autocast_dtype(x) is not None:
+        if not _foldable(first) or autocast_dtype(x) is not None:
             return self.forward(x * scale[:, None, None] + shift[:, None, None])
-        self._check(x)
         w = first.weight.to(x.dtype)
         s, t = scale.to(x.dtype), shift.to(x.dtype)
         bias = None if first.bias is None else first.bias.to(x.dtype)

@@ -10,8 +10,8 @@ from torch import nn
 
 from hyperkit import nets
 from hyperkit.model import TwoStage
-from hyperkit.nets import build
-from hyperkit.nets.standardized import Standardized
+from hyperkit.nets import arch, build
+from hyperkit.nets.standardized import FOLD_MAX_SHIFT, Standardized
 
 from ..conftest import S1, S2
 
@@ -234,14 +234,64 @@ def test_spec_net_fold_falls_back_where_it_cannot_fold():
     pooled_first = build("Input(4,4,3) - MP(2) - FC(2)").eval()  # nothing to fold into
     assert torch.allclose(pooled_first.forward_affine(x, s, t),
                           pooled_first(x * s[:, None, None] + t[:, None, None]))
-    conv_first = build("Input(4,4,3) - C(4) - FC(1)").eval()
+    conv_first = build("Input(4,4,3) - C(4) - FC(1,'linear')").eval()
     with pytest.raises(ValueError, match="scale and shift"):
         conv_first.forward_affine(x, s)
-    with pytest.raises(ValueError, match=r"input must be \(N, 3, 4, 4\)"):
-        conv_first.forward_affine(torch.rand(2, 3, 5, 4), s, t)
-    # under autocast the affine is applied first (float32), then the net runs in bf16
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        got = conv_first.forward_affine(x + 175.0, s, t).float()
+    for bad in (torch.rand(2, 3, 5, 4), torch.rand(2, 2, 4, 4)):
+        with pytest.raises(ValueError, match=r"input must be \(N, 3, 4, 4\)"):
+            conv_first.forward_affine(bad, s, t)
+    # a first layer that is not a plain zero-padded convolution takes the affine first
+    reflect = build("Input(4,4,3) - C(4) - FC(1,'linear')").eval()
+    old = reflect.body[0]
+    reflect.body[0] = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+    reflect.body[0].load_state_dict(old.state_dict())
     with torch.no_grad():
-        want = conv_first((x + 175.0) * s[:, None, None] + t[:, None, None])
-    assert torch.allclose(got, want, atol=0.05 * (1 + float(want.abs().max())))
+        assert torch.allclose(reflect.forward_affine(x, s, t),
+                              reflect(x * s[:, None, None] + t[:, None, None]), atol=1e-6)
+
+
+def test_under_autocast_the_spec_net_standardizes_first(monkeypatch):
+    """Channel means of 25 (std 1; under FOLD_MAX_SHIFT, so Standardized asks for the
+    fold): folded into bfloat16 sums they would be rounded away (checked: the forced fold
+    misses by 0.31 on outputs up to 1.8; the affine first, by 0.004)."""
+    torch.manual_seed(0)
+    net = Standardized(build("Input(4,4,8) - C(6) - FC(1,'linear')"), 8).eval()
+    x = torch.randn(16, 8, 4, 4) + 25.0
+    with torch.no_grad():
+        net.in_mean.copy_(x.mean((0, 2, 3)))
+        net.in_std.copy_(x.std((0, 2, 3)))
+        want = _explicit_spec(net.double(), x.double()).float()
+        net.float()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = net(x).float()
+        bound = 0.02 * (1 + float(want.abs().max()))
+        assert torch.allclose(got, want, atol=bound), (got - want).abs().max()
+        monkeypatch.setattr(arch, "autocast_dtype", lambda t: None)  # force the fold
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            forced = net(x).float()
+        assert (forced - want).abs().max() > bound
+
+
+def test_standardized_runs_the_fold_and_leaves_it_for_large_shifts():
+    """The fold really runs (a hook on the first convolution stays silent), in float32
+    within 1e-5 of the float64 math at realistic ReLU statistics (mean/std about 1-2);
+    channels with |mean| / std above FOLD_MAX_SHIFT take the explicit route."""
+    torch.manual_seed(0)
+    net = Standardized(build("Input(5,7,6) - 2xC(4) - MP(2) - FC(8) - FC(1,'linear')"),
+                       6).eval()
+    x = torch.relu(torch.randn(8, 6, 5, 7) + 0.5)
+    calls = []
+    net.net.body[0].register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        net.in_mean.copy_(x.mean((0, 2, 3)))
+        net.in_std.copy_(x.std((0, 2, 3)))
+        assert float((net.in_mean / net.in_std).abs().max()) < FOLD_MAX_SHIFT
+        got = net(x)
+        assert calls == []
+        want = _explicit_spec(net.double(), x.double()).float()
+        net.float()
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+        net.in_mean[0] = (FOLD_MAX_SHIFT + 1) * net.in_std[0]  # one channel far off
+        calls.clear()
+        net(x)
+        assert calls == [1]

@@ -52,6 +52,29 @@ def test_settings_summary_and_table():
     t = table({"dataset": "demo", "setting": {"name": "quick"}, "runs": runs, "summary": s})
     assert "| Proposed two-stage CNN (experiment 2) | 85.00% ± 5.00 |" in t
     assert f"{100 * PAPER['two_stage']:.2f}%" in t and "Sutthiwan" in t
+    assert "late fusion" in t and "seeds only" not in t
+    # a seed finished before the fusion existed: the row says so instead of a summary
+    del runs[0]["metrics"]["fused"]
+    s = summarize(runs)
+    assert "fused" not in s and "two_stage" in s
+    t = table({"dataset": "demo", "setting": {"name": "quick"}, "runs": runs, "summary": s})
+    assert "in 1 of 2 seeds only" in t
+
+
+def test_without_scikit_learn_there_is_no_dct_row_and_no_fusion(tree, tmp_path, monkeypatch):
+    from hyperkit.tasks.forgery import seed as seed_module
+
+    def missing(*a, **k):
+        raise ImportError("No module named 'sklearn'")
+
+    monkeypatch.setattr(seed_module.dct_markov, "fit_predict", missing)
+    root, _ = tree
+    out = tmp_path / "run"
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY])
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    assert run["fused_from"] is None
+    assert {"dct_markov", "fused"}.isdisjoint(run["metrics"]) and "two_stage" in run["metrics"]
+    assert "not run (needs scikit-learn" in (out / "results.md").read_text()
 
 
 @pytest.fixture(scope="module")

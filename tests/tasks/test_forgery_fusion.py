@@ -36,6 +36,18 @@ def test_a_constant_input_is_left_out_and_nothing_left_gives_one_half():
     assert used == [] and (fv == 0.5).all() and (ft == 0.5).all() and ft.shape == (2,)
 
 
+def test_an_input_that_kept_its_initial_weights_is_left_out():
+    """A stage 2 whose validation probabilities span less than FLAT (1e-3) votes with
+    rounding noise; it is left out unless min_span says otherwise."""
+    rng = np.random.default_rng(1)
+    val = {"two_stage": 0.5 + rng.uniform(-2e-4, 2e-4, 20), "dct_markov": rng.uniform(0, 1, 20)}
+    test = {"two_stage": 0.5 + rng.uniform(-2e-4, 2e-4, 5), "dct_markov": rng.uniform(0, 1, 5)}
+    _, _, used = late_fusion(val, [test])
+    assert used == ["dct_markov"]
+    _, _, used = late_fusion(val, [test], min_span=0.0)
+    assert used == ["two_stage", "dct_markov"]
+
+
 def test_two_independent_noisy_views_rank_better_fused():
     rng = np.random.default_rng(0)
 
@@ -69,6 +81,10 @@ def test_bad_inputs_are_named():
         late_fusion(good, [{**good, "dct_markov": np.array([0.1, np.nan, 0.9])}])
     with pytest.raises(ValueError, match="at least one"):
         late_fusion(good, [good], names=())
+    with pytest.raises(ValueError, match="val holds no scores"):
+        late_fusion({k: np.zeros(0) for k in good}, [good])
+    with pytest.raises(ValueError, match="infinity"):
+        late_fusion({**good, "dct_markov": np.array([0.1, np.inf, 0.9])}, [good])
 
 
 def test_logit_clips_certain_probabilities():

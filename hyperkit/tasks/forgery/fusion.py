@@ -9,7 +9,10 @@ them to noise: each approach's score is mapped to its logit, standardized with t
 validation images' mean and standard deviation, and the standardized logits are
 averaged with equal weights. The mean goes back through a sigmoid so that it reads like
 the other approaches' P(authentic) and its threshold is picked on validation like
-theirs.
+theirs. An input whose validation scores span less than
+:data:`~hyperkit.tasks.forgery.settings.FLAT` (a stage 2 that kept its initial weights)
+carries no ranking and is left out, instead of having its rounding noise scaled up to
+an equal vote.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .settings import FLAT
+
 FUSED = ("two_stage", "dct_markov")  # the approaches averaged, in this order
 EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before the logit
-MIN_STD = 1e-9  # a validation logit std below this carries no ranking: input left out
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -30,7 +34,8 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.ndarray]],
-                names: Sequence[str] = FUSED) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
+                names: Sequence[str] = FUSED, min_span: float = FLAT
+                ) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
     """Fused P(authentic)-like scores.
 
     Args:
@@ -39,11 +44,12 @@ def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.
             scores (N_k,), in the same units.
         names: the approaches to fuse; each must be in ``val`` and in every one of
             ``others``.
+        min_span: an approach whose validation scores span less than this (max - min)
+            is left out.
 
     Returns:
         (fused validation scores (N_val,), fused scores of each set in ``others``, the
-        names actually used). An approach whose validation logits are constant (std <
-        :data:`MIN_STD`) is left out; when none is left every fused score is 0.5.
+        names actually used); when no approach is left every fused score is 0.5.
     """
     if len(names) < 1:
         raise ValueError("names must hold at least one approach to fuse")
@@ -56,24 +62,28 @@ def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.
     n_val = {len(np.asarray(val[k]).reshape(-1)) for k in names}
     if len(n_val) != 1:
         raise ValueError(f"val's score arrays differ in length: {sorted(n_val)}")
+    if 0 in n_val:
+        raise ValueError("val holds no scores; the standardization needs validation images")
     for i, o in enumerate(others):
         n = {len(np.asarray(o[k]).reshape(-1)) for k in names}
         if len(n) != 1:
             raise ValueError(f"others[{i}]'s score arrays differ in length: {sorted(n)}")
     used, zv, zo = [], [], [[] for _ in others]
     for k in names:
-        lv = logit(np.asarray(val[k]).reshape(-1))
-        if not np.isfinite(lv).all():
-            raise ValueError(f"val scores of {k!r} hold NaN")
+        pv = np.asarray(val[k], dtype=np.float64).reshape(-1)
+        if not np.isfinite(pv).all():
+            raise ValueError(f"val scores of {k!r} hold NaN or infinity")
+        lv = logit(pv)
         mu, sd = float(lv.mean()), float(lv.std())
-        if sd < MIN_STD:
+        if float(np.ptp(pv)) < min_span or sd == 0:
             continue
         used.append(k)
         zv.append((lv - mu) / sd)
         for i, o in enumerate(others):
-            lo = logit(np.asarray(o[k]).reshape(-1))
-            if not np.isfinite(lo).all():
-                raise ValueError(f"others[{i}] scores of {k!r} hold NaN")
+            po = np.asarray(o[k], dtype=np.float64).reshape(-1)
+            if not np.isfinite(po).all():
+                raise ValueError(f"others[{i}] scores of {k!r} hold NaN or infinity")
+            lo = logit(po)
             zo[i].append((lo - mu) / sd)
 
     def back(z: list[np.ndarray], n: int) -> np.ndarray:

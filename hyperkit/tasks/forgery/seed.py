@@ -188,7 +188,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
         val_prob["dct_markov"] = dv
     except ImportError as e:
         sd.log(f"skipped the DCT Markov baseline: {e}")
-    fused_from: list[str] = []
+    fused_from: list[str] | None = None  # None: not fused (e.g. no scikit-learn)
     if all(k in prob for k in FUSED):  # the two cues together (.fusion)
         fv, (prob["fused"],), fused_from = late_fusion(val_prob, [prob])
         thresholds["fused"] = pick_threshold(fv, labels[va])
