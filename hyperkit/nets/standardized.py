@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-
 FOLD_MAX_SHIFT = 30.0  # largest |mean| / std for which Standardized folds (see forward)
 
 
