@@ -68,13 +68,13 @@ class Standardized(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         fold = getattr(self.net, "forward_affine", None)
-        shift = -self.in_mean / self.in_std
+        shift = None if fold is None else -self.in_mean / self.in_std
         # the net folds the affine into its first layer: no copy of x. Folded, each sum
         # subtracts the channel means inside it, so float32 rounding grows with |mean| /
         # std (measured at 800 x 23 x 31: 6e-5 of the output at 100, 5e-4 at 1,000,
         # against 1e-6 unfolded); beyond FOLD_MAX_SHIFT the explicit route runs (forgery
         # hyper-images measured so far stay under 2)
-        if fold is not None and float(shift.abs().max()) <= FOLD_MAX_SHIFT:
+        if shift is not None and float(shift.abs().max()) <= FOLD_MAX_SHIFT:
             return fold(x, 1 / self.in_std, shift) * self.out_std + self.out_mean
         z = (x - self.in_mean[:, None, None]) / self.in_std[:, None, None]
         return self.net(z) * self.out_std + self.out_mean

@@ -14,6 +14,8 @@ from hyperkit.nets.heads import (
 )
 from hyperkit.nets.standardized import Standardized
 
+from .fold_checks import assert_fold_matches, randomize
+
 
 def test_forward_shape_and_maps():
     h = build_head("head(20,5,7)")
@@ -163,26 +165,12 @@ def test_standardized_head_folds_the_affine_into_its_reduction(spec):
     with torch.no_grad():
         net.in_mean.copy_(x.mean((0, 2, 3)))
         net.in_std.copy_(x.std((0, 2, 3)))
-        net.out_mean.fill_(40.0)
-        net.out_std.fill_(12.0)
-        for p in net.parameters():  # no zero layers: every path carries a gradient
-            p.copy_(torch.randn_like(p) * 0.3)
+    randomize(net)
+    with torch.no_grad():
         for h in head_members(net):
             h.prior_w.copy_(torch.randn(6, dtype=torch.float64))
             h.prior_b.fill_(0.7)
-    for train in (False, True):  # in training, dropout draws from the same seed
-        net.train(train)
-        x.requires_grad_(True)
-        torch.manual_seed(5)
-        got = net(x)
-        torch.manual_seed(5)
-        want = _explicit(net, x)
-        assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
-        wrt = [x, *net.parameters()]  # the input's gradient is what gradient maps use
-        g1 = torch.autograd.grad(got.sum(), wrt)
-        g2 = torch.autograd.grad(want.sum(), wrt)
-        for a, b in zip(g1, g2):
-            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+    assert_fold_matches(net, x, _explicit)
 
 
 def test_fold_keeps_float32_under_bf16_autocast():

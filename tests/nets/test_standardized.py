@@ -14,6 +14,7 @@ from hyperkit.nets import arch, build
 from hyperkit.nets.standardized import FOLD_MAX_SHIFT, Standardized
 
 from ..conftest import S1, S2
+from .fold_checks import assert_fold_matches, randomize
 
 
 class Probe(nn.Module):
@@ -192,22 +193,8 @@ def test_standardized_spec_net_folds_the_affine_into_its_first_convolution(spec)
     with torch.no_grad():
         net.in_mean.copy_(x.mean((0, 2, 3)))
         net.in_std.copy_(x.std((0, 2, 3)))
-        net.out_mean.fill_(40.0)
-        net.out_std.fill_(12.0)
-        for p in net.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-    for train in (False, True):  # in training, dropout draws from the same seed
-        net.train(train)
-        x.requires_grad_(True)
-        torch.manual_seed(5)
-        got = net(x)
-        torch.manual_seed(5)
-        want = _explicit_spec(net, x)
-        assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
-        wrt = [x, *net.parameters()]
-        for a, b in zip(torch.autograd.grad(got.sum(), wrt),
-                        torch.autograd.grad(want.sum(), wrt)):
-            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+    randomize(net)
+    assert_fold_matches(net, x, _explicit_spec)
 
 
 def test_the_fold_is_exact_at_the_padded_border():

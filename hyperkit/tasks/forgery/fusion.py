@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import special
 
 from .settings import FLAT
 
@@ -29,8 +30,24 @@ EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before the logit
 
 def logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)) in float64 with ``p`` clipped to [EPS, 1 - EPS]."""
-    q = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
-    return np.log(q) - np.log1p(-q)
+    return special.logit(np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS))
+
+
+def _scores(where: str, scores: Mapping[str, np.ndarray], names: Sequence[str]
+            ) -> dict[str, np.ndarray]:
+    """``names``' scores of one image set as float64 (N,), checked: present, finite, one
+    length; ``where`` names the set in the errors."""
+    out = {}
+    for k in names:
+        if k not in scores:
+            raise ValueError(f"{where} has no scores of {k!r} (has: {', '.join(scores)})")
+        out[k] = np.asarray(scores[k], dtype=np.float64).reshape(-1)
+        if not np.isfinite(out[k]).all():
+            raise ValueError(f"{where} scores of {k!r} hold NaN or infinity")
+    lengths = sorted({len(v) for v in out.values()})
+    if len(lengths) != 1:
+        raise ValueError(f"{where}'s score arrays differ in length: {lengths}")
+    return out
 
 
 def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.ndarray]],
@@ -53,44 +70,20 @@ def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.
     """
     if len(names) < 1:
         raise ValueError("names must hold at least one approach to fuse")
-    for k in names:
-        if k not in val:
-            raise ValueError(f"val has no scores of {k!r} (has: {', '.join(val)})")
-        for i, o in enumerate(others):
-            if k not in o:
-                raise ValueError(f"others[{i}] has no scores of {k!r} (has: {', '.join(o)})")
-    n_val = {len(np.asarray(val[k]).reshape(-1)) for k in names}
-    if len(n_val) != 1:
-        raise ValueError(f"val's score arrays differ in length: {sorted(n_val)}")
-    if 0 in n_val:
+    v = _scores("val", val, names)
+    if len(v[names[0]]) == 0:
         raise ValueError("val holds no scores; the standardization needs validation images")
-    for i, o in enumerate(others):
-        n = {len(np.asarray(o[k]).reshape(-1)) for k in names}
-        if len(n) != 1:
-            raise ValueError(f"others[{i}]'s score arrays differ in length: {sorted(n)}")
-    used, zv, zo = [], [], [[] for _ in others]
+    sets = [v] + [_scores(f"others[{i}]", o, names) for i, o in enumerate(others)]
+    used = []
+    z: list[list[np.ndarray]] = [[] for _ in sets]
     for k in names:
-        pv = np.asarray(val[k], dtype=np.float64).reshape(-1)
-        if not np.isfinite(pv).all():
-            raise ValueError(f"val scores of {k!r} hold NaN or infinity")
-        lv = logit(pv)
-        mu, sd = float(lv.mean()), float(lv.std())
-        if float(np.ptp(pv)) < min_span or sd == 0:
+        lv = logit(v[k])
+        sd = float(lv.std())
+        if float(np.ptp(v[k])) < min_span or sd == 0:
             continue
         used.append(k)
-        zv.append((lv - mu) / sd)
-        for i, o in enumerate(others):
-            po = np.asarray(o[k], dtype=np.float64).reshape(-1)
-            if not np.isfinite(po).all():
-                raise ValueError(f"others[{i}] scores of {k!r} hold NaN or infinity")
-            lo = logit(po)
-            zo[i].append((lo - mu) / sd)
-
-    def back(z: list[np.ndarray], n: int) -> np.ndarray:
-        if not z:
-            return np.full(n, 0.5)
-        return 1.0 / (1.0 + np.exp(-np.mean(z, axis=0)))
-
-    return (back(zv, n_val.pop()),
-            [back(z, len(np.asarray(o[names[0]]).reshape(-1))) for z, o in zip(zo, others)],
-            used)
+        for zs, scores in zip(z, sets):
+            zs.append((logit(scores[k]) - lv.mean()) / sd)
+    fused = [special.expit(np.mean(zs, axis=0)) if zs else np.full(len(sc[names[0]]), 0.5)
+             for zs, sc in zip(z, sets)]
+    return fused[0], fused[1:], used

@@ -101,8 +101,8 @@ def table(results: dict) -> str:
                 rows.append("| Current state of the art (Sutthiwan et al. 2011) | not run "
                             "(needs scikit-learn: pip install 'hyperkit[forgery]') | | | | "
                             f"{100 * PAPER['sutthiwan']:.2f}% |")
-            have = sum(k in r["metrics"] for r in results["runs"])
-            if k == "fused" and have:  # seeds finished before the fusion existed
+            elif k == "fused" and (have := sum(k in r["metrics"] for r in results["runs"])):
+                # seeds finished before the fusion existed
                 rows.append(f"| {labels[k]} | in {have} of {n} seeds only (the others "
                             "finished before it existed): not summarized | | | | |")
             continue

@@ -193,8 +193,8 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
         fv, (prob["fused"],), fused_from = late_fusion(val_prob, [prob])
         thresholds["fused"] = pick_threshold(fv, labels[va])
         if fused_from != list(FUSED):
-            sd.log(f"late fusion used {', '.join(fused_from) or 'nothing'} only: the others "
-                   "gave constant validation scores")
+            sd.log(f"late fusion used {', '.join(fused_from) or 'nothing'} only: the others' "
+                   f"validation scores span less than {FLAT:g}")
     run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
            "test": len(te), "test_authentic": int(labels[te].sum()),
            "test_tampered": int(len(te) - labels[te].sum()),
