@@ -123,7 +123,15 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     # the late fusion of the two-stage CNN and the DCT baseline is scored beside them
     assert set(run["fused_from"]) <= {"two_stage", "dct_markov"}
     assert "late fusion" in (out / "results.md").read_text()
-    assert "fused" in np.load(out / "seed0" / "predictions.npz")
+    saved = np.load(out / "seed0" / "predictions.npz")
+    assert {"fused", "fused_weighted"} <= set(saved.files)
+    assert set(run["fusion_weights"]) == {"two_stage", "dct_markov"}
+    assert all(0 <= w <= 0.5 for w in run["fusion_weights"].values())
+    # the validation images' scores are kept too, for later rules
+    assert len(saved["val_path"]) == len(saved["val_true"]) == run["val"]
+    for k in ("two_stage", "dct_markov"):
+        assert saved[f"val_{k}"].shape == (run["val"],)
+    assert set(saved["val_path"]).isdisjoint(saved["path"])
     # channels-last is the default on a CPU only
     assert run["stage1"]["memory_format"] == ("channels_last" if res["device"] == "cpu"
                                               else "contiguous")

@@ -90,3 +90,45 @@ def test_bad_inputs_are_named():
 def test_logit_clips_certain_probabilities():
     v = logit(np.array([0.0, 0.5, 1.0]))
     assert np.isfinite(v).all() and v[1] == 0 and v[0] == pytest.approx(-v[2]) and v[2] > 13
+
+
+def test_auc_weights_are_validation_auc_above_chance_and_never_negative():
+    from hyperkit.tasks.forgery.fusion import auc_weights
+    y = np.array([0, 0, 1, 1])
+    val = {"two_stage": np.array([0.1, 0.2, 0.8, 0.9]),  # AUC 1
+           "dct_markov": np.array([0.9, 0.2, 0.8, 0.1])}  # AUC 0.25: below chance
+    assert auc_weights(val, y) == {"two_stage": 0.5, "dct_markov": 0.0}
+    val["dct_markov"] = np.array([0.1, 0.8, 0.2, 0.9])  # AUC 0.75
+    assert auc_weights(val, y) == pytest.approx({"two_stage": 0.5, "dct_markov": 0.25})
+    with pytest.raises(ValueError, match="labels has 3 entries"):
+        auc_weights(val, y[:3])
+    with pytest.raises(ValueError, match="both present"):
+        auc_weights(val, np.ones(4))
+    with pytest.raises(ValueError, match="has no scores of 'dct_markov'"):
+        auc_weights({"two_stage": val["two_stage"]}, y)
+
+
+def test_weighted_fusion_is_the_weighted_mean_and_falls_back_to_equal_weights():
+    val = {"two_stage": _sig([-1.0, 0.0, 1.0, 2.0]), "dct_markov": _sig([0.0, 4.0, 8.0, 0.0])}
+    test = {"two_stage": _sig([0.5, 3.0]), "dct_markov": _sig([2.0, -2.0])}
+    z_two = (np.array([0.5, 3.0]) - 0.5) / np.sqrt(1.25)
+    z_dct = (np.array([2.0, -2.0]) - 3.0) / np.sqrt(11.0)
+    _, (ft,), _ = late_fusion(val, [test], weights={"two_stage": 0.3, "dct_markov": 0.1})
+    np.testing.assert_allclose(ft, _sig(0.75 * z_two + 0.25 * z_dct), rtol=1e-9)
+    # a zero weight leaves that input out; only it left: its own standardized logit
+    _, (ft,), _ = late_fusion(val, [test], weights={"two_stage": 0.2, "dct_markov": 0.0})
+    np.testing.assert_allclose(ft, _sig(z_two), rtol=1e-9)
+    # all zero (nothing above chance): the equal-weight rule
+    eq = late_fusion(val, [test])[1][0]
+    _, (ft,), _ = late_fusion(val, [test], weights={"two_stage": 0.0, "dct_markov": 0.0})
+    np.testing.assert_allclose(ft, eq, rtol=1e-12)
+    # a flat input is left out before weighting, whatever its weight
+    flat = {**val, "dct_markov": np.full(4, 0.5)}
+    _, (ft,), used = late_fusion(flat, [test], weights={"two_stage": 0.1, "dct_markov": 0.4})
+    assert used == ["two_stage"]
+    np.testing.assert_allclose(ft, _sig(z_two), rtol=1e-9)
+    for bad, msg in (({"two_stage": 0.1}, "no entry for dct_markov"),
+                     ({"two_stage": -0.1, "dct_markov": 0.1}, "two_stage is not"),
+                     ({"two_stage": np.nan, "dct_markov": 0.1}, "two_stage is not")):
+        with pytest.raises(ValueError, match=msg):
+            late_fusion(val, [test], weights=bad)

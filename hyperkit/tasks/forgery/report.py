@@ -95,13 +95,14 @@ def table(results: dict) -> str:
                      "Confusion matrix [[TN, FP], [FN, TP]] (1 = authentic)", "paper accuracy"])
     labels = approach_labels(results["setting"])
     paper = {**PAPER, "dct_markov": PAPER["sutthiwan"]}
-    for k in ("e2e", "dct_markov", "two_stage", "fused", "format_only"):
+    for k in ("e2e", "dct_markov", "two_stage", "fused", "fused_weighted", "format_only"):
         if k not in s:  # a run from before the baseline, or without scikit-learn
             if k == "dct_markov":
                 rows.append("| Current state of the art (Sutthiwan et al. 2011) | not run "
                             "(needs scikit-learn: pip install 'hyperkit[forgery]') | | | | "
                             f"{100 * PAPER['sutthiwan']:.2f}% |")
-            elif k == "fused" and (have := sum(k in r["metrics"] for r in results["runs"])):
+            elif k.startswith("fused") and (have := sum(k in r["metrics"]
+                                                         for r in results["runs"])):
                 # seeds finished before the fusion existed
                 rows.append(f"| {labels[k]} | in {have} of {n} seeds only (the others "
                             "finished before it existed): not summarized | | | | |")

@@ -33,7 +33,7 @@ from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, RankingHingePatchScore, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
 from . import dct_markov, format_baseline, tamper_maps
-from .fusion import FUSED, late_fusion
+from .fusion import FUSED, auc_weights, late_fusion
 from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
@@ -189,9 +189,14 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     except ImportError as e:
         sd.log(f"skipped the DCT Markov baseline: {e}")
     fused_from: list[str] | None = None  # None: not fused (e.g. no scikit-learn)
+    fusion_weights: dict[str, float] | None = None
     if all(k in prob for k in FUSED):  # the two cues together (.fusion)
         fv, (prob["fused"],), fused_from = late_fusion(val_prob, [prob])
         thresholds["fused"] = pick_threshold(fv, labels[va])
+        fusion_weights = auc_weights(val_prob, labels[va])
+        fv, (prob["fused_weighted"],), _ = late_fusion(val_prob, [prob],
+                                                       weights=fusion_weights)
+        thresholds["fused_weighted"] = pick_threshold(fv, labels[va])
         if fused_from != list(FUSED):
             sd.log(f"late fusion used {', '.join(fused_from) or 'nothing'} only: the others' "
                    f"validation scores span less than {FLAT:g}")
@@ -208,7 +213,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"]),
                       "synthetic_train": len(extra), "class_weights": list(weights2)},
            "e2e": _bce(fit3),
-           "fused_from": fused_from,
+           "fused_from": fused_from, "fusion_weights": fusion_weights,
            "metrics": {k: classification_report(prob[k], labels[te], thresholds[k])
                        for k in APPROACHES if k in prob},
            "metrics_at_0.5": {k: classification_report(prob[k], labels[te])
@@ -227,8 +232,13 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     run["seconds"] = time.perf_counter() - t0
     folder.save_model(model, f"{rel}/model")
     folder.on_rank0(save_torch, e2e.state_dict(), folder.path / rel / "e2e.pt")
+    # the validation images' scores too (val_*), so that other fusion or threshold rules
+    # can be checked later without retraining
     folder.finish(rel, run, {"path": np.array([str(paths[i]) for i in te]),
-                             "true": labels[te], **prob})
+                             "true": labels[te], **prob,
+                             "val_path": np.array([str(paths[i]) for i in va]),
+                             "val_true": labels[va],
+                             **{f"val_{k}": v for k, v in val_prob.items()}})
     return run
 
 

@@ -25,7 +25,9 @@ APPROACHES = {"e2e": "End-to-end CNN (experiment 1)",
               "dct_markov": "DCT Markov features of Cr + RBF SVM (Sutthiwan et al. 2011's "
                             "feature family)",
               "fused": "Two-stage + DCT Markov, late fusion (mean of their logits, each "
-                       "standardized on the validation images)"}
+                       "standardized on the validation images)",
+              "fused_weighted": "Two-stage + DCT Markov, late fusion weighted by validation "
+                                "ROC AUC above chance"}
 # a stage 2 whose test probabilities span less than this kept its initial weights (the
 # grid head starts at exactly 0.5 for every image): its ROC AUC is unreliable
 FLAT = 1e-3
