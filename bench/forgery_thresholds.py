@@ -14,8 +14,8 @@ scores; the test balanced accuracy of each, per seed and paired, is what is repo
     python bench/forgery_thresholds.py RUN [RUN ...] --out results/forgery/thresholds.json
 
 Needs runs whose predictions.npz hold the validation scores (``val_*``, written since
-commit 58c073c). The fused rows' validation scores are recomputed from the two inputs'
-(:func:`hyperkit.tasks.forgery.fusion.late_fusion` is deterministic). Writes nothing but
+commit 58c073c). The fused rows' validation scores are recomputed from the two inputs' by the
+task's own :func:`hyperkit.tasks.forgery.fusion.fuse` (deterministic). Writes nothing but
 --out.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperkit.evaluation.classification import balanced_accuracy, pick_threshold
-from hyperkit.tasks.forgery.fusion import FUSED, auc_weights, late_fusion, logit
+from hyperkit.tasks.forgery.fusion import FUSED, fuse, logit
 
 
 def balanced_logistic_threshold(scores: np.ndarray, labels: np.ndarray) -> float | None:
@@ -53,12 +53,8 @@ def seed_scores(pred: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     val = {k[4:]: pred[k] for k in pred if k.startswith("val_") and k not in
            ("val_path", "val_true")}
     out = {k: (val[k], pred[k]) for k in val if k in pred}
-    if all(k in val for k in FUSED):
-        test = {k: pred[k] for k in FUSED}
-        fv, (ft,), _ = late_fusion(val, [test])
-        out["fused"] = (fv, ft)
-        fv, (ft,), _ = late_fusion(val, [test], weights=auc_weights(val, pred["val_true"]))
-        out["fused_weighted"] = (fv, ft)
+    if all(k in val for k in FUSED):  # the task's own rows, by the task's own function
+        out.update(fuse(val, pred, pred["val_true"])[0])
     return out
 
 
@@ -70,12 +66,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     report: dict = {}
     for run in args.runs:
-        files = sorted(run.glob("seed*/predictions.npz"))
+        files = sorted(run.glob("seed*/predictions.npz"),
+                       key=lambda f: int(f.parent.name[4:]) if f.parent.name[4:].isdigit()
+                       else -1)
         if not files:
             raise SystemExit(f"{run}: no seed*/predictions.npz")
         rows: dict[str, list[dict]] = {}
         for f in files:
-            pred = dict(np.load(f))
+            with np.load(f) as z:
+                pred = dict(z)
             if "val_true" not in pred:
                 raise SystemExit(f"{f}: no validation scores (val_*); the run predates them")
             yv, yt = pred["val_true"], pred["true"]

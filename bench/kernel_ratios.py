@@ -76,9 +76,10 @@ def ratios(per: dict[str, list[float]]) -> dict[str, float]:
 
 
 def section(runs: list[dict[str, dict[str, float]]], argv: str, machine: str,
-            commit: str) -> list[str]:
+            commit: str, huge_pages: bool = False) -> list[str]:
     """The RESULTS.md section: every run's figures per group and implementation."""
-    lines = ["## Kernel ratios, interleaved and paired by round (`OMP_WAIT_POLICY=PASSIVE "
+    title = "Kernel ratios" + (" with torch on huge pages" if huge_pages else "")
+    lines = [f"## {title}, interleaved and paired by round (`OMP_WAIT_POLICY=PASSIVE "
              f"python bench/kernel_ratios.py {argv}`; issue 19)", "",
              f"Measured {datetime.date.today()} at commit {commit}, {len(runs)} runs in a row, "
              "each a fresh process, nothing else running.", f"Machine: {machine}.", "",
@@ -118,11 +119,12 @@ def main() -> None:
             f"{g.split()[0]} " + ", ".join(f"{n} {v:.2f}" for n, v in r.items())
             for g, r in runs[-1].items()), flush=True)
     argv = f"--runs {a.runs} --rounds {a.rounds}" + (" --torch-huge-pages" * a.torch_huge_pages)
-    lines = section(runs, argv, machine(), commit())
+    lines = section(runs, argv, machine(), commit(), a.torch_huge_pages)
     write_section("kernel-ratios-thp" if a.torch_huge_pages else "kernel-ratios-interleaved",
                   "\n".join(lines))
     if a.out:
-        a.out.write_text(json.dumps({"machine": machine(), "commit": commit(), "runs": runs},
+        a.out.write_text(json.dumps({"machine": machine(), "commit": commit(),
+                                     "torch_huge_pages": a.torch_huge_pages, "runs": runs},
                                     indent=1))
     print("\n".join(lines))
 

@@ -132,6 +132,16 @@ def test_cli_trains_everything_on_a_tiny_tree_and_predicts(tree, tmp_path, capsy
     for k in ("two_stage", "dct_markov"):
         assert saved[f"val_{k}"].shape == (run["val"],)
     assert set(saved["val_path"]).isdisjoint(saved["path"])
+    for k in ("e2e", "format_only"):  # every approach's validation scores are kept
+        assert saved[f"val_{k}"].shape == (run["val"],)
+    # the saved validation scores give back the run's own fused test scores
+    from hyperkit.tasks.forgery.fusion import fuse
+
+    rows, _, w = fuse({k: saved[f"val_{k}"] for k in ("two_stage", "dct_markov")}, saved,
+                      saved["val_true"])
+    assert w == pytest.approx(run["fusion_weights"])
+    for k in ("fused", "fused_weighted"):
+        np.testing.assert_array_equal(rows[k][1], saved[k])
     # channels-last is the default on a CPU only
     assert run["stage1"]["memory_format"] == ("channels_last" if res["device"] == "cpu"
                                               else "contiguous")

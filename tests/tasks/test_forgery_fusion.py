@@ -128,7 +128,42 @@ def test_weighted_fusion_is_the_weighted_mean_and_falls_back_to_equal_weights():
     assert used == ["two_stage"]
     np.testing.assert_allclose(ft, _sig(z_two), rtol=1e-9)
     for bad, msg in (({"two_stage": 0.1}, "no entry for dct_markov"),
-                     ({"two_stage": -0.1, "dct_markov": 0.1}, "two_stage is not"),
-                     ({"two_stage": np.nan, "dct_markov": 0.1}, "two_stage is not")):
+                     ({"two_stage": -0.1, "dct_markov": 0.1}, "two_stage is -0.1"),
+                     ({"two_stage": np.nan, "dct_markov": 0.1}, "two_stage is nan")):
         with pytest.raises(ValueError, match=msg):
             late_fusion(val, [test], weights=bad)
+
+
+def test_weights_of_the_wrong_kind_are_named_and_huge_weights_do_not_overflow():
+    val = {"two_stage": _sig([-1.0, 0.0, 1.0, 2.0]), "dct_markov": _sig([0.0, 4.0, 8.0, 0.0])}
+    test = {"two_stage": _sig([0.5, 3.0]), "dct_markov": _sig([2.0, -2.0])}
+    for bad, msg in (([0.1, 0.2], "must be a mapping"),
+                     ({"two_stage": None, "dct_markov": 0.1}, "two_stage is None"),
+                     ({"two_stage": "1", "dct_markov": 0.1}, "two_stage is '1'"),
+                     ({"two_stage": np.ones(2), "dct_markov": 0.1}, "two_stage is array"),
+                     ({"two_stage": True, "dct_markov": 0.1}, "two_stage is True")):
+        with pytest.raises(ValueError, match=msg):
+            late_fusion(val, [test], weights=bad)
+    # 1e308 twice would sum to inf; the fused scores must equal those of weights 1 and 1
+    _, (big,), _ = late_fusion(val, [test], weights={"two_stage": 1e308, "dct_markov": 1e308})
+    _, (one,), _ = late_fusion(val, [test], weights={"two_stage": np.float32(1),
+                                                     "dct_markov": 1})
+    np.testing.assert_allclose(big, one, rtol=1e-12)
+    assert not np.allclose(one, 0.5)
+    from hyperkit.tasks.forgery.fusion import auc_weights
+    with pytest.raises(ValueError, match="at least one approach to weigh"):
+        auc_weights(val, np.array([0, 1, 0, 1]), names=())
+
+
+def test_fuse_gives_both_rows_as_the_parts_do():
+    from hyperkit.tasks.forgery.fusion import auc_weights, fuse
+    val = {"two_stage": _sig([-1.0, 0.0, 1.0, 2.0]), "dct_markov": _sig([0.0, 4.0, 8.0, 0.0])}
+    test = {"two_stage": _sig([0.5, 3.0]), "dct_markov": _sig([2.0, -2.0]), "e2e": [0.1, 0.2]}
+    y = np.array([0, 0, 1, 1])
+    rows, used, weights = fuse(val, test, y)
+    assert used == list(FUSED) and weights == auc_weights(val, y)
+    fv, (ft,), _ = late_fusion(val, [test])
+    np.testing.assert_array_equal(rows["fused"][0], fv)
+    np.testing.assert_array_equal(rows["fused"][1], ft)
+    fv, (ft,), _ = late_fusion(val, [test], weights=weights)
+    np.testing.assert_array_equal(rows["fused_weighted"][1], ft)

@@ -23,6 +23,7 @@ from the validation images, no fit; the rule was fixed before any run measured i
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -71,6 +72,8 @@ def auc_weights(val: Mapping[str, np.ndarray], labels: np.ndarray,
         approach name -> weight in [0, 0.5]; an input that ranks no better than chance on
         validation gets 0.
     """
+    if len(names) < 1:
+        raise ValueError("names must hold at least one approach to weigh")
     v = _scores("val", val, names)
     y = np.asarray(labels).reshape(-1)
     if len(y) != len(v[names[0]]):
@@ -79,6 +82,48 @@ def auc_weights(val: Mapping[str, np.ndarray], labels: np.ndarray,
     if not np.isin(y, (0, 1)).all() or len(np.unique(y)) < 2:
         raise ValueError("labels must hold 0 (tampered) and 1 (authentic), both present")
     return {k: max(roc_auc(v[k], y) - 0.5, 0.0) for k in names}
+
+
+def _weights(weights: Mapping[str, float], names: Sequence[str]) -> dict[str, float]:
+    """``weights`` checked: a mapping with a finite real number >= 0 for each of ``names``."""
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"weights must be a mapping of approach name -> weight, got "
+                         f"{type(weights).__name__}")
+    missing = [k for k in names if k not in weights]
+    if missing:
+        raise ValueError(f"weights has no entry for {', '.join(missing)}")
+    out = {}
+    for k in names:
+        w = weights[k]
+        if isinstance(w, np.generic):
+            w = w.item()
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w) \
+                or w < 0:
+            raise ValueError(f"weights must be finite real numbers >= 0; {k} is {w!r}")
+        out[k] = float(w)
+    return out
+
+
+def fuse(val: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray],
+         val_labels: np.ndarray, names: Sequence[str] = FUSED
+         ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], dict[str, float]]:
+    """Both fusion rows of a forgery seed: equal weights (``fused``) and weights from
+    :func:`auc_weights` (``fused_weighted``).
+
+    Args:
+        val: approach name -> validation scores (N_val,), P(authentic).
+        test: approach name -> test scores (N_test,), same units.
+        val_labels: the validation labels (N_val,), 1 = authentic.
+        names: the approaches to fuse.
+
+    Returns:
+        ({'fused': (validation, test), 'fused_weighted': (validation, test)} fused
+        scores, the approaches used (the span rule), the weights).
+    """
+    fv, (ft,), used = late_fusion(val, [test], names)
+    weights = auc_weights(val, val_labels, names)
+    wv, (wt,), _ = late_fusion(val, [test], names, weights=weights)
+    return {"fused": (fv, ft), "fused_weighted": (wv, wt)}, used, weights
 
 
 def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.ndarray]],
@@ -106,12 +151,7 @@ def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.
     if len(names) < 1:
         raise ValueError("names must hold at least one approach to fuse")
     if weights is not None:
-        missing = [k for k in names if k not in weights]
-        if missing:
-            raise ValueError(f"weights has no entry for {', '.join(missing)}")
-        bad = [k for k in names if not (np.isfinite(weights[k]) and weights[k] >= 0)]
-        if bad:
-            raise ValueError(f"weights must be finite and >= 0; {', '.join(bad)} is not")
+        weights = _weights(weights, names)
     v = _scores("val", val, names)
     if len(v[names[0]]) == 0:
         raise ValueError("val holds no scores; the standardization needs validation images")
@@ -127,8 +167,10 @@ def late_fusion(val: Mapping[str, np.ndarray], others: Sequence[Mapping[str, np.
         for zs, scores in zip(z, sets):
             zs.append((logit(scores[k]) - lv.mean()) / sd)
     w = np.array([weights[k] for k in used] if weights is not None else [], np.float64)
-    if w.sum() <= 0:  # equal weights: no weights given, or none of the kept is above chance
+    if not (w > 0).any():  # equal weights: none given, or none of the kept above chance
         w = np.ones(len(used))
+    if len(w):
+        w = w / w.max()  # the largest is 1: a sum of huge finite weights cannot overflow
     fused = [special.expit(np.tensordot(w / w.sum(), np.stack(zs), axes=1)) if zs
              else np.full(len(sc[names[0]]), 0.5) for zs, sc in zip(z, sets)]
     return fused[0], fused[1:], used

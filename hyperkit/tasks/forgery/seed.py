@@ -33,7 +33,7 @@ from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, RankingHingePatchScore, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
 from . import dct_markov, format_baseline, tamper_maps
-from .fusion import FUSED, auc_weights, late_fusion
+from .fusion import FUSED, fuse
 from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
 
 
@@ -173,13 +173,14 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
         arch=st.e2e_arch, objective=WeightedBCE(weights), config=c3, workdir=sd.wd / "e2e",
         resume=resume, device=dev, log=sd.log, progress=progress, flip=True)
     prob["e2e"] = predict_end_to_end(e2e, _e2e_items([paths[i] for i in te]))
+    val_prob["e2e"] = predict_end_to_end(e2e, e2e_val)
     thresholds = {"two_stage": model.threshold,
-                  "e2e": pick_threshold(predict_end_to_end(e2e, e2e_val), labels[va])}
+                  "e2e": pick_threshold(val_prob["e2e"], labels[va])}
     # the files alone (format, JPEG tables, bytes per pixel, size): a leak shows here
-    fv, prob["format_only"] = format_baseline.fit_predict(
+    val_prob["format_only"], prob["format_only"] = format_baseline.fit_predict(
         [paths[i] for i in tr], labels[tr], [[paths[i] for i in va], [paths[i] for i in te]],
         seed=seed)
-    thresholds["format_only"] = pick_threshold(fv, labels[va])
+    thresholds["format_only"] = pick_threshold(val_prob["format_only"], labels[va])
     try:  # Table 3's DCT-domain row (scikit-learn, an optional extra)
         dv, prob["dct_markov"] = dct_markov.fit_predict(
             [paths[i] for i in tr], labels[tr], [paths[i] for i in va], labels[va],
@@ -191,12 +192,9 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     fused_from: list[str] | None = None  # None: not fused (e.g. no scikit-learn)
     fusion_weights: dict[str, float] | None = None
     if all(k in prob for k in FUSED):  # the two cues together (.fusion)
-        fv, (prob["fused"],), fused_from = late_fusion(val_prob, [prob])
-        thresholds["fused"] = pick_threshold(fv, labels[va])
-        fusion_weights = auc_weights(val_prob, labels[va])
-        fv, (prob["fused_weighted"],), _ = late_fusion(val_prob, [prob],
-                                                       weights=fusion_weights)
-        thresholds["fused_weighted"] = pick_threshold(fv, labels[va])
+        rows, fused_from, fusion_weights = fuse(val_prob, prob, labels[va])
+        for k, (fv, ft) in rows.items():
+            prob[k], thresholds[k] = ft, pick_threshold(fv, labels[va])
         if fused_from != list(FUSED):
             sd.log(f"late fusion used {', '.join(fused_from) or 'nothing'} only: the others' "
                    f"validation scores span less than {FLAT:g}")
