@@ -1,0 +1,49 @@
+// Why the patch gather is not given non-temporal stores (issue 19; bench/RESULTS.md
+// kernel-ratios-thp). The gather's loop three ways into one reused 70 MB output on huge pages:
+// memcpy per 32-float row (what csrc/cpu/gather_patches.cpp does), AVX-512 loads and stores,
+// and AVX-512 non-temporal stores; median ms of 60 interleaved rounds. Build and run:
+//   g++ -O3 -march=native -fopenmp bench/gather_stores.cpp -o /tmp/gather_stores
+//   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE /tmp/gather_stores
+// Needs a CPU with AVX-512F.
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/mman.h>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include <algorithm>
+const int N=8,C=3,H=384,W=512,P=32,U=23,V=31;
+int ys[U], xs[V];
+void g_memcpy(const float* img, float* out){
+  #pragma omp parallel for schedule(static)
+  for (long q=0;q<(long)N*U*V;++q){ int n=q/(U*V), u=(q/V)%U, v=q%V;
+    const float* src=img+(long)n*C*H*W+ys[u]*W+xs[v]; float* dst=out+q*C*P*P;
+    for(int c=0;c<C;++c) for(int r=0;r<P;++r){ std::memcpy(dst, src+(long)c*H*W+r*W, P*4); dst+=P; } }
+}
+void g_nt(const float* img, float* out){
+  #pragma omp parallel for schedule(static)
+  for (long q=0;q<(long)N*U*V;++q){ int n=q/(U*V), u=(q/V)%U, v=q%V;
+    const float* src=img+(long)n*C*H*W+ys[u]*W+xs[v]; float* dst=out+q*C*P*P;
+    for(int c=0;c<C;++c) for(int r=0;r<P;++r){ const float* s=src+(long)c*H*W+r*W;
+      _mm512_stream_ps(dst, _mm512_loadu_ps(s)); _mm512_stream_ps(dst+16, _mm512_loadu_ps(s+16)); dst+=P; } }
+  _mm_sfence();
+}
+void g_vec(const float* img, float* out){
+  #pragma omp parallel for schedule(static)
+  for (long q=0;q<(long)N*U*V;++q){ int n=q/(U*V), u=(q/V)%U, v=q%V;
+    const float* src=img+(long)n*C*H*W+ys[u]*W+xs[v]; float* dst=out+q*C*P*P;
+    for(int c=0;c<C;++c) for(int r=0;r<P;++r){ const float* s=src+(long)c*H*W+r*W;
+      _mm512_storeu_ps(dst, _mm512_loadu_ps(s)); _mm512_storeu_ps(dst+16, _mm512_loadu_ps(s+16)); dst+=P; } }
+}
+int main(){
+  for(int i=0;i<U;i++) ys[i]=i*16; for(int i=0;i<V;i++) xs[i]=i*16;
+  size_t ni=(size_t)N*C*H*W, no=(size_t)N*U*V*C*P*P;
+  float* img=(float*)aligned_alloc(64, ni*4); for(size_t i=0;i<ni;i++) img[i]=i%977;
+  float* out=(float*)aligned_alloc(2<<20, ((no*4+(2<<20)-1)/(2<<20))*(2<<20)); madvise(out,no*4,MADV_HUGEPAGE); memset(out,0,no*4);
+  void (*fs[3])(const float*,float*)={g_memcpy,g_nt,g_vec}; const char* names[3]={"memcpy","nt","vec"};
+  std::vector<double> t[3];
+  for(int r=0;r<60;r++) for(int k=0;k<3;k++){ int j=(k+r)%3; auto a=std::chrono::steady_clock::now(); fs[j](img,out); auto b=std::chrono::steady_clock::now(); t[j].push_back(std::chrono::duration<double,std::milli>(b-a).count()); }
+  for(int k=0;k<3;k++){ std::sort(t[k].begin(),t[k].end()); printf("%s %.2f ms\n",names[k],t[k][30]); }
+}
