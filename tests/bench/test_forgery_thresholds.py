@@ -1,25 +1,20 @@
 """bench/forgery_thresholds.py (issue 20): the balanced logistic threshold, the fused rows
 recomputed from saved validation scores, and a run without them refused."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from hyperkit.evaluation.classification import balanced_accuracy
 from hyperkit.tasks.forgery.fusion import auc_weights, late_fusion
 
+from .scripts import load_script
+
 pytest.importorskip("sklearn")
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "forgery_thresholds.py"
 
 
 @pytest.fixture(scope="module")
 def ft():
-    spec = importlib.util.spec_from_file_location("forgery_thresholds", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("forgery_thresholds")
 
 
 def _sig(x):

@@ -2,9 +2,7 @@
 CASIA v2 loader, tampered images pasted into the uncompressed pixels their authentic
 source is saved from, masks of the pasted region, and bad arguments refused."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,16 +12,14 @@ from scipy import ndimage
 from hyperkit.data.forgery import casia2
 from hyperkit.images import read_image
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "make_spliced_set.py"
+from .scripts import load_script
+
 SIZES = ((64, 96), (96, 64))
 
 
 @pytest.fixture(scope="module")
 def mss():
-    spec = importlib.util.spec_from_file_location("make_spliced_set", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("make_spliced_set")
 
 
 @pytest.fixture(scope="module")

@@ -167,37 +167,37 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     # stage 2 may also train on the splices, as tampered images (label 0)
     extra = sets["splice_files"] if st.splices_for("stage2") else []
     model, fit2, prob, val_prob, weights2 = _stage2(sd, ranker, mean, c2, extra)
-    e2e_val = _e2e_items([paths[i] for i in va])  # trains' validation, then the threshold
+    files = {name: [paths[i] for i in idx] for name, idx in (("tr", tr), ("va", va),
+                                                              ("te", te))}
+    e2e_val = _e2e_items(files["va"])  # trains' validation, then the threshold
     e2e, fit3 = train_end_to_end(
-        _e2e_items([paths[i] for i in tr]), labels[tr], e2e_val, labels[va],
+        _e2e_items(files["tr"]), labels[tr], e2e_val, labels[va],
         arch=st.e2e_arch, objective=WeightedBCE(weights), config=c3, workdir=sd.wd / "e2e",
         resume=resume, device=dev, log=sd.log, progress=progress, flip=True)
-    prob["e2e"] = predict_end_to_end(e2e, _e2e_items([paths[i] for i in te]))
+    prob["e2e"] = predict_end_to_end(e2e, _e2e_items(files["te"]))
     val_prob["e2e"] = predict_end_to_end(e2e, e2e_val)
-    thresholds = {"two_stage": model.threshold,
-                  "e2e": pick_threshold(val_prob["e2e"], labels[va])}
     # the files alone (format, JPEG tables, bytes per pixel, size): a leak shows here
     val_prob["format_only"], prob["format_only"] = format_baseline.fit_predict(
-        [paths[i] for i in tr], labels[tr], [[paths[i] for i in va], [paths[i] for i in te]],
-        seed=seed)
-    thresholds["format_only"] = pick_threshold(val_prob["format_only"], labels[va])
+        files["tr"], labels[tr], [files["va"], files["te"]], seed=seed)
     try:  # Table 3's DCT-domain row (scikit-learn, an optional extra)
-        dv, prob["dct_markov"] = dct_markov.fit_predict(
-            [paths[i] for i in tr], labels[tr], [paths[i] for i in va], labels[va],
-            [[paths[i] for i in te]], log=sd.log)
-        thresholds["dct_markov"] = pick_threshold(dv, labels[va])
-        val_prob["dct_markov"] = dv
+        val_prob["dct_markov"], prob["dct_markov"] = dct_markov.fit_predict(
+            files["tr"], labels[tr], files["va"], labels[va], [files["te"]], log=sd.log)
     except ImportError as e:
         sd.log(f"skipped the DCT Markov baseline: {e}")
     fused_from: list[str] | None = None  # None: not fused (e.g. no scikit-learn)
     fusion_weights: dict[str, float] | None = None
+    fused_val: dict[str, np.ndarray] = {}  # not saved: .fusion.fuse recomputes them
     if all(k in prob for k in FUSED):  # the two cues together (.fusion)
         rows, fused_from, fusion_weights = fuse(val_prob, prob, labels[va])
         for k, (fv, ft) in rows.items():
-            prob[k], thresholds[k] = ft, pick_threshold(fv, labels[va])
+            fused_val[k], prob[k] = fv, ft
         if fused_from != list(FUSED):
             sd.log(f"late fusion used {', '.join(fused_from) or 'nothing'} only: the others' "
                    f"validation scores span less than {FLAT:g}")
+    # every approach's decision threshold is picked on the validation images, alike
+    # (the two-stage one is the saved model's own, model.threshold, the same cut)
+    thresholds = {k: pick_threshold(v, labels[va])
+                  for k, v in {**val_prob, **fused_val}.items()}
     run = {"run": f"seed{seed}", "seed": seed, "train": len(tr), "val": len(va),
            "test": len(te), "test_authentic": int(labels[te].sum()),
            "test_tampered": int(len(te) - labels[te].sum()),
