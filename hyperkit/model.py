@@ -36,6 +36,7 @@ from .nets.siamese import Centered
 from .nets.standardized import Standardized
 from .pooling import pool_scores
 from .runs import read_manifest
+from .views import check_views, combine_views, view_images
 
 # The models shipped in the package, one folder each (hyperkit.pretrained reads them too;
 # load_model finds them by name without importing that module).
@@ -58,6 +59,10 @@ class TwoStage(nn.Module):
             probability of class 1 from which :meth:`labels` reads class 1.
         meta: free notes kept in model.json (e.g. 'score_meaning'); the model reads
             none of them.
+        views: the views of each image that 'two_stage' scores (:mod:`hyperkit.views`):
+            ('original',) by default; ('original', 'mirror') also scores the
+            left-right mirror and combines the two (a classifier's mean logit, a
+            regression model's mean), as a stage 2 trained on both views expects.
 
     ``stage1.features`` builds the hyper-images: a stage 1 trained on mean-free
     patches is passed as :class:`~hyperkit.nets.siamese.Centered` (saved as the plain
@@ -68,7 +73,7 @@ class TwoStage(nn.Module):
                  stage2_arch: str, patch: Sequence[int], grid: Sequence[int], lcn: bool,
                  kind: str = "regression", classes: Sequence[str] | None = None,
                  threshold: float = 0.5, pooling: dict | None = None,
-                 meta: dict | None = None) -> None:
+                 meta: dict | None = None, views: Sequence[str] = ("original",)) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -89,6 +94,7 @@ class TwoStage(nn.Module):
         # softmin temperature picked on validation images (hyperkit.pooling)
         self.pooling = {"higher_better": True, "softmin_temperature": None, **(pooling or {})}
         self.meta = dict(meta or {})
+        self.views = check_views(views)
 
     @property
     def device(self) -> torch.device:
@@ -233,7 +239,8 @@ class TwoStage(nn.Module):
                 "stage2_arch": self.stage2_arch, "patch": list(self.patch),
                 "grid": list(self.grid), "lcn": self.lcn, "has_stage2": self.stage2 is not None,
                 "stage2_standardized": isinstance(self.stage2, Standardized),
-                "kind": self.kind, "pooling": self.pooling, "meta": self.meta}
+                "kind": self.kind, "pooling": self.pooling, "meta": self.meta,
+                "views": list(self.views)}
         # checksums of the weight files: load refuses flipped or swapped bytes
         info["sha256"] = {f: sha256_file(d / f) for f in ("stage1.pt", "stage2.pt")
                           if (d / f).is_file() and (f == "stage1.pt" or self.stage2 is not None)}
@@ -277,17 +284,24 @@ class TwoStage(nn.Module):
         m = cls(s1, s2, stage1_arch=info["stage1_arch"], stage2_arch=info["stage2_arch"],
                 patch=info["patch"], grid=info["grid"], lcn=info["lcn"], kind=info["kind"],
                 classes=info.get("classes"), threshold=info.get("threshold", 0.5),
-                pooling=info.get("pooling"), meta=info.get("meta"))
+                pooling=info.get("pooling"), meta=info.get("meta"),
+                views=info.get("views", ["original"]))
         return m.to(resolve_device(device)).eval()
 
 
 def _predict_two_stage(model: TwoStage, images: Any, batch_size: int,
                        channel_axis: Any) -> np.ndarray:
-    """Stage 2 on each image's hyper-image."""
+    """Stage 2 on each image's hyper-image, one per view of ``model.views``, combined."""
     if model.stage2 is None:
         raise RuntimeError("stage 2 is not trained; use method='patch_average'")
-    return predict_outputs(model.stage2, model.hyperimages(images, batch_size,
-                                                           channel_axis=channel_axis))
+    if model.views == ("original",):
+        return predict_outputs(model.stage2, model.hyperimages(images, batch_size,
+                                                               channel_axis=channel_axis))
+    singles = split_images(images, channel_axis=channel_axis)  # each in its convention now
+    return combine_views([predict_outputs(model.stage2,
+                                          model.hyperimages(view_images(singles, v),
+                                                            batch_size))
+                          for v in model.views], model.kind)
 
 
 def _pooled(how: str, **options: Any):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .files import load_torch
+from .views import check_views
 
 FORMAT = "hyperkit-two-stage"
 KINDS = ("regression", "classifier")
@@ -58,6 +59,12 @@ def validate(info: dict, path: Path) -> dict:
             raise bad(key, "two integers >= 1")
     if info.get("kind") not in KINDS:
         raise bad("kind", f"one of {', '.join(KINDS)}")
+    if "views" in info:
+        try:
+            check_views(info["views"])
+        except ValueError:
+            raise bad("views", "a list of distinct view names ('original', 'mirror')"
+                      ) from None
     sums = info.get("sha256")
     if sums is not None:
         loaded = {"stage1.pt"} | ({"stage2.pt"} if info.get("has_stage2", True) else set())

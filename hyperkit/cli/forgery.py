@@ -71,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--splices-in", choices=("stage1", "stage2", "both"),
                         help="which stages train on the --splices images: stage 1's pairs, "
                              "stage 2 (as tampered images) or both (default: the setting's)")
+    parser.add_argument("--views", metavar="LIST",
+                        help="views of each image stage 2 trains on and scores, comma-"
+                             "separated: original, or original,mirror (the left-right mirror "
+                             "too; default: the setting's, quick: original,mirror)")
     parser.add_argument("--demo-authentic", type=int, help="demo set: authentic images")
     parser.add_argument("--demo-tampered", type=int, help="demo set: tampered images")
     run_options(parser, "continue an interrupted run in --out from its checkpoints")
@@ -102,8 +106,10 @@ def run_from_args(args: argparse.Namespace) -> None:
             "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
             "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered", "contour_points",
             "contour_jitter", "splices", "splices_in", "splice_jpeg", "patch_score",
-            "stage1_optimizer", "stage1_lr")
+            "stage1_optimizer", "stage1_lr", "views")
             if getattr(args, k) is not None}
+        if "views" in over:  # 'original,mirror' -> ('original', 'mirror'), checked by Setting
+            over["views"] = tuple(v.strip() for v in over["views"].split(","))
         if over.get("contour_jitter", 0) < 0:
             raise ValueError("--contour-jitter must be >= 0 (pixels)")
         if over.get("splices", 0) < 0:  # as_flags leaves a plain word such as 'splices'

@@ -462,3 +462,43 @@ def test_report_merges_a_run_whose_data_moved_and_skips_the_contour_figure(tree,
         main(["report", str(out)])
     assert json.loads((out / "results.json").read_text())["summary"] == before
     assert not list((out / "contours").glob("*.png"))
+
+
+def test_two_views_train_stage2_on_each_image_and_its_mirror(tree, tmp_path, monkeypatch):
+    """--views original,mirror: a hyper-image cache per view, stage 2 on twice the
+    images, scores as the mean logit of both views, and a saved model that scores the
+    same way (issue 20; bench/RESULTS.md forgery-views)."""
+    from hyperkit.tasks.forgery import seed as seed_module
+    from hyperkit.tasks.forgery.settings import Setting
+
+    assert SETTINGS["quick"].views == ("original", "mirror")
+    assert SETTINGS["full"].views == ("original",) and "views" not in SETTINGS["full"].record()
+    with pytest.raises(ValueError, match="views"):
+        Setting("x", views=("original", "sideways"))
+    with pytest.raises(SystemExit, match="views"):
+        main(["forgery", "--dataset", "demo", "--quick", "--views", "original,,mirror"])
+    sizes = []
+    fit = seed_module.fit_stage2
+    monkeypatch.setattr(seed_module, "fit_stage2", lambda net, train, val, *a, **k: (
+        sizes.append((len(train[0]), len(train[1]), len(val[0]), len(val[1])))
+        or fit(net, train, val, *a, **k)))
+    root, _ = tree
+    out = tmp_path / "run"
+    main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out),
+          "--views", "original,mirror", *TINY])
+    res = json.loads((out / "results.json").read_text())
+    run = res["runs"][0]
+    assert res["setting"]["views"] == ["original", "mirror"]
+    assert sizes == [(2 * run["train"],) * 2 + (2 * run["val"],) * 2]
+    wd = out / "seed0" / "work"
+    for name in ("train", "val", "test"):
+        a, b = np.load(wd / f"hyper_{name}.npy"), np.load(wd / f"hyper_{name}_mirror.npy")
+        assert a.shape == b.shape and not np.allclose(a, b)
+    assert "its mirror" in (out / "results.md").read_text()
+    model = hyperkit.load_model(out)
+    assert model.views == ("original", "mirror")
+    pred = np.load(out / "seed0" / "predictions.npz")
+    from hyperkit.images import read_image
+
+    again = model.predict([read_image(p) for p in pred["path"]])
+    np.testing.assert_allclose(again, pred["two_stage"], rtol=1e-5, atol=1e-6)

@@ -30,15 +30,10 @@ import numpy as np
 from scipy import special
 
 from ...evaluation.classification import roc_auc
+from ...views import EPS, logit  # noqa: F401 (EPS: the clip, re-exported with logit)
 from .settings import FLAT
 
 FUSED = ("two_stage", "dct_markov")  # the approaches averaged, in this order
-EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before the logit
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)) in float64 with ``p`` clipped to [EPS, 1 - EPS]."""
-    return special.logit(np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS))
 
 
 def _scores(where: str, scores: Mapping[str, np.ndarray], names: Sequence[str]

@@ -55,7 +55,7 @@ def _worst(s: dict) -> str:
 def approach_labels(setting: dict) -> dict[str, str]:
     """:data:`APPROACHES` as they apply to a recorded setting: the two-stage label says
     when the grid head, not the paper's deep stage 2, ran, and which options beyond the
-    paper trained it (SRM residual input, synthetic splices, a patch score)."""
+    paper trained it (SRM residual input, synthetic splices, a patch score, a second view)."""
     arch = "".join(setting.get("channel_arch", "").split())
     srm = ("SRM residuals" if "SRM()" in arch else
            "pixels and SRM residuals" if "SRM(" in arch else "")
@@ -75,6 +75,8 @@ def approach_labels(setting: dict) -> dict[str, str]:
     if not paper_optimizer:
         extra.append(f"stage 1 {setting.get('stage1_optimizer', Setting.stage1_optimizer)} "
                      f"at learning rate {setting.get('stage1_lr', Setting.stage1_lr):g}")
+    if len(setting.get("views", ())) > 1:  # record() leaves the one view out
+        extra.append("stage 2 on each image and its mirror (mean logit)")
     note = f"; {', '.join(extra)}" if extra else ""
     if not head:
         return {**APPROACHES, "two_stage": APPROACHES["two_stage"] + note}

@@ -32,6 +32,7 @@ from ...training.end_to_end import logits_output, predict_end_to_end, train_end_
 from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, RankingHingePatchScore, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
+from ...views import combine_views, mirror_image
 from . import dct_markov, format_baseline, tamper_maps
 from .fusion import FUSED, fuse
 from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
@@ -42,6 +43,11 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return np.repeat(image[..., None], 3, axis=2)
     return image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
+
+
+def _view_of(view: str) -> Callable[[np.ndarray], np.ndarray]:
+    """How a read image becomes the RGB image of ``view`` (hyperkit.views)."""
+    return _rgb if view == "original" else (lambda image: mirror_image(_rgb(image)))
 
 
 def _is_rgb_file(path: Path) -> bool:
@@ -358,8 +364,11 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
             ) -> tuple[TwoStage, FitResult, dict, dict, tuple[float, float]]:
     """Hyper-images over the eq.-2 grid and stage 2 with weighted BCE on logits (class
     weights of its training labels); ``extra``: synthetic tampered image files added to
-    its training images. Returns the two-stage model, the fit, the test and the
-    validation probabilities ({'two_stage': (N,)} each) and the class weights used."""
+    its training images. With several views (``Setting.views``) stage 2 trains on every
+    view's hyper-images (and validates on them, each a sample) and scores an image by
+    the mean logit of its views (:func:`hyperkit.views.combine_views`), as the saved
+    model does. Returns the two-stage model, the fit, the test and the validation
+    probabilities ({'two_stage': (N,)} each) and the class weights used."""
     st, labels, tr, va = sd.st, sd.labels, sd.tr, sd.va
     train_y = np.r_[labels[tr], np.zeros(len(extra), labels.dtype)]
     grid = st.grid()
@@ -370,7 +379,8 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     model = TwoStage(Centered(ranker.channel, mean), s2, stage1_arch=st.channel_arch,
                      stage2_arch=st.stage2_arch, patch=(PATCH, PATCH), grid=grid, lcn=False,
                      kind="classifier", classes=CLASSES, threshold=0.5,
-                     meta={"task": "forgery", "score_meaning": SCORE_MEANING})
+                     meta={"task": "forgery", "score_meaning": SCORE_MEANING},
+                     views=st.views)
     model.eval()
     # 16 image files read at a time; on a CPU 32 patches through stage 1 at once, whose
     # activations stay in cache: the demo's 250 hyper-images in 28-30 s against 70-75 s
@@ -379,18 +389,26 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     batch = 32 if sd.dev.type == "cpu" else 256
     files = {"train": [sd.paths[i] for i in tr] + [Path(f) for f in extra],
              "val": [sd.paths[i] for i in va], "test": [sd.paths[i] for i in sd.te]}
-    hyper = {name: cached_hyperimages(f"hyper_{name}" + ("_splices" if extra and
-                                                         name == "train" else ""),
-                                      model, ImageFiles(f), sd.wd, "mmap", batch_size=batch,
-                                      progress=sd.progress, group=16, prepare=_rgb)
+    # one cache per set and view: hyper_train.npy, hyper_train_mirror.npy, ...
+    views = {name: [cached_hyperimages(f"hyper_{name}" + ("_splices" if extra and
+                                                          name == "train" else "")
+                                       + ("" if v == "original" else f"_{v}"),
+                                       model, ImageFiles(f), sd.wd, "mmap", batch_size=batch,
+                                       progress=sd.progress, group=16, prepare=_view_of(v))
+                    for v in st.views]
              for name, f in files.items()}
-    if hyper["train"].shape[1] != channels:
+    if views["train"][0].shape[1] != channels:
         raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "
-                         f"channel gives {hyper['train'].shape[1]} features")
+                         f"channel gives {views['train'][0].shape[1]} features")
+    # every view of an image is one more sample (one view: the memory-mapped caches as
+    # they are; several: concatenated in memory)
+    k = len(st.views)
+    stack = (lambda hs: hs[0]) if k == 1 else np.concatenate
     # with splices tampered is the larger training class; its weights (n / (2 n_class))
     # also weigh the validation loss that picks the kept epoch
     weights = class_weights(train_y)
-    s2, fit2 = fit_stage2(s2, (hyper["train"], train_y), (hyper["val"], labels[va]),
+    s2, fit2 = fit_stage2(s2, (stack(views["train"]), np.tile(train_y, k)),
+                          (stack(views["val"]), np.tile(labels[va], k)),
                           weights, config,
                           flips=stage2_options(st.stage2_recipe)["flips"],
                           seed=sd.seed, checkpoint=sd.wd / "stage2.ckpt", resume=sd.resume,
@@ -398,7 +416,10 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     model.stage2 = s2
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls
-    val_prob = predict(s2, hyper["val"], batch_size=64)
+    def score(name: str) -> np.ndarray:
+        return combine_views([predict(s2, h, batch_size=64) for h in views[name]],
+                             model.kind)
+
+    val_prob = score("val")
     model.threshold = pick_threshold(val_prob, labels[va])
-    return (model, fit2, {"two_stage": predict(s2, hyper["test"], batch_size=64)},
-            {"two_stage": val_prob}, weights)
+    return model, fit2, {"two_stage": score("test")}, {"two_stage": val_prob}, weights
