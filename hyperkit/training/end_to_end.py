@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from ..data.resized import ResizedImages
@@ -70,7 +71,9 @@ def train_end_to_end(train_images: Any, train_labels: Any, val_images: Any, val_
         arch: a preset name ('tid_shallow_e2e', 'tid_deep_e2e', 'forgery_e2e') or an
             architecture string; its Input(h, w, c) sets the size and channel count.
         objective: the loss (MAE for NR-IQA, WeightedBCE for forgery).
-        config: training protocol; ``config.seed`` also seeds the flips.
+        config: training protocol; ``config.seed`` also seeds the initial weights (the
+            global torch generator is seeded with it before the network is built) and
+            the flips.
         workdir: folder for the checkpoint ``e2e.ckpt`` (created if needed).
         resume: continue ``workdir/e2e.ckpt`` if it exists (flips included: the run
             ends as an uninterrupted one would on CPU).
@@ -88,6 +91,10 @@ def train_end_to_end(train_images: Any, train_labels: Any, val_images: Any, val_
                         f"WeightedBCE(...)), got {type(objective).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    # the initial weights come from config.seed alone, not from whatever drew random
+    # numbers before in this process (a forgery seed's stage 2 ran first, so its options
+    # moved this baseline)
+    torch.manual_seed(config.seed)
     net = build(arch)
     c, h, w = input_shape(net)
     train = ResizedImages(train_images, train_labels, (h, w), channels=c, lcn=lcn, flip=flip,

@@ -51,6 +51,21 @@ def test_trains_and_predicts_one_score_per_image(tmp_path):
                                scores[1:], rtol=1e-5, atol=1e-6)
 
 
+def test_the_initial_weights_come_from_the_config_seed_alone(tmp_path):
+    """What drew random numbers before (another stage's training) must not move the
+    baseline: the same config gives the same network after any global generator state."""
+    first, _ = run(tmp_path / "a")
+    torch.manual_seed(123)
+    torch.rand(1000)
+    tr, ytr = images(24, 0)
+    va, yva = images(8, 1)
+    second, _ = train_end_to_end(tr, ytr, va, yva, arch=ARCH, objective=MAE(), config=CFG,
+                                 workdir=tmp_path / "b", log=None, progress=False,
+                                 device="cpu")
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_existing_checkpoint_needs_resume(tmp_path):
     run(tmp_path)
     with pytest.raises(FileExistsError, match="resume=True"):
