@@ -99,7 +99,7 @@ def scores(net, *views: dict) -> dict:
                              "classifier") for k in ("val", "test")}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=None, help="default: RUN/data")
@@ -107,7 +107,7 @@ def main() -> None:
                     help="where the mirrored hyper-images go (not inside --run)")
     ap.add_argument("--seeds", type=int, default=None, help="default: every seed in --run")
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.cache.resolve().is_relative_to(args.run.resolve()):
         ap.error("--cache must lie outside --run (nothing is written into a run)")
     cfg = json.loads((args.run / "config.json").read_text())
