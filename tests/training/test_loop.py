@@ -429,3 +429,26 @@ def test_bf16_training_runs_the_forward_in_bf16_and_keeps_float32_weights():
     assert torch.bfloat16 in seen and torch.float32 in seen  # train bf16, validate float32
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert np.isfinite(r.best_val)
+
+
+def test_validation_runs_in_cpu_sized_batches_and_gives_the_whole_sets_value():
+    from hyperkit.batching import as_source
+    from hyperkit.training.loop import eval_batch_size, validate
+
+    assert eval_batch_size(torch.device("cpu")) == 128
+    assert eval_batch_size(torch.device("meta")) == 512
+    sizes = []
+
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            sizes.append(len(x))
+            return x[:, 0]
+
+    x = torch.arange(300, dtype=torch.float32)[:, None]
+    y = torch.zeros(300)
+    got = validate(Net(), as_source((x, y), "val"), MAE(), torch.device("cpu"))
+    assert sizes == [128, 128, 44]  # the CPU default
+    assert got == pytest.approx(float(x.mean()))  # one value over all outputs
+    sizes.clear()
+    validate(Net(), as_source((x, y), "val"), MAE(), torch.device("cpu"), batch_size=512)
+    assert sizes == [300]
