@@ -402,7 +402,8 @@ def test_the_stage1_optimizer_and_rate_are_checked_and_reach_its_config():
     head = {"stage2_recipe": "head", "stage2_arch": "head(128,15,15,sig=1)"}
     label = approach_labels({**head, **rec})["two_stage"]
     assert label.startswith("Two-stage: stage 1, grid-head") and label.endswith(
-        "; stage 1 adam at learning rate 0.0003")
+        "; stage 1 adam at learning rate 0.0003, stage 2 on each image and its mirror "
+        "(mean logit)")  # the quick setting's two views
     assert approach_labels({**head, "stage1_lr": 0.01})["two_stage"].endswith(
         "; stage 1 sgd at learning rate 0.01")
     with pytest.raises(SystemExit, match="--stage1-lr"):
@@ -464,7 +465,7 @@ def test_report_merges_a_run_whose_data_moved_and_skips_the_contour_figure(tree,
     assert not list((out / "contours").glob("*.png"))
 
 
-def test_two_views_train_stage2_on_each_image_and_its_mirror(tree, tmp_path, monkeypatch):
+def test_two_views_train_stage2_on_each_image_and_its_mirror(tmp_path, monkeypatch):
     """--views original,mirror: a hyper-image cache per view, stage 2 on twice the
     images, scores as the mean logit of both views, and a saved model that scores the
     same way (issue 20; bench/RESULTS.md forgery-views)."""
@@ -482,7 +483,8 @@ def test_two_views_train_stage2_on_each_image_and_its_mirror(tree, tmp_path, mon
     monkeypatch.setattr(seed_module, "fit_stage2", lambda net, train, val, *a, **k: (
         sizes.append((len(train[0]), len(train[1]), len(val[0]), len(val[1])))
         or fit(net, train, val, *a, **k)))
-    root, _ = tree
+    # its own tree: the module's is renamed by the report test above
+    root, _ = make_tree(tmp_path / "CASIA2", n_pairs=7, n_authentic=8)
     out = tmp_path / "run"
     main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out),
           "--views", "original,mirror", *TINY])
