@@ -294,9 +294,6 @@ def _predict_two_stage(model: TwoStage, images: Any, batch_size: int,
     """Stage 2 on each image's hyper-image, one per view of ``model.views``, combined."""
     if model.stage2 is None:
         raise RuntimeError("stage 2 is not trained; use method='patch_average'")
-    if model.views == ("original",):
-        return predict_outputs(model.stage2, model.hyperimages(images, batch_size,
-                                                               channel_axis=channel_axis))
     singles = split_images(images, channel_axis=channel_axis)  # each in its convention now
     return combine_views([predict_outputs(model.stage2,
                                           model.hyperimages(view_images(singles, v),

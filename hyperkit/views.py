@@ -29,8 +29,8 @@ def logit(p: Any) -> np.ndarray:
 
 
 def check_views(views: Any, name: str = "views") -> tuple[str, ...]:
-    """``views`` as a tuple: a non-empty sequence of distinct names from :data:`VIEWS`,
-    'original' first when present; ValueError naming ``name`` otherwise."""
+    """``views`` as a tuple, in the order given: a non-empty sequence of distinct names
+    from :data:`VIEWS`; ValueError naming ``name`` otherwise."""
     if isinstance(views, str) or not isinstance(views, (list, tuple)) or not views:
         raise ValueError(f"{name} must be a non-empty list of view names from "
                          f"{', '.join(VIEWS)}, got {views!r}")
@@ -52,10 +52,15 @@ def mirror_image(image: Any) -> Any:
     return interop.contiguous(flipped)
 
 
+def view_image(image: Any, view: str) -> Any:
+    """One image (in its ecosystem's layout) as ``view`` shows it: itself, or its mirror."""
+    check_views([view], "view")
+    return image if view == "original" else mirror_image(image)
+
+
 def view_images(images: Sequence[Any], view: str) -> list[Any]:
     """``images`` (single images in their ecosystem's layout) as ``view`` shows them."""
-    check_views([view], "view")
-    return list(images) if view == "original" else [mirror_image(im) for im in images]
+    return [view_image(im, view) for im in images]
 
 
 def combine_views(outputs: Sequence[Any], kind: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from ...training.end_to_end import logits_output, predict_end_to_end, train_end_
 from ...training.loop import FitResult, fit, predict
 from ...training.objectives import RankingHinge, RankingHingePatchScore, WeightedBCE
 from ...training.recipes import cached_hyperimages, stage2_options
-from ...views import combine_views, mirror_image
+from ...views import combine_views, view_image
 from . import dct_markov, format_baseline, tamper_maps
 from .fusion import FUSED, fuse
 from .settings import APPROACHES, CLASSES, FLAT, MARGIN, PATCH, SCORE_MEANING, Setting
@@ -47,7 +47,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 def _view_of(view: str) -> Callable[[np.ndarray], np.ndarray]:
     """How a read image becomes the RGB image of ``view`` (hyperkit.views)."""
-    return _rgb if view == "original" else (lambda image: mirror_image(_rgb(image)))
+    return lambda image: view_image(_rgb(image), view)
 
 
 def _is_rgb_file(path: Path) -> bool:
@@ -238,9 +238,9 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     folder.on_rank0(save_torch, e2e.state_dict(), folder.path / rel / "e2e.pt")
     # the validation images' scores too (val_*), so that other fusion or threshold rules
     # can be checked later without retraining
-    folder.finish(rel, run, {"path": np.array([str(paths[i]) for i in te]),
+    folder.finish(rel, run, {"path": np.array([str(p) for p in files["te"]]),
                              "true": labels[te], **prob,
-                             "val_path": np.array([str(paths[i]) for i in va]),
+                             "val_path": np.array([str(p) for p in files["va"]]),
                              "val_true": labels[va],
                              **{f"val_{k}": v for k, v in val_prob.items()}})
     return run
@@ -390,16 +390,16 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     files = {"train": [sd.paths[i] for i in tr] + [Path(f) for f in extra],
              "val": [sd.paths[i] for i in va], "test": [sd.paths[i] for i in sd.te]}
     # one cache per set and view: hyper_train.npy, hyper_train_mirror.npy, ...
-    views = {name: [cached_hyperimages(f"hyper_{name}" + ("_splices" if extra and
+    hyper = {name: [cached_hyperimages(f"hyper_{name}" + ("_splices" if extra and
                                                           name == "train" else "")
                                        + ("" if v == "original" else f"_{v}"),
                                        model, ImageFiles(f), sd.wd, "mmap", batch_size=batch,
                                        progress=sd.progress, group=16, prepare=_view_of(v))
                     for v in st.views]
              for name, f in files.items()}
-    if views["train"][0].shape[1] != channels:
+    if hyper["train"][0].shape[1] != channels:
         raise ValueError(f"stage 2 {st.stage2_arch!r} takes {channels} channels but the "
-                         f"channel gives {views['train'][0].shape[1]} features")
+                         f"channel gives {hyper['train'][0].shape[1]} features")
     # every view of an image is one more sample (one view: the memory-mapped caches as
     # they are; several: concatenated in memory)
     k = len(st.views)
@@ -407,8 +407,8 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     # with splices tampered is the larger training class; its weights (n / (2 n_class))
     # also weigh the validation loss that picks the kept epoch
     weights = class_weights(train_y)
-    s2, fit2 = fit_stage2(s2, (stack(views["train"]), np.tile(train_y, k)),
-                          (stack(views["val"]), np.tile(labels[va], k)),
+    s2, fit2 = fit_stage2(s2, (stack(hyper["train"]), np.tile(train_y, k)),
+                          (stack(hyper["val"]), np.tile(labels[va], k)),
                           weights, config,
                           flips=stage2_options(st.stage2_recipe)["flips"],
                           seed=sd.seed, checkpoint=sd.wd / "stage2.ckpt", resume=sd.resume,
@@ -417,7 +417,7 @@ def _stage2(sd: Seed, ranker: SiameseRanker, mean: list, config: Any,
     # the decision threshold is picked on the validation images (balanced accuracy):
     # weighted BCE balances the classes' losses, not where 0.5 falls
     def score(name: str) -> np.ndarray:
-        return combine_views([predict(s2, h, batch_size=64) for h in views[name]],
+        return combine_views([predict(s2, h, batch_size=64) for h in hyper[name]],
                              model.kind)
 
     val_prob = score("val")
