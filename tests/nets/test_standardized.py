@@ -282,3 +282,34 @@ def test_standardized_runs_the_fold_and_leaves_it_for_large_shifts():
         calls.clear()
         net(x)
         assert calls == [1]
+
+
+def test_the_fold_decision_is_read_once_per_version_of_the_statistics(monkeypatch):
+    """The |mean| / std test reads a device value back (a GPU synchronization): it runs
+    once per version of the buffers, not once per batch, and follows in-place changes,
+    a load and a dtype move."""
+    from hyperkit.nets import standardized
+
+    torch.manual_seed(0)
+    net = Standardized(build("Input(5,7,6) - 2xC(4) - MP(2) - FC(8) - FC(1,'linear')"),
+                       6).eval()
+    reads = []
+    real = standardized.max_shift
+    monkeypatch.setattr(standardized, "max_shift", lambda s: reads.append(1) or real(s))
+    x = torch.relu(torch.randn(4, 6, 5, 7))
+    calls = []
+    net.net.body[0].register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        for _ in range(3):
+            net(x)
+        assert (len(reads), calls) == (1, [])  # folded, decided once
+        net.in_mean[0] = (FOLD_MAX_SHIFT + 1) * net.in_std[0]
+        net(x)
+        net(x)
+        assert (len(reads), len(calls)) == (2, 2)  # redone after the change: explicit
+        net.load_state_dict({**net.state_dict(), "in_mean": torch.zeros(6)})
+        net(x)
+        assert (len(reads), len(calls)) == (3, 2)  # a load: folded again
+        net.double()
+        net(x.double())
+        assert len(reads) == 4
