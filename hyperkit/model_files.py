@@ -11,10 +11,9 @@ import torch
 from torch import nn
 
 from .files import load_torch
-from .views import check_views
+from .views import KINDS, check_views
 
 FORMAT = "hyperkit-two-stage"
-KINDS = ("regression", "classifier")
 
 
 def upgrade(info: dict) -> dict:

@@ -21,6 +21,7 @@ from . import interop
 
 VIEWS = ("original", "mirror")  # every view a model may name, in this order
 EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before the logit
+KINDS = ("regression", "classifier")  # TwoStage.kind: what its scores are (combine_views)
 
 
 def logit(p: Any) -> np.ndarray:
@@ -69,8 +70,8 @@ def combine_views(outputs: Sequence[Any], kind: str) -> np.ndarray:
     A classifier's probabilities are averaged as logits (clipped to [EPS, 1 - EPS]) and
     mapped back through the sigmoid, so two confident views stay confident; a regression
     model's scores are averaged. One view is returned as it is (float64)."""
-    if kind not in ("classifier", "regression"):
-        raise ValueError(f"kind must be 'classifier' or 'regression', got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if len(outputs) == 0:
         raise ValueError("outputs must hold the scores of at least one view")
     arrs = [np.asarray(o, dtype=np.float64).reshape(-1) for o in outputs]
