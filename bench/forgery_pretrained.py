@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 from hyperkit import build_hyperimage, nets
 from hyperkit.data.forgery import casia2
@@ -76,7 +77,10 @@ def pool_lr(htr: np.ndarray, ytr: np.ndarray, hte: np.ndarray, seed: int) -> np.
     from sklearn.linear_model import LogisticRegressionCV
 
     mean, std = htr.mean((0, 2, 3)), htr.std((0, 2, 3)) + 1e-6
-    clf = LogisticRegressionCV(Cs=10, cv=5, class_weight="balanced", max_iter=3000,
+    folds = int(min(5, np.bincount(ytr.astype(int), minlength=2).min()))
+    if folds < 2:
+        raise SystemExit("pool-lr needs 2 training images of each class")
+    clf = LogisticRegressionCV(Cs=10, cv=folds, class_weight="balanced", max_iter=3000,
                                scoring="roc_auc", random_state=seed)
     clf.fit(pooled(htr, mean, std), ytr)
     return clf.predict_proba(pooled(hte, mean, std))[:, 1]
@@ -97,10 +101,13 @@ def head(spec: str, views: list[np.ndarray], y: np.ndarray, parts: dict, seed: i
     return combine_views([predict(s2, v[te], batch_size=64) for v in views], "classifier")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True,
                     help="the quick demo set (written there when the folder is new)")
+    ap.add_argument("--demo", default=None,
+                    help="AUTHENTIC,TAMPERED images of the demo set (default: the quick "
+                         "setting's)")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--grid", default="15,15", help="U,V of the hyper-image")
     ap.add_argument("--head", default=None, help="default head(800,U,V,sig=1)")
@@ -108,11 +115,21 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=None,
                     help="a finished quick forgery run on --data, paired per seed")
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     st = SETTINGS["quick"]
-    if not forgery_demo.matches(args.data, st.demo_authentic, st.demo_tampered, 0):
-        forgery_demo.generate(args.data, st.demo_authentic, st.demo_tampered, seed=0)
-    grid = tuple(int(v) for v in args.grid.split(","))
+    size = (st.demo_authentic, st.demo_tampered)
+    try:
+        if args.demo is not None:
+            size = tuple(int(v) for v in args.demo.split(","))
+        grid = tuple(int(v) for v in args.grid.split(","))
+    except ValueError:
+        raise SystemExit(f"--demo and --grid take two integers A,B; got {args.demo!r}, "
+                         f"{args.grid!r}") from None
+    if len(size) != 2 or len(grid) != 2 or min(grid) < 1:
+        raise SystemExit(f"--demo and --grid take two integers A,B (grid >= 1); got "
+                         f"{args.demo!r}, {args.grid!r}")
+    if not forgery_demo.matches(args.data, *size, 0):
+        forgery_demo.generate(args.data, *size, seed=0)
     spec = args.head or f"head(800,{grid[0]},{grid[1]},sig=1)"
     data = casia2.scan(args.data)
     paths, labels, groups = data.classification_set()
@@ -151,7 +168,8 @@ def main() -> None:
         line = f"{k:18s} {a.mean():.3f} ± {summary[k]['std']:.3f}  worst {a.min():.3f}"
         if "run two_stage" in res and k != "run two_stage":
             d = a - np.array(res["run two_stage"])
-            half = 2.262 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) == 10 else float("nan")
+            half = (stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+                    if len(d) > 1 else float("nan"))
             summary[k]["paired_vs_run"] = {"mean": float(d.mean()), "t95_half": float(half),
                                            "up": int((d > 0).sum()), "down": int((d < 0).sum())}
             line += f"  vs run {d.mean():+.3f} ± {half:.3f} ({(d > 0).sum()} up)"
