@@ -86,8 +86,9 @@ class Standardized(nn.Module):
         output at 100, 5e-4 at 1,000, against 1e-6 unfolded); beyond FOLD_MAX_SHIFT the
         explicit route runs (forgery hyper-images measured so far stay under 2). The
         test reads the statistics back from the device, so it is decided once per
-        version of the buffers (an in-place change, a load or a move redoes it), not
-        once per batch: on a GPU that read is a synchronization."""
+        version of the buffers (an in-place change, a load or a move redoes it; a write
+        through ``.data`` bypasses the version counter), not once per batch: on a GPU
+        that read is a synchronization."""
         if getattr(self.net, "forward_affine", None) is None:
             return None
         shift = -self.in_mean / self.in_std
