@@ -42,7 +42,7 @@ from hyperkit.evaluation.classification import roc_auc
 from hyperkit.nets.siamese import SiameseRanker
 from hyperkit.runs import library_versions
 from hyperkit.tasks.forgery.seed import class_weights, fit_stage2
-from hyperkit.tasks.forgery.settings import SETTINGS
+from hyperkit.tasks.forgery.settings import Setting
 from hyperkit.training.loop import predict
 from hyperkit.training.objectives import Objective
 from hyperkit.training.recipes import stage2_recipe
@@ -138,7 +138,8 @@ def main() -> None:
                                                      "criterion(s) that keep a head's weights")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    st = SETTINGS["quick"]
+    # the run's own setting (its channel may not be the quick one, e.g. with SRM())
+    st = Setting(**json.loads((args.run / "config.json").read_text())["setting"])
     data = casia2.scan(args.data)
     seeds = args.seeds or len(list(args.run.glob("seed*/metrics.json")))
     res: dict[str, list] = {}
