@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from forgery_stage2 import pool_lr_fit  # bench/, beside this script
 from scipy import stats
 
 from hyperkit import build_hyperimage, nets
@@ -64,26 +65,6 @@ def hyperimages(paths: list[Path], grid: tuple[int, int], mirror: bool) -> np.nd
                                  lcn=model.lcn, batch_size=1024, channels=model.channels)
         out.append(h.numpy())
     return np.concatenate(out)
-
-
-def pooled(h: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(N, 3 D): grid mean, max and std of each standardized channel."""
-    z = ((h - mean[None, :, None, None]) / std[None, :, None, None]).reshape(len(h),
-                                                                              h.shape[1], -1)
-    return np.concatenate([z.mean(2), z.max(2), z.std(2)], 1)
-
-
-def pool_lr(htr: np.ndarray, ytr: np.ndarray, hte: np.ndarray, seed: int) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegressionCV
-
-    mean, std = htr.mean((0, 2, 3)), htr.std((0, 2, 3)) + 1e-6
-    folds = int(min(5, np.bincount(ytr.astype(int), minlength=2).min()))
-    if folds < 2:
-        raise SystemExit("pool-lr needs 2 training images of each class")
-    clf = LogisticRegressionCV(Cs=10, cv=folds, class_weight="balanced", max_iter=3000,
-                               scoring="roc_auc", random_state=seed)
-    clf.fit(pooled(htr, mean, std), ytr)
-    return clf.predict_proba(pooled(hte, mean, std))[:, 1]
 
 
 def head(spec: str, views: list[np.ndarray], y: np.ndarray, parts: dict, seed: int,
@@ -141,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     for s in range(args.seeds):
         parts = dict(zip(("train", "val", "test"), casia2.grouped_split(groups, s)))
         y, te = labels, parts["test"]
-        scores = {"pool-lr": pool_lr(views[0][parts["train"]], y[parts["train"]],
-                                     views[0][te], s),
+        scores = {"pool-lr": pool_lr_fit(views[0][parts["train"]], y[parts["train"]],
+                                         views[0][te], s, max_iter=3000),
                   "head": head(spec, views, y, parts, s, args.epochs)}
         if args.run is not None:
             pred = np.load(args.run / f"seed{s}" / "predictions.npz")

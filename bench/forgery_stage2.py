@@ -90,14 +90,24 @@ def pooled(h: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 def pool_lr(sets: dict, seed: int) -> np.ndarray:
     """Test probabilities of the pooled-feature logistic regression."""
+    return pool_lr_fit(sets["train"][0], sets["train"][1], sets["test"][0], seed)
+
+
+def pool_lr_fit(htr: np.ndarray, ytr: np.ndarray, hte: np.ndarray, seed: int,
+                max_iter: int = 2000) -> np.ndarray:
+    """Logistic regression (scikit-learn, C by CV over 5 folds, fewer when the smaller
+    class has fewer training images) on :func:`pooled` features of training hyper-images
+    (N, D, U, V) and labels; the probabilities of ``hte``."""
     from sklearn.linear_model import LogisticRegressionCV
 
-    htr = sets["train"][0]
+    folds = int(min(5, np.bincount(np.asarray(ytr, int), minlength=2).min()))
+    if folds < 2:
+        raise SystemExit("pool-lr needs 2 training images of each class")
     mean, std = htr.mean((0, 2, 3)), htr.std((0, 2, 3)) + 1e-6
-    clf = LogisticRegressionCV(Cs=10, cv=5, class_weight="balanced", max_iter=2000,
+    clf = LogisticRegressionCV(Cs=10, cv=folds, class_weight="balanced", max_iter=max_iter,
                                scoring="roc_auc", random_state=seed)
-    clf.fit(pooled(htr, mean, std), sets["train"][1])
-    return clf.predict_proba(pooled(sets["test"][0], mean, std))[:, 1]
+    clf.fit(pooled(htr, mean, std), ytr)
+    return clf.predict_proba(pooled(hte, mean, std))[:, 1]
 
 
 def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import time
 from pathlib import Path
 
@@ -29,15 +28,12 @@ from hyperkit.training.objectives import MAE
 SIZES = (512, 256, 128, 64)
 
 
-def cached_images(folder: Path) -> list[torch.Tensor]:
+def cached_images(folder: Path) -> PreparedImages:
     """The prepared images of a run's cache folder, mapped as the run maps them."""
     files = sorted(p for p in glob.glob(f"{folder}/prepared-*") if not p.endswith(".json"))
     if not files:
         raise SystemExit(f"{folder} holds no prepared-image cache (prepared-*)")
-    meta = json.loads(Path(files[0] + ".json").read_text())
-    store = PreparedImages.__new__(PreparedImages)  # the file as it is, without its sources
-    store.path, store.dtype = Path(files[0]), meta.get("dtype", "float32")
-    return store._map([tuple(s) for s in meta["shapes"]])
+    return PreparedImages.open(files[0])
 
 
 def main() -> None:

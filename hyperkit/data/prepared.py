@@ -136,6 +136,28 @@ class PreparedImages:
                                                   np.dtype(DTYPES[dtype][1]).itemsize))
         self.tensors = self._map(shapes)
 
+    @classmethod
+    def open(cls, path: str | Path) -> PreparedImages:
+        """An existing cache file as it is (its index, path + '.json', gives the shapes,
+        dtype and settings), memory-mapped copy-on-write, without its source images: for
+        reading a finished run's cache (e.g. bench/validation_batch.py). Nothing is
+        checked against sources; FileNotFoundError without an index, ValueError for an
+        index of another format or a file of the wrong length."""
+        path = Path(path)
+        index = path.with_name(path.name + ".json")
+        if not index.is_file():
+            raise FileNotFoundError(f"path: {path} has no index {index.name}")
+        meta = json.loads(index.read_text())
+        if meta.get("format") != FORMAT or meta.get("dtype", "float32") not in DTYPES:
+            raise ValueError(f"path: {index} is not a {FORMAT} index")
+        self = cls.__new__(cls)
+        self.lcn, self.channels = bool(meta["lcn"]), meta["channels"]
+        self.max_size = tuple(meta["max_size"]) if meta.get("max_size") else None
+        # caches written before the dtype was recorded are float32
+        self.path, self.dtype = path, meta.get("dtype", "float32")
+        self.tensors = self._map([tuple(sh) for sh in meta["shapes"]])
+        return self
+
     def _write(self, conv: Any, count: int, bar: dict, meta: dict, index: Path,
                estimate: int | None) -> list[tuple[int, ...]]:
         """Converts every image into a temporary file, renamed to ``self.path`` when

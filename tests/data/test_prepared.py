@@ -244,3 +244,21 @@ def test_values_beyond_float16_are_refused(tmp_path, monkeypatch):
         PreparedImages(src, lcn=True, channels=None, path=tmp_path / "prep.f16",
                        dtype="float16")
     assert not (tmp_path / "prep.f16").exists()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_open_maps_an_existing_cache_without_its_sources(tmp_path, dtype):
+    src = files(tmp_path)
+    cache = tmp_path / "prep.f32"
+    made = PreparedImages(src, path=cache, dtype=dtype, lcn=True, channels=None)
+    got = PreparedImages.open(cache)
+    assert (got.path, got.dtype, got.lcn, got.channels, got.max_size) == (
+        cache, dtype, True, None, None)
+    assert len(got) == len(made)
+    for a, b in zip(got.tensors, made.tensors):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match="path: .* has no index"):
+        PreparedImages.open(tmp_path / "other.f32")
+    (tmp_path / "x.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="path: .* is not a hyperkit-prepared-images index"):
+        PreparedImages.open(tmp_path / "x")
