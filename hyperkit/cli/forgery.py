@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contour-jitter", type=int,
                         help="stage-1 training windows move by up to this many pixels per "
                              "draw (default: the setting's; 0 = fixed positions)")
+    parser.add_argument("--edge-negatives", type=int, metavar="N",
+                        help="stage-1 samples per pair more: the authentic image's patch at "
+                             "one of its N strongest natural edges ranked against the "
+                             "tampered contour patch (default: the setting's; 0 = none)")
     parser.add_argument("--splices", type=int,
                         help="synthetic tampered images per training authentic image, for "
                              "the stages --splices-in names (default: the setting's; 0 = none)")
@@ -106,12 +110,14 @@ def run_from_args(args: argparse.Namespace) -> None:
             "seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "channel_arch",
             "stage2_arch", "e2e_arch", "demo_authentic", "demo_tampered", "contour_points",
             "contour_jitter", "splices", "splices_in", "splice_jpeg", "patch_score",
-            "stage1_optimizer", "stage1_lr", "views")
+            "stage1_optimizer", "stage1_lr", "views", "edge_negatives")
             if getattr(args, k) is not None}
         if "views" in over:  # 'original,mirror' -> ('original', 'mirror'), checked by Setting
             over["views"] = tuple(v.strip() for v in over["views"].split(","))
         if over.get("contour_jitter", 0) < 0:
             raise ValueError("--contour-jitter must be >= 0 (pixels)")
+        if over.get("edge_negatives", 0) < 0:
+            raise ValueError("--edge-negatives must be >= 0 (samples per pair)")
         if over.get("splices", 0) < 0:  # as_flags leaves a plain word such as 'splices'
             raise ValueError("--splices must be >= 0 (images per training authentic image)")
         for k in ("seeds", "stage1_epochs", "stage2_epochs", "e2e_epochs", "demo_authentic",

@@ -268,3 +268,29 @@ def test_a_patch_score_head_adds_each_patchs_tamper_logit():
     for bad in (0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="weight must be a finite number > 0"):
             RankingHingePatchScore(weight=bad)
+
+
+def test_authentic_tops_move_the_authentic_patch_only():
+    rng = np.random.default_rng(2)
+    pairs = [flat_pair(rng), flat_pair(rng, value=0.5)]
+    tops = [np.array([[0, 0], [16, 32]]), np.array([[5, 5], [0, 32]])]
+    at = [np.array([[8, 8], [16, 0]]), np.array([[0, 0], [10, 20]])]
+    src = SiamesePairs(pairs, tops, authentic_tops=at, augment=True, seed=1, jitter=3)
+    au, tp = src.patches(np.array([1, 3]))
+    np.testing.assert_array_equal(au[0].numpy(), pairs[0][0][16:80, 0:64].transpose(2, 0, 1))
+    np.testing.assert_array_equal(au[1].numpy(), pairs[1][0][10:74, 20:84].transpose(2, 0, 1))
+    np.testing.assert_array_equal(tp[0].numpy(), pairs[0][1][16:80, 32:96].transpose(2, 0, 1))
+    np.testing.assert_array_equal(tp[1].numpy(), pairs[1][1][0:64, 32:96].transpose(2, 0, 1))
+    # a shift moves both windows alike, each kept inside the image
+    au, tp = src.patches(np.array([1]), np.array([[-20, 40]]))
+    np.testing.assert_array_equal(au[0].numpy(), pairs[0][0][0:64, 32:96].transpose(2, 0, 1))
+    np.testing.assert_array_equal(tp[0].numpy(), pairs[0][1][0:64, 32:96].transpose(2, 0, 1))
+    (x1, x2), y = src.batch(np.arange(4))
+    assert x1.shape == (4, 3, 64, 64) and set(y.tolist()) <= {-1.0, 1.0}
+    same = SiamesePairs(pairs, tops, authentic_tops=tops).patches(np.arange(4))
+    for a, b in zip(same, SiamesePairs(pairs, tops).patches(np.arange(4))):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="authentic_tops has 1 position arrays for 2"):
+        SiamesePairs(pairs, tops, authentic_tops=at[:1])
+    with pytest.raises(ValueError, match=r"authentic_tops must be \(2, 2\)"):
+        SiamesePairs(pairs, tops, authentic_tops=[np.zeros((3, 2)), np.zeros((2, 2))])

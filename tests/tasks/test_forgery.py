@@ -311,7 +311,8 @@ def test_splices_reach_both_stages_and_the_patch_score_trains(tree, tmp_path):
     before = sorted(p.name for p in root.rglob("*"))
     out = tmp_path / "run"
     main(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(out), *TINY,
-          "--splices", "2", "--splices-in", "both", "--patch-score", "0.5"])
+          "--splices", "2", "--splices-in", "both", "--patch-score", "0.5",
+          "--edge-negatives", "4"])
     assert sorted(p.name for p in root.rglob("*")) == before  # splices go to the run
     run = json.loads((out / "results.json").read_text())["runs"][0]
     synthetic = run["stage1_pairs"]["synthetic"]
@@ -331,6 +332,49 @@ def test_splices_reach_both_stages_and_the_patch_score_trains(tree, tmp_path):
     assert (out / "seed0" / "model" / "model.json").is_file()
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["setting"]["splices"] == 2 and cfg["setting"]["patch_score"] == 0.5
+    # edge negatives: every training pair (real and synthetic) has its authentic image's
+    # edge windows, and the validation edge ranking is recorded
+    assert cfg["setting"]["edge_negatives"] == 4
+    edges = json.loads((out / "edges.json").read_text())
+    assert {k.rsplit("|", 1)[0] for k in edges} >= {r["authentic"] for r in made["rows"]}
+    assert 0 <= run["stage1"]["val_edge_ranking_accuracy"] <= 1
+
+
+def test_edge_negatives_are_checked_recorded_and_added_after_the_contour_samples(
+        monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    import hyperkit.tasks.forgery as forgery
+    from hyperkit.tasks.forgery.report import approach_labels
+    from hyperkit.tasks.forgery.seed import with_edge_negatives
+
+    q = SETTINGS["quick"]
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="edge_negatives"):
+            replace(q, edge_negatives=bad)
+    assert "edge_negatives" not in q.record()  # older runs resume
+    assert replace(q, edge_negatives=5).record()["edge_negatives"] == 5
+    label = approach_labels({"stage2_recipe": "head", "stage2_arch": "h", "edge_negatives": 5})
+    assert "5 natural-edge negative(s) per stage-1 pair" in label["two_stage"]
+    with pytest.raises(SystemExit, match="--edge-negatives"):
+        main(["forgery", "--dataset", "demo", "--quick", "--edge-negatives", "-1"])
+    seen = []
+    monkeypatch.setattr(forgery, "run_forgery", lambda dataset, setting, *a, **k:
+                        seen.append(setting))
+    main(["forgery", "--dataset", "demo", "--quick", "--out", str(tmp_path / "r"),
+          "--edge-negatives", "7"])
+    assert seen[0].edge_negatives == 7
+    pairs = [("a.jpg", "t1.jpg"), ("b.jpg", "t2.jpg")]
+    tops = [[[0, 0], [1, 1], [2, 2]], [[5, 5], [6, 6], [7, 7]]]
+    edges = {"a.jpg": [[10, 10], [11, 11], [12, 12], [13, 13]],
+             "b.jpg": [[20, 20], [21, 21], [22, 22], [23, 23]]}
+    tt, ta = with_edge_negatives(pairs, tops, edges, 4)
+    np.testing.assert_array_equal(tt[0], [[0, 0], [1, 1], [2, 2], [0, 0], [1, 1], [2, 2],
+                                          [0, 0]])
+    np.testing.assert_array_equal(ta[1], [[5, 5], [6, 6], [7, 7], [20, 20], [21, 21],
+                                          [22, 22], [23, 23]])
+    with pytest.raises(ValueError, match="3 edge positions for 4 edge negatives"):
+        with_edge_negatives(pairs, tops, {k: v[:3] for k, v in edges.items()}, 4)
 
 
 def test_the_table_names_the_options_beyond_the_paper():

@@ -196,3 +196,51 @@ def closest_candidate(tampered: Any, candidates: list[Any]) -> int:
         a = as_hwc(c, f"candidates[{i}]")
         errs.append(np.abs(a - t).mean() if a.shape == t.shape else np.inf)
     return int(np.argmin(errs))
+
+
+EDGE_STRIDE = 16  # pixels between the candidate windows of :func:`edge_tops`
+
+
+def edge_tops(image: Any, n: int = N_POINTS, patch: int = PATCH,
+              stride: int = EDGE_STRIDE) -> np.ndarray:
+    """int64 (n, 2) top-left (row, col) of the n ``patch`` x ``patch`` windows with the
+    strongest natural edges of an (authentic) image: the mean Sobel gradient magnitude of
+    its gray image over each window on a ``stride`` grid, the strongest first, each at
+    least half a patch (in rows or columns) from those taken before. Where fewer windows
+    are that far apart, the list starts again from the strongest.
+
+    Why: stage 1 ranks an authentic patch against the tampered patch at the same
+    position, so it never sees an authentic edge ranked against a seam elsewhere; these
+    windows give it such negatives (:class:`~hyperkit.data.forgery.pairs.SiamesePairs`'
+    ``authentic_tops``)."""
+    from scipy import ndimage
+    from skimage.filters import sobel
+
+    for name, v, low in (("n", n, 1), ("patch", patch, 1), ("stride", stride, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    gray = as_hwc(image, "image").mean(axis=2)
+    h, w = gray.shape
+    if h < patch or w < patch:
+        raise ValueError(f"image is {h}x{w}, smaller than the {patch}x{patch} patch")
+    # mean gradient over the window whose top-left is each pixel (uniform_filter is
+    # centred: shift by half a patch), sampled where a whole window fits
+    g = ndimage.uniform_filter(sobel(gray), patch, mode="nearest")
+    ys = np.arange(0, h - patch + 1, stride)
+    xs = np.arange(0, w - patch + 1, stride)
+    if ys[-1] != h - patch:
+        ys = np.r_[ys, h - patch]
+    if xs[-1] != w - patch:
+        xs = np.r_[xs, w - patch]
+    c = patch // 2
+    score = g[np.ix_(ys + c, xs + c)]
+    order = np.argsort(-score, axis=None, kind="stable")
+    cand = np.stack([ys[order // len(xs)], xs[order % len(xs)]], 1)
+    taken: list[np.ndarray] = []
+    for t in cand:
+        if all(np.abs(t - u).max() >= c for u in taken):
+            taken.append(t)
+            if len(taken) == n:
+                break
+    out = np.asarray(taken, np.int64)
+    return out[np.arange(n) % len(out)]

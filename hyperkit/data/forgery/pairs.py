@@ -2,7 +2,10 @@
 
 Sample s is point k = s % n of pair j = s // n: the authentic and the tampered patch
 at the same position (the k-th contour point of that pair,
-:func:`hyperkit.data.forgery.contours.contour_patches`). Their order is shuffled: y = 1 when
+:func:`hyperkit.data.forgery.contours.contour_patches`), or, where ``authentic_tops``
+gives the authentic side positions of its own, the authentic patch there (for example at
+a strong natural edge, :func:`hyperkit.data.forgery.contours.edge_tops`: a negative that
+looks like a seam but is not one). Their order is shuffled: y = 1 when
 the authentic patch is in the first channel, -1 otherwise (the paper: "shuffling of
 patches is necessary in order to achieve convergence"). The training patches' mean is
 subtracted from every patch, and training pairs are mirrored left-right on the fly
@@ -57,12 +60,15 @@ class SiamesePairs:
         cache_mb: megabytes of image files kept, as read, between batches (arrays
             given in ``pairs`` are held by the caller and not counted).
         name: how errors name the pairs.
+        authentic_tops: per pair, int (n, 2) top-left corners of the authentic patches
+            when they differ from ``tops`` (which then place the tampered patches only);
+            None: both patches of a sample share ``tops``.
     """
 
     def __init__(self, pairs: Sequence[tuple[Any, Any]], tops: Sequence[Any], *,
                  patch: int = 64, mean: Any = None, augment: bool = False, seed: int = 0,
                  channels: int = 3, cache_mb: float = 256, name: str = "pairs",
-                 jitter: int = 0) -> None:
+                 jitter: int = 0, authentic_tops: Sequence[Any] | None = None) -> None:
         if len(pairs) == 0:
             raise ValueError(f"{name} is empty")
         if len(tops) != len(pairs):
@@ -73,6 +79,15 @@ class SiamesePairs:
             raise ValueError(f"tops must be (n, 2) integer arrays of one n, got shapes "
                              f"{sorted(n)}")
         self.points = self.tops[0].shape[0]
+        self.authentic_tops = self.tops
+        if authentic_tops is not None:
+            if len(authentic_tops) != len(pairs):
+                raise ValueError(f"authentic_tops has {len(authentic_tops)} position arrays "
+                                 f"for {len(pairs)} {name}")
+            self.authentic_tops = [np.asarray(t, dtype=np.int64) for t in authentic_tops]
+            if any(t.shape != self.tops[0].shape for t in self.authentic_tops):
+                raise ValueError(f"authentic_tops must be ({self.points}, 2) integer arrays, "
+                                 "the shape of tops")
         self.pairs = [tuple(p) for p in pairs]
         if any(len(p) != 2 for p in self.pairs):
             raise ValueError(f"each item of {name} must be (authentic, tampered)")
@@ -164,14 +179,18 @@ class SiamesePairs:
                 raise ValueError(f"{self.name}[{int(jj)}]: authentic {tuple(a.shape)} and "
                                  f"tampered {tuple(t.shape)} differ in size")
             images += [a, t]
-        tops = np.stack([self.tops[int(jj)][kk] for jj, kk in zip(j, k)]) if len(idx) \
-            else np.zeros((0, 2), np.int64)
-        if shift is not None and len(idx):
-            hw = np.array([images[2 * s].shape[1:] for s in slot]) - self.patch
-            tops = np.clip(tops + shift, 0, hw)
+        def at(tops: list[np.ndarray]) -> np.ndarray:
+            t = np.stack([tops[int(jj)][kk] for jj, kk in zip(j, k)]) if len(idx) \
+                else np.zeros((0, 2), np.int64)
+            if shift is not None and len(idx):
+                hw = np.array([images[2 * s].shape[1:] for s in slot]) - self.patch
+                t = np.clip(t + shift, 0, hw)
+            return t
+
         p = (self.patch, self.patch)
-        au = gather_at(images, p, 2 * slot, tops[:, 0], tops[:, 1])
-        tp = gather_at(images, p, 2 * slot + 1, tops[:, 0], tops[:, 1])
+        ta, tt = at(self.authentic_tops), at(self.tops)
+        au = gather_at(images, p, 2 * slot, ta[:, 0], ta[:, 1])
+        tp = gather_at(images, p, 2 * slot + 1, tt[:, 0], tt[:, 1])
         return au, tp
 
     def batch(self, idx: np.ndarray) -> tuple[tuple[Tensor, Tensor], Tensor]:

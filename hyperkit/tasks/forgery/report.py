@@ -68,6 +68,8 @@ def approach_labels(setting: dict) -> dict[str, str]:
         again = "" if share == Setting.splice_jpeg else f", {share:.0%} of them recompressed"
         extra.append(f"{setting['splices']} synthetic splice(s) per training authentic "
                      f"image in {where}{again}")
+    if setting.get("edge_negatives"):
+        extra.append(f"{setting['edge_negatives']} natural-edge negative(s) per stage-1 pair")
     if setting.get("patch_score"):
         extra.append(f"patch score weight {setting['patch_score']:g}")
     # record() leaves both out at the paper's defaults

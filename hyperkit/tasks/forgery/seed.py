@@ -97,6 +97,40 @@ def positions(data: casia2.Casia2, pairs: Sequence[casia2.Pair], cache: Path,
     return found, skipped
 
 
+def edge_positions(authentic: Sequence[str], n: int, cache: Path) -> dict[str, list]:
+    """{authentic path: int (n, 2) tops as lists}: each image's ``n`` strongest natural-edge
+    windows (:func:`hyperkit.data.forgery.contours.edge_tops`), kept in ``cache`` (JSON,
+    keyed by path and n) and reused."""
+    known: dict[str, list] = json.loads(cache.read_text()) if cache.is_file() else {}
+    out, new = {}, 0
+    for a in dict.fromkeys(map(str, authentic)):
+        key = f"{a}|{n}"
+        if key not in known:
+            known[key] = contours.edge_tops(read_image(a), n, PATCH).tolist()
+            new += 1
+        out[a] = known[key]
+    if new:
+        write_text(cache, json.dumps(known))
+    return out
+
+
+def with_edge_negatives(pairs: Sequence[tuple[Any, Any]], tops: Sequence[Any],
+                        edges: dict[str, list], m: int
+                        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(tampered tops, authentic tops), (n + m, 2) per pair: the n contour samples as they
+    are, then ``m`` more whose authentic patch lies at the image's k-th strongest edge
+    (``edges``, :func:`edge_positions`) and whose tampered patch is contour point k % n."""
+    tt, ta = [], []
+    for (a, _), t in zip(pairs, tops):
+        t = np.asarray(t, np.int64)
+        e = np.asarray(edges[str(a)], np.int64)[:m]
+        if len(e) < m:
+            raise ValueError(f"{a}: {len(e)} edge positions for {m} edge negatives")
+        tt.append(np.concatenate([t, t[np.arange(m) % len(t)]]))
+        ta.append(np.concatenate([t, e]))
+    return tt, ta
+
+
 def class_weights(labels: np.ndarray) -> tuple[float, float]:
     """(w0, w1) = n / (2 n_class): each class carries half of the loss."""
     y = np.asarray(labels)
@@ -168,7 +202,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
     sd.wd.mkdir(parents=True, exist_ok=True)
     c1, c2, c3 = st.configs(seed)
     sets, skipped = _pair_sets(sd)
-    ranker, mean, fit1, rank_acc = _stage1(sd, sets, c1)
+    ranker, mean, fit1, rank_acc, edge_acc = _stage1(sd, sets, c1)
     weights = class_weights(labels[tr])
     # stage 2 may also train on the splices, as tampered images (label 0)
     extra = sets["splice_files"] if st.splices_for("stage2") else []
@@ -213,6 +247,7 @@ def run_seed(data: casia2.Casia2, st: Setting, seed: int, folder: RunFolder,
            "patch_mean": mean, "seconds": None,
            "stage1": {"best_val_hinge": fit1.best_val, "best_epoch": fit1.best_epoch,
                       "epochs": fit1.epochs_run, "val_ranking_accuracy": rank_acc,
+                      "val_edge_ranking_accuracy": edge_acc,
                       "memory_format": _layout(ranker)},
            "stage2": {**_bce(fit2), "test_probability_range": _spread(prob["two_stage"]),
                       "synthetic_train": len(extra), "class_weights": list(weights2)},
@@ -289,12 +324,25 @@ def _pair_sets(sd: Seed) -> tuple[dict, list]:
     return sets, skipped
 
 
-def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, FitResult, float]:
+def _stage1(sd: Seed, sets: dict, config: Any
+            ) -> tuple[SiameseRanker, list, FitResult, float, float]:
     """The siamese ranker on contour patch pairs (ranking hinge, mean-free patches, flips
-    on the fly); returns it, the patch mean, its fit and its validation ranking accuracy."""
+    on the fly; with ``Setting.edge_negatives``, natural-edge negatives beside them);
+    returns it, the patch mean, its fit and its validation ranking accuracy on the
+    same-position pairs and on natural-edge pairs (the authentic image's strongest edges
+    against the tampered contour patches, :func:`with_edge_negatives`)."""
     mean = sd.folder.rank0_first(lambda: _patch_mean(sd.wd / "patch_mean.json", sets))
-    train1 = SiamesePairs(*sets["train"], patch=PATCH, mean=mean, augment=True, seed=sd.seed,
-                          name="train pairs", jitter=sd.st.contour_jitter)
+    n, m = sd.st.contour_points, sd.st.edge_negatives
+    cache = sd.positions_file.with_name("edges.json")
+    used = [a for a, _ in sets["val"][0]] + ([a for a, _ in sets["train"][0]] if m else [])
+    edges = sd.folder.rank0_first(lambda: edge_positions(used, max(n, m), cache))
+    tops, authentic_tops = sets["train"][1], None
+    if m:
+        tops, authentic_tops = with_edge_negatives(*sets["train"], edges, m)
+    train1 = SiamesePairs(sets["train"][0], tops, patch=PATCH, mean=mean, augment=True,
+                          seed=sd.seed, name="train pairs", jitter=sd.st.contour_jitter,
+                          authentic_tops=authentic_tops)
+    # validation (the kept epoch) ranks the same-position pairs only, as without edges
     val1 = SiamesePairs(*sets["val"], patch=PATCH, mean=mean, seed=sd.seed, name="val pairs")
     ckpt1 = sd.wd / "stage1.ckpt"  # fit sets the draws' epoch (a resume replays them)
     torch.manual_seed(sd.seed)
@@ -307,9 +355,16 @@ def _stage1(sd: Seed, sets: dict, config: Any) -> tuple[SiameseRanker, list, Fit
     fit1 = fit(ranker, train1, val1, objective, config, checkpoint=ckpt1,
                resume=sd.resume, device=sd.dev, log=sd.log, name="stage1",
                progress=sd.progress, val_objective=RankingHinge(MARGIN) if w > 0 else None)
-    d_val = predict(ranker, val1, batch_size=256)
-    d_val = d_val[:, 0] if d_val.ndim == 2 else d_val  # d, beside the patch logits
-    return ranker, mean, fit1, float(np.mean(np.sign(d_val) == val1.fixed_y))
+    def accuracy(src: SiamesePairs) -> float:
+        d = predict(ranker, src, batch_size=256)
+        d = d[:, 0] if d.ndim == 2 else d  # d, beside the patch logits
+        return float(np.mean(np.sign(d) == src.fixed_y))
+
+    vt, va = with_edge_negatives(*sets["val"], edges, n)
+    val_edges = SiamesePairs(sets["val"][0], [t[n:] for t in vt], patch=PATCH, mean=mean,
+                             seed=sd.seed, name="val edge pairs",
+                             authentic_tops=[a[n:] for a in va])
+    return ranker, mean, fit1, accuracy(val1), accuracy(val_edges)
 
 
 def stage1_layout(net: torch.nn.Module, device: torch.device, channels_last: bool) -> None:

@@ -111,3 +111,24 @@ def test_pasted_pixels_that_match_the_background_leave_no_inner_contour():
     assert r.mask[60:110, 80:130].sum() >= 2500 - 16  # the hole is filled
     y, x = r.centres[:, 0], r.centres[:, 1]
     assert not ((y > 65) & (y < 105) & (x > 85) & (x < 125)).any()  # no point inside
+
+
+def test_edge_tops_find_the_strongest_edges_half_a_patch_apart():
+    im = np.full((128, 192, 3), 0.5, np.float32)
+    im[:, 120:] = 1.0  # one vertical edge at column 120, elsewhere flat
+    tops = contours.edge_tops(im, 3, patch=32, stride=8)
+    assert tops.dtype == np.int64 and tops.shape == (3, 2)
+    # every window holds the edge (a window with left column x covers x..x+31)
+    assert ((tops[:, 1] <= 120) & (tops[:, 1] + 31 >= 119)).all()
+    for i in range(3):
+        for j in range(i):
+            assert np.abs(tops[i] - tops[j]).max() >= 16
+    assert (tops[:, 0] >= 0).all() and (tops[:, 0] <= 128 - 32).all()
+    # more windows than fit half a patch apart: the list starts again from the strongest
+    small = contours.edge_tops(np.zeros((32, 40, 3), np.float32), 4, patch=32)
+    np.testing.assert_array_equal(small[0], small[2])
+    with pytest.raises(ValueError, match="smaller than the 64x64 patch"):
+        contours.edge_tops(np.zeros((32, 40, 3), np.float32))
+    for name in ("n", "patch", "stride"):
+        with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+            contours.edge_tops(im, **{name: 0})
