@@ -73,12 +73,12 @@ def seed_accuracy(run: Path, data: casia2.Casia2, st: Setting, seed: int) -> dic
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=None, help="default: the run's data root")
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg = json.loads((args.run / "config.json").read_text())
     st = Setting(**cfg["setting"])
     data = casia2.scan(args.data or cfg["root"])
