@@ -16,7 +16,9 @@ split from the data set, and scores the seed's test images with:
   test images (the noise of a 41-image test set, not a method);
 * GridHead variants (``head(...)`` strings, the 'head' recipe, weighted BCE), each with
   ``--heads-seeds`` training seeds, selected on validation BCE (as the run does) or on
-  validation ROC AUC (``...@auc``).
+  validation ROC AUC (``...@auc``); with ``--center`` each also on hyper-images minus
+  their own per-channel grid median (``... centered``: the image's content level removed,
+  only what stands out within the image left; bench/RESULTS.md forgery-edge-negatives).
 
 Prints mean ± std, worst and per-seed test ROC AUC per variant and writes every number
 to --out as JSON with the machine and library versions.
@@ -124,6 +126,13 @@ def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:
     return {"rank-min": s.min(1), "rank-p10": np.percentile(s, 10, axis=1)}
 
 
+def centered(sets: dict) -> dict:
+    """``sets`` with every hyper-image (N, D, U, V) minus its own per-channel median over
+    the grid."""
+    return {k: (h - np.median(np.asarray(h), axis=(2, 3), keepdims=True), y)
+            for k, (h, y) in sets.items()}
+
+
 def train_head(spec: str, sets: dict, seed: int, epochs: int, select: str) -> np.ndarray:
     """Test probabilities of one GridHead trained as the run's stage 2 is
     (:func:`hyperkit.tasks.forgery.seed.fit_stage2`, the 'head' recipe)."""
@@ -146,6 +155,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--select", default="bce", help="bce, auc or bce,auc: the validation "
                                                      "criterion(s) that keep a head's weights")
+    ap.add_argument("--center", action="store_true",
+                    help="also train each head on per-image median-centered hyper-images")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     # the run's own setting (its channel may not be the quick one, e.g. with SRM())
@@ -160,11 +171,12 @@ def main() -> None:
         pred = np.load(args.run / f"seed{s}" / "predictions.npz")
         scores = {"run": pred["two_stage"], "pool-lr": pool_lr(sets, s),
                   **rank_pool(args.run, s, sets, st)}
-        for spec in args.heads:
+        inputs = [("", sets)] + ([(" centered", centered(sets))] if args.center else [])
+        for (tag, ss), spec in ((i, h) for i in inputs for h in args.heads):
             for sel in args.select.split(","):
-                runs = [train_head(spec, sets, 100 * s + k, args.epochs, sel)
+                runs = [train_head(spec, ss, 100 * s + k, args.epochs, sel)
                         for k in range(args.heads_seeds)]
-                name = spec + ("@auc" if sel == "auc" else "")
+                name = spec + tag + ("@auc" if sel == "auc" else "")
                 res.setdefault(name + " (one)", []).append([roc_auc(p, y) for p in runs])
                 scores[name + f" (mean of {args.heads_seeds})"] = np.mean(runs, 0)
         for k, v in scores.items():
