@@ -45,7 +45,14 @@ def seed_accuracy(run: Path, data: casia2.Casia2, st: Setting, seed: int) -> dic
     _, va, _ = casia2.grouped_split(groups, seed)
     val = {str(paths[i]) for i in va}
     known = json.loads((run / "contours.json").read_text())
-    pos = {t: v for t, v in known.items() if t in val and "tops" in v}
+    # in the data set's pair order, as the run's stage 1 took them: the fixed orders
+    # (y) follow the sample index
+    pos = {t: known[t] for t in (str(p.tampered) for p in data.pairs)
+           if t in val and "tops" in known.get(t, {})}
+    if not pos:
+        raise SystemExit(f"seed {seed}: no validation pair of {data.root} has contour "
+                         f"positions in {run / 'contours.json'} (was the run made with "
+                         "another --data path?)")
     pairs = [(v["authentic"], t) for t, v in pos.items()]
     tops = [np.asarray(v["tops"]) for v in pos.values()]
     n = len(tops[0])
@@ -61,7 +68,8 @@ def seed_accuracy(run: Path, data: casia2.Casia2, st: Setting, seed: int) -> dic
     mean = json.loads((wd / "patch_mean.json").read_text())
     ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden,
                            patch_score=st.patch_score > 0)
-    ranker.load_state_dict(torch.load(wd / "stage1.ckpt", weights_only=False)["best_model"])
+    ranker.load_state_dict(torch.load(wd / "stage1.ckpt", weights_only=False,
+                                      map_location="cpu")["best_model"])
     ranker.eval()
     out = {"val_pairs": len(pairs)}
     for name, at in (("same", None), ("edge", edge), ("random", rand)):

@@ -115,7 +115,8 @@ def pool_lr_fit(htr: np.ndarray, ytr: np.ndarray, hte: np.ndarray, seed: int,
 def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:
     """Test scores of stage 1's ranking head on each cell against the image mean."""
     ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden)
-    ck = torch.load(run / f"seed{seed}" / "work" / "stage1.ckpt", weights_only=False)
+    ck = torch.load(run / f"seed{seed}" / "work" / "stage1.ckpt", weights_only=False,
+                    map_location="cpu")
     ranker.load_state_dict(ck["best_model"])
     h = torch.from_numpy(np.asarray(sets["test"][0]))
     n, d, u, v = h.shape

@@ -19,6 +19,10 @@ def test_edge_bench_reproduces_the_runs_validation_accuracies(tmp_path, capsys):
     root, _ = make_tree(tmp_path / "CASIA2", n_pairs=7, n_authentic=8)
     run = tmp_path / "run"
     cli(["forgery", "--dataset", "casia2", "--root", str(root), "--out", str(run), *TINY])
+    # later seeds add their pairs to the end of contours.json: the bench must take the
+    # pairs in the data set's order, as the run did, not the file's
+    cf = run / "contours.json"
+    cf.write_text(json.dumps(dict(reversed(json.loads(cf.read_text()).items()))))
     eb.main(["--run", str(run), "--out", str(tmp_path / "e.json")])
     res = json.loads((tmp_path / "e.json").read_text())["seeds"]["0"]
     rec = json.loads((run / "results.json").read_text())["runs"][0]["stage1"]
@@ -26,6 +30,11 @@ def test_edge_bench_reproduces_the_runs_validation_accuracies(tmp_path, capsys):
     assert res["edge"] == pytest.approx(rec["val_edge_ranking_accuracy"])
     assert 0 <= res["random"] <= 1 and res["val_pairs"] >= 1
     assert "same" in capsys.readouterr().out
+    import shutil
+
+    moved = shutil.copytree(root, tmp_path / "moved")  # the same files under another root
+    with pytest.raises(SystemExit, match="no validation pair"):
+        eb.main(["--run", str(run), "--data", str(moved), "--out", str(tmp_path / "e2.json")])
 
 
 def test_content_bench_splits_pairs_by_source(tmp_path, capsys):

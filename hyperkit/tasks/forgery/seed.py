@@ -100,11 +100,12 @@ def positions(data: casia2.Casia2, pairs: Sequence[casia2.Pair], cache: Path,
 def edge_positions(authentic: Sequence[str], n: int, cache: Path) -> dict[str, list]:
     """{authentic path: int (n, 2) tops as lists}: each image's ``n`` strongest natural-edge
     windows (:func:`hyperkit.data.forgery.contours.edge_tops`), kept in ``cache`` (JSON,
-    keyed by path and n) and reused."""
+    keyed by path, n, patch size and stride) and reused."""
     known: dict[str, list] = json.loads(cache.read_text()) if cache.is_file() else {}
     out, new = {}, 0
     for a in dict.fromkeys(map(str, authentic)):
-        key = f"{a}|{n}"
+        # everything the positions depend on: a changed patch or stride recomputes
+        key = f"{a}|{n}|{PATCH}|{contours.EDGE_STRIDE}"
         if key not in known:
             known[key] = contours.edge_tops(read_image(a), n, PATCH).tolist()
             new += 1

@@ -124,9 +124,24 @@ def test_edge_tops_find_the_strongest_edges_half_a_patch_apart():
         for j in range(i):
             assert np.abs(tops[i] - tops[j]).max() >= 16
     assert (tops[:, 0] >= 0).all() and (tops[:, 0] <= 128 - 32).all()
-    # more windows than fit half a patch apart: the list starts again from the strongest
-    small = contours.edge_tops(np.zeros((32, 40, 3), np.float32), 4, patch=32)
-    np.testing.assert_array_equal(small[0], small[2])
+    # the first is the window of the largest mean gradient, by brute force over the grid
+    from skimage.filters import sobel
+
+    g = sobel(im.mean(axis=2))
+    ys, xs = [*range(0, 97, 8)], [*range(0, 161, 8)]
+    best = max(((y, x) for y in ys for x in xs),
+               key=lambda t: (g[t[0]:t[0] + 32, t[1]:t[1] + 32].mean(), -t[0], -t[1]))
+    np.testing.assert_allclose(g[tops[0][0]:tops[0][0] + 32, tops[0][1]:tops[0][1] + 32].mean(),
+                               g[best[0]:best[0] + 32, best[1]:best[1] + 32].mean(), rtol=1e-5)
+    # fewer windows half a patch apart than asked for: the list starts again from the
+    # strongest (a 32 x 72 image holds three such windows: columns 0, 16 and 32)
+    ramp = np.zeros((32, 72, 3), np.float32)
+    ramp[:, 20:] = 1.0
+    ramp[:, 52:] = 0.3
+    wrap = contours.edge_tops(ramp, 5, patch=32, stride=8)
+    assert {tuple(t) for t in wrap[:3]} == {(0, 0), (0, 16), (0, 32)}
+    for k in range(3, 5):
+        np.testing.assert_array_equal(wrap[k], wrap[k % 3])
     with pytest.raises(ValueError, match="smaller than the 64x64 patch"):
         contours.edge_tops(np.zeros((32, 40, 3), np.float32))
     for name in ("n", "patch", "stride"):
