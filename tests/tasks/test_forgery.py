@@ -373,6 +373,15 @@ def test_edge_negatives_are_checked_recorded_and_added_after_the_contour_samples
                                           [0, 0]])
     np.testing.assert_array_equal(ta[1], [[5, 5], [6, 6], [7, 7], [20, 20], [21, 21],
                                           [22, 22], [23, 23]])
+    from hyperkit.tasks.forgery.seed import edge_positions
+
+    tiny = tmp_path / "tiny.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tiny)
+    with pytest.raises(ValueError, match=r"tiny\.png: image is 40x40, smaller than the 64x64"):
+        edge_positions([tiny], 3, tmp_path / "edges.json")
+    assert not (tmp_path / "edges.json").exists()  # nothing half-written
     with pytest.raises(ValueError, match="3 edge positions for 4 edge negatives"):
         with_edge_negatives(pairs, tops, {k: v[:3] for k, v in edges.items()}, 4)
 

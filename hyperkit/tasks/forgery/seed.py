@@ -107,7 +107,10 @@ def edge_positions(authentic: Sequence[str], n: int, cache: Path) -> dict[str, l
         # everything the positions depend on: a changed patch or stride recomputes
         key = f"{a}|{n}|{PATCH}|{contours.EDGE_STRIDE}"
         if key not in known:
-            known[key] = contours.edge_tops(read_image(a), n, PATCH).tolist()
+            try:
+                known[key] = contours.edge_tops(read_image(a), n, PATCH).tolist()
+            except ValueError as e:  # e.g. smaller than a patch: name the file
+                raise ValueError(f"{a}: {e}") from e
             new += 1
         out[a] = known[key]
     if new:
