@@ -26,17 +26,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
+from forgery_stage2 import load_ranker  # bench/ is on sys.path when a script runs
 
-from hyperkit import nets
 from hyperkit.data.forgery import casia2, contours
 from hyperkit.data.forgery.pairs import SiamesePairs
 from hyperkit.devices import describe_machine
 from hyperkit.images import read_image
-from hyperkit.nets.siamese import SiameseRanker
 from hyperkit.runs import library_versions
+from hyperkit.tasks.forgery.seed import ranking_accuracy
 from hyperkit.tasks.forgery.settings import PATCH, Setting
-from hyperkit.training.loop import predict
 
 
 def seed_accuracy(run: Path, data: casia2.Casia2, st: Setting, seed: int) -> dict:
@@ -64,20 +62,13 @@ def seed_accuracy(run: Path, data: casia2.Casia2, st: Setting, seed: int) -> dic
         edge.append(contours.edge_tops(im, n, PATCH))
         rand.append(np.stack([rng.integers(0, h - PATCH + 1, n),
                               rng.integers(0, w - PATCH + 1, n)], 1))
-    wd = run / f"seed{seed}" / "work"
-    mean = json.loads((wd / "patch_mean.json").read_text())
-    ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden,
-                           patch_score=st.patch_score > 0)
-    ranker.load_state_dict(torch.load(wd / "stage1.ckpt", weights_only=False,
-                                      map_location="cpu")["best_model"])
-    ranker.eval()
+    mean = json.loads((run / f"seed{seed}" / "work" / "patch_mean.json").read_text())
+    ranker = load_ranker(run, seed, st)
     out = {"val_pairs": len(pairs)}
     for name, at in (("same", None), ("edge", edge), ("random", rand)):
         src = SiamesePairs(pairs, tops, patch=PATCH, mean=mean, seed=seed, name="val pairs",
                            authentic_tops=at)
-        d = predict(ranker, src, batch_size=256)
-        d = d[:, 0] if d.ndim == 2 else d
-        out[name] = float(np.mean(np.sign(d) == src.fixed_y))
+        out[name] = ranking_accuracy(ranker, src)
     return out
 
 

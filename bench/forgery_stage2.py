@@ -112,12 +112,20 @@ def pool_lr_fit(htr: np.ndarray, ytr: np.ndarray, hte: np.ndarray, seed: int,
     return clf.predict_proba(pooled(hte, mean, std))[:, 1]
 
 
-def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:
-    """Test scores of stage 1's ranking head on each cell against the image mean."""
-    ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden)
+def load_ranker(run: Path, seed: int, st: Setting) -> SiameseRanker:
+    """Seed ``seed``'s stage-1 ranker with its best weights (seed<s>/work/stage1.ckpt), on
+    the CPU, in eval mode; built as the run's setting ``st`` builds it."""
+    ranker = SiameseRanker(nets.build(st.channel_arch), hidden=st.hidden,
+                           patch_score=st.patch_score > 0)
     ck = torch.load(run / f"seed{seed}" / "work" / "stage1.ckpt", weights_only=False,
                     map_location="cpu")
     ranker.load_state_dict(ck["best_model"])
+    return ranker.eval()
+
+
+def rank_pool(run: Path, seed: int, sets: dict, st) -> dict:
+    """Test scores of stage 1's ranking head on each cell against the image mean."""
+    ranker = load_ranker(run, seed, st)
     h = torch.from_numpy(np.asarray(sets["test"][0]))
     n, d, u, v = h.shape
     cells = h.permute(0, 2, 3, 1).reshape(n, u * v, d)

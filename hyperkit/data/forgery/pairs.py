@@ -179,16 +179,18 @@ class SiamesePairs:
                 raise ValueError(f"{self.name}[{int(jj)}]: authentic {tuple(a.shape)} and "
                                  f"tampered {tuple(t.shape)} differ in size")
             images += [a, t]
+        moved = shift is not None and len(idx) > 0
+        if moved:  # the largest top-left per sample (both images of a pair share a size)
+            hw = np.array([images[2 * s].shape[1:] for s in slot]) - self.patch
+
         def at(tops: list[np.ndarray]) -> np.ndarray:
             t = np.stack([tops[int(jj)][kk] for jj, kk in zip(j, k)]) if len(idx) \
                 else np.zeros((0, 2), np.int64)
-            if shift is not None and len(idx):
-                hw = np.array([images[2 * s].shape[1:] for s in slot]) - self.patch
-                t = np.clip(t + shift, 0, hw)
-            return t
+            return np.clip(t + shift, 0, hw) if moved else t
 
         p = (self.patch, self.patch)
-        ta, tt = at(self.authentic_tops), at(self.tops)
+        tt = at(self.tops)
+        ta = tt if self.authentic_tops is self.tops else at(self.authentic_tops)
         au = gather_at(images, p, 2 * slot, ta[:, 0], ta[:, 1])
         tp = gather_at(images, p, 2 * slot + 1, tt[:, 0], tt[:, 1])
         return au, tp

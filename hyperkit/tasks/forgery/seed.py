@@ -359,16 +359,20 @@ def _stage1(sd: Seed, sets: dict, config: Any
     fit1 = fit(ranker, train1, val1, objective, config, checkpoint=ckpt1,
                resume=sd.resume, device=sd.dev, log=sd.log, name="stage1",
                progress=sd.progress, val_objective=RankingHinge(MARGIN) if w > 0 else None)
-    def accuracy(src: SiamesePairs) -> float:
-        d = predict(ranker, src, batch_size=256)
-        d = d[:, 0] if d.ndim == 2 else d  # d, beside the patch logits
-        return float(np.mean(np.sign(d) == src.fixed_y))
+    # the same tampered contour patches, each against the authentic image's k-th edge
+    val_edges = SiamesePairs(*sets["val"], patch=PATCH, mean=mean, seed=sd.seed,
+                             name="val edge pairs",
+                             authentic_tops=[edges[str(a)][:n] for a, _ in sets["val"][0]])
+    return (ranker, mean, fit1, ranking_accuracy(ranker, val1),
+            ranking_accuracy(ranker, val_edges))
 
-    vt, va = with_edge_negatives(*sets["val"], edges, n)
-    val_edges = SiamesePairs(sets["val"][0], [t[n:] for t in vt], patch=PATCH, mean=mean,
-                             seed=sd.seed, name="val edge pairs",
-                             authentic_tops=[a[n:] for a in va])
-    return ranker, mean, fit1, accuracy(val1), accuracy(val_edges)
+
+def ranking_accuracy(ranker: SiameseRanker, pairs: SiamesePairs) -> float:
+    """Share of the (validation) samples of ``pairs`` whose d has the sign of their fixed
+    order y (the authentic patch ranked as more authentic)."""
+    d = predict(ranker, pairs, batch_size=256)
+    d = d[:, 0] if d.ndim == 2 else d  # d, beside the patch logits
+    return float(np.mean(np.sign(d) == pairs.fixed_y))
 
 
 def stage1_layout(net: torch.nn.Module, device: torch.device, channels_last: bool) -> None:
